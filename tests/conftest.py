@@ -1,0 +1,60 @@
+"""Shared fixtures: small generated data for fast tests, the real MNIST files for end-to-end ones."""
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mnist_dir():
+    """The real MNIST IDX files: $TFVAE_DATA_DIR, else ../shared/data/mnist beside the repository."""
+    return Path(os.environ.get("TFVAE_DATA_DIR", REPO.parent / "shared" / "data" / "mnist"))
+
+
+def write_idx(path, array):
+    """Writes ``array`` (uint8) as a gzipped IDX file."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def blob_images(n, seed=0, size=28):
+    """``n`` uint8 images of blobs in one of 4 corners (label = corner): structured, learnable data."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n)
+    yy, xx = np.mgrid[0:size, 0:size]
+    centres = np.array([[7, 7], [7, 20], [20, 7], [20, 20]])
+    images = np.zeros((n, size, size, 1), np.uint8)
+    for i, label in enumerate(labels):
+        cy, cx = centres[label] + rng.integers(-2, 3, 2)
+        images[i, ..., 0] = (255 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 18.0)).astype(np.uint8)
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def binary_batch():
+    """64 dynamically-binarised blob images, float32 [64, 28, 28, 1]."""
+    images, _ = blob_images(64, seed=1)
+    rng = np.random.default_rng(2)
+    return (rng.random(images.shape) < images / 255.0).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def tiny_idx_dir(tmp_path_factory):
+    """A directory of MNIST-format IDX files with 512 train and 128 test blob images."""
+    directory = tmp_path_factory.mktemp("tiny_mnist")
+    train_x, train_y = blob_images(512, seed=3)
+    test_x, test_y = blob_images(128, seed=4)
+    write_idx(directory / "train-images-idx3-ubyte.gz", train_x[..., 0])
+    write_idx(directory / "train-labels-idx1-ubyte.gz", train_y)
+    write_idx(directory / "t10k-images-idx3-ubyte.gz", test_x[..., 0])
+    write_idx(directory / "t10k-labels-idx1-ubyte.gz", test_y)
+    return directory

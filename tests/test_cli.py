@@ -1,0 +1,68 @@
+"""The command line: clear errors with exit status 2, and a full train run on small data."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, mnist_dir
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "tfvae.cli", *args], capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=600)
+
+
+def test_help_documents_every_flag():
+    result = run_cli("train", "--help")
+    assert result.returncode == 0
+    for flag in ("--dataset", "--data-dir", "--epochs", "--latent-dim", "--likelihood", "--arch", "--out"):
+        assert flag in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--out", "x", "--epochs", "0"], "--epochs"),
+        (["train", "--out", "x", "--likelihood", "poisson"], "--likelihood"),
+        (["train", "--out", "x", "--data-dir", "/no/such/dir"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_status_2(tmp_path, args, message):
+    args = [a if a != "x" else str(tmp_path / "run") for a in args]
+    result = run_cli(*args)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
+    from tfvae.training import load_run
+
+    out = tmp_path / "run"
+    result = run_cli("train", "--data-dir", str(tiny_idx_dir), "--epochs", "2", "--batch-size", "64",
+                     "--validation-size", "64", "--latent-dim", "2", "--hidden-units", "32", "--out", str(out),
+                     "--verbose", "0")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 2
+    assert 0 < metrics["test"]["loss"] < 784 * 0.7  # better than a coin per pixel
+    assert abs(metrics["test"]["loss"] + metrics["test"]["elbo"]) < 1e-3
+    assert (out / "history.csv").read_text().count("\n") == 3
+    assert list((out / "logs").glob("train/events.out.tfevents.*"))
+    model = load_run(out)
+    assert model.latent_dim == 2 and model.hidden_units == (32,)
+
+
+@pytest.mark.slow
+def test_mnist_two_epochs_below_145_nats(tmp_path):
+    """End to end on real MNIST: the MLP VAE (latent 16), 2 epochs, dynamic binarisation."""
+    out = tmp_path / "mnist"
+    result = run_cli("train", "--data-dir", str(mnist_dir()), "--epochs", "2", "--latent-dim", "16",
+                     "--likelihood", "bernoulli", "--arch", "mlp", "--out", str(out), "--verbose", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    print("MNIST 2-epoch test negative ELBO:", metrics["test"]["loss"])
+    assert metrics["test"]["loss"] < 145.0

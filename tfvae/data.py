@@ -1,0 +1,224 @@
+"""Data: MNIST IDX files, TFDS datasets, NumPy arrays, and ``tf.data`` pipelines.
+
+Where a named dataset comes from, in order: an explicit ``data_dir``, the
+environment variable ``TFVAE_DATA_DIR``, then TFDS (which downloads once and
+needs a network).
+
+Images are kept as ``uint8`` in memory and scaled to [0, 1] batch by batch.
+Training data is *dynamically binarised* (a fresh Bernoulli draw per epoch,
+as in Burda et al. 2015); test data is binarised once with a fixed seed, so
+every evaluation sees the same binary images.
+"""
+
+import dataclasses
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from tfvae.backend import tf
+
+DATA_DIR_ENV = "TFVAE_DATA_DIR"
+BINARIZATIONS = ("dynamic", "fixed", "none")
+
+# IDX type codes (http://yann.lecun.com/exdb/mnist/): only ubyte is used by MNIST.
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+# File names shared by MNIST and Fashion-MNIST.
+_IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+IDX_DATASETS = ("mnist", "fashion_mnist")
+
+
+class DataError(ValueError):
+    """A data file or array is missing, truncated or of the wrong shape."""
+
+
+@dataclasses.dataclass
+class ImageDataset:
+    """Train and test images (``uint8`` ``[N, H, W, C]`` or float in [0, 1]) and labels."""
+
+    name: str
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+    @property
+    def data_shape(self):
+        """Shape of one example, e.g. ``(28, 28, 1)``."""
+        return tuple(self.train_images.shape[1:])
+
+
+def read_idx(path):
+    """Reads one IDX file (optionally gzipped) into a NumPy array.
+
+    Checks the magic number, the type code and that the payload holds exactly
+    the product of the header's dimensions.
+
+    Raises:
+        DataError: naming ``path``, if the file is not a valid IDX file.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as error:  # gzip raises EOFError on truncation
+        raise DataError(f"{path}: cannot read ({error})") from error
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    type_code, ndim = raw[2], raw[3]
+    if type_code not in _IDX_DTYPES:
+        raise DataError(f"{path}: unknown IDX type code 0x{type_code:02x}")
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise DataError(f"{path}: truncated header")
+    shape = struct.unpack(f">{ndim}I", raw[4:header_size])
+    dtype = np.dtype(_IDX_DTYPES[type_code])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header_size != expected:
+        raise DataError(f"{path}: header promises {shape} ({expected} bytes) but holds {len(raw) - header_size} bytes")
+    return np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
+
+
+def load_idx_dataset(data_dir, name="mnist"):
+    """Loads MNIST-format IDX files (``*-idx?-ubyte`` or ``.gz``) from ``data_dir``.
+
+    Returns:
+        An ``ImageDataset`` with ``uint8`` images of shape ``[N, 28, 28, 1]``.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: data directory does not exist")
+    arrays, paths = {}, {}
+    for key, stem in _IDX_FILES.items():
+        candidates = [data_dir / (stem + ".gz"), data_dir / stem]
+        paths[key] = next((p for p in candidates if p.exists()), None)
+        if paths[key] is None:
+            raise DataError(f"{candidates[0]}: missing (looked for {stem}[.gz] in {data_dir})")
+        arrays[key] = read_idx(paths[key])
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or images.dtype != np.uint8:
+            raise DataError(f"{paths[split + '_images']}: expected uint8 images [N, H, W], found "
+                            f"{images.dtype} {images.shape}")
+        if labels.ndim != 1 or len(labels) != len(images):
+            raise DataError(f"{paths[split + '_labels']}: expected {len(images)} labels to match the images, "
+                            f"found shape {labels.shape}")
+    return ImageDataset(
+        name=name,
+        train_images=arrays["train_images"][..., None],
+        train_labels=arrays["train_labels"].astype(np.int64),
+        test_images=arrays["test_images"][..., None],
+        test_labels=arrays["test_labels"].astype(np.int64),
+    )
+
+
+def load_tfds_dataset(name):
+    """Loads a TFDS image dataset (``train`` and ``test`` splits) into memory.
+
+    Needs ``tensorflow-datasets`` and, the first time, a network.
+    """
+    import tensorflow_datasets as tfds
+
+    splits = tfds.as_numpy(tfds.load(name, split=["train", "test"], batch_size=-1, as_supervised=True))
+    (train_images, train_labels), (test_images, test_labels) = splits
+    return ImageDataset(name, train_images, train_labels.astype(np.int64), test_images, test_labels.astype(np.int64))
+
+
+def load_dataset(name="mnist", data_dir=None):
+    """Loads dataset ``name`` from ``data_dir``, ``$TFVAE_DATA_DIR``, or TFDS, in that order."""
+    data_dir = data_dir or os.environ.get(DATA_DIR_ENV)
+    if data_dir:
+        if name not in IDX_DATASETS:
+            raise DataError(f"reading {name!r} from a directory is not supported (only {IDX_DATASETS}); "
+                            f"unset --data-dir/{DATA_DIR_ENV} to load it with TFDS")
+        return load_idx_dataset(data_dir, name)
+    return load_tfds_dataset(name)
+
+
+def to_unit_interval(images):
+    """Scales ``uint8`` images to float32 in [0, 1]; float images must already be there."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 255.0
+    images = images.astype(np.float32)
+    if images.size and (images.min() < 0.0 or images.max() > 1.0):
+        raise DataError(f"float images must lie in [0, 1], found [{images.min():g}, {images.max():g}]")
+    return images
+
+
+def binarize_fixed(images, seed=0):
+    """Binarises once: ``x ~ Bernoulli(pixel intensity)`` with NumPy seed ``seed``."""
+    probs = to_unit_interval(images)
+    return (np.random.default_rng(seed).random(probs.shape, dtype=np.float32) < probs).astype(np.float32)
+
+
+def _scale_batch(images):
+    if images.dtype == tf.uint8:
+        return tf.cast(images, tf.float32) / 255.0
+    return tf.cast(images, tf.float32)
+
+
+def _binarize_batch(images, seed):
+    probs = _scale_batch(images)
+    uniform = tf.random.stateless_uniform(tf.shape(probs), seed=tf.cast(seed, tf.int32))
+    return tf.cast(uniform < probs, tf.float32)
+
+
+def make_pipeline(images, batch_size=128, binarize="dynamic", shuffle=True, seed=0, labels=None,
+                  drop_remainder=False):
+    """A ``tf.data`` pipeline of float32 images in [0, 1].
+
+    Args:
+        images: ``uint8`` (0..255) or float ([0, 1]) array ``[N, ...]``.
+        batch_size: examples per batch.
+        binarize: ``"dynamic"`` (new Bernoulli draw every epoch), ``"fixed"``
+            (one draw with ``seed``, the same every epoch) or ``"none"``.
+        shuffle: reshuffle every epoch.
+        seed: seed of shuffling and binarisation; the same seed gives the same
+            sequence of batches.
+        labels: optional ``[N]`` or ``[N, k]`` array; batches are then ``(x, labels)``.
+        drop_remainder: drop the last partial batch.
+
+    Returns:
+        A ``tf.data.Dataset`` yielding ``x`` or ``(x, labels)`` batches,
+        prefetched.
+    """
+    if binarize not in BINARIZATIONS:
+        raise ValueError(f"binarize must be one of {BINARIZATIONS}, got {binarize!r}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    images = np.asarray(images)
+    if len(images) == 0:
+        raise DataError("no images to build a pipeline from")
+    if images.dtype != np.uint8:
+        images = to_unit_interval(images)
+    if binarize == "fixed":
+        images = binarize_fixed(images, seed)
+    elements = images if labels is None else (images, np.asarray(labels))
+    dataset = tf.data.Dataset.from_tensor_slices(elements)
+    if shuffle:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if binarize == "dynamic":
+        # One stateless seed per batch, new every epoch: parallel and reproducible.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2, drop_remainder=True)
+        dataset = tf.data.Dataset.zip((dataset, seeds))
+        if labels is None:
+            dataset = dataset.map(_binarize_batch, num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            dataset = dataset.map(lambda xy, s: (_binarize_batch(xy[0], s), xy[1]),
+                                  num_parallel_calls=tf.data.AUTOTUNE)
+    elif labels is None:
+        dataset = dataset.map(_scale_batch, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        dataset = dataset.map(lambda x, y: (_scale_batch(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)

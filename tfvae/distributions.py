@@ -1,0 +1,260 @@
+"""TFP distribution heads: layers that turn a network's output into a distribution.
+
+Each head is a ``tfp.layers.DistributionLambda`` with two static methods, as in
+TFP's own ``distribution_layer.py``:
+
+* ``params_size(...)`` -- how many numbers the network must output;
+* ``new(params, ...)`` -- the distribution those numbers define.
+
+Scales go through a softplus with a floor (``tfb.Softplus(low=...)``): an
+unfloored softplus reaches 0 in float32 for very negative inputs and the
+log-density becomes -inf/NaN.
+
+Heads return their distribution's ``mean`` when Keras needs a tensor; the VAE
+draws its samples itself, with explicit seeds.
+"""
+
+import numpy as np
+
+from tfvae.backend import keras, tf, tfb, tfd, tfpl
+
+POSTERIORS = ("diagonal", "full")
+LIKELIHOODS = ("bernoulli", "normal")
+
+
+def _mean(distribution):
+    return distribution.mean()
+
+
+def _split_channels(params, event_shape, num_params):
+    """Reshapes flat ``[..., num_params * prod(event_shape)]`` parameters to
+    ``num_params`` tensors of shape ``[..., *event_shape]``.
+
+    The parameters of one element sit side by side on the last (channel) axis,
+    so an MLP's flat output and a conv net's ``[H, W, k*C]`` output agree.
+    """
+    event_shape = list(event_shape)
+    stacked_shape = event_shape[:-1] + [num_params * event_shape[-1]]
+    params = tf.reshape(params, tf.concat([tf.shape(params)[:-1], stacked_shape], 0))
+    return tf.split(params, num_params, axis=-1)
+
+
+class _Head(tfpl.DistributionLambda):
+    """A DistributionLambda whose config is its plain hyperparameters."""
+
+    def __init__(self, **kwargs):
+        super().__init__(self._make, convert_to_tensor_fn=_mean, **kwargs)
+
+    def _make(self, params):
+        raise NotImplementedError  # each head defines it
+
+    def distribution(self, params):
+        """The distribution for ``params``, built outside Keras's layer call.
+
+        Calling the layer works in eager code and ``fit``; but when Keras
+        saves a model it traces every layer call as a function that must
+        return tensors, which turns the distribution into its mean. The VAE
+        therefore calls this method.
+        """
+        return self._make(params)
+
+    def get_config(self):
+        # Skip DistributionLambda's pickled-function config: the hyperparameters
+        # below rebuild the head exactly.
+        config = keras.layers.Layer.get_config(self)
+        config.update(self._hyperparameters())
+        return config
+
+
+class DiagonalNormalPosterior(_Head):
+    """q(z|x) = N(z; mu(x), diag(sigma(x)^2)).
+
+    The network outputs ``[mu, s]`` (``2 * latent_dim`` numbers) and
+    ``sigma = softplus(s) + min_scale``. The distribution is a
+    ``MultivariateNormalDiag`` so that its KL to a Gaussian prior has TFP's
+    closed form.
+
+    Example:
+        >>> head = DiagonalNormalPosterior(latent_dim=2)
+        >>> q = head(tf.zeros([5, head.params_size(2)]))
+        >>> q.sample(seed=(1, 2)).shape
+        TensorShape([5, 2])
+    """
+
+    def __init__(self, latent_dim, min_scale=1e-4, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = int(latent_dim)
+        self.min_scale = float(min_scale)
+
+    @staticmethod
+    def params_size(latent_dim):
+        """Number of network outputs: a mean and a raw scale per dimension."""
+        return 2 * int(latent_dim)
+
+    @staticmethod
+    def new(params, latent_dim, min_scale=1e-4):
+        """The diagonal Normal defined by ``params`` of shape ``[..., 2 * latent_dim]``."""
+        loc, raw_scale = tf.split(params, [latent_dim, latent_dim], axis=-1)
+        scale = tfb.Softplus(low=min_scale).forward(raw_scale)
+        return tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
+
+    def _make(self, params):
+        return self.new(params, self.latent_dim, self.min_scale)
+
+    def _hyperparameters(self):
+        return {"latent_dim": self.latent_dim, "min_scale": self.min_scale}
+
+
+class FullCovarianceNormalPosterior(_Head):
+    """q(z|x) = N(z; mu(x), L(x) L(x)^T) with L lower triangular.
+
+    The network outputs ``d`` means and ``d (d + 1) / 2`` entries of ``L``;
+    ``tfb.FillScaleTriL`` fills the triangle and puts a floored softplus on its
+    diagonal, so ``L`` is a valid Cholesky factor for every input.
+
+    Example:
+        >>> head = FullCovarianceNormalPosterior(latent_dim=3)
+        >>> head(tf.zeros([4, head.params_size(3)])).covariance().shape
+        TensorShape([4, 3, 3])
+    """
+
+    def __init__(self, latent_dim, min_scale=1e-4, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = int(latent_dim)
+        self.min_scale = float(min_scale)
+
+    @staticmethod
+    def params_size(latent_dim):
+        """Number of network outputs: ``d`` means plus ``d (d + 1) / 2`` for ``L``."""
+        d = int(latent_dim)
+        return d + d * (d + 1) // 2
+
+    @staticmethod
+    def new(params, latent_dim, min_scale=1e-4):
+        """The full-covariance Normal defined by ``params``."""
+        d = int(latent_dim)
+        loc, raw_tril = tf.split(params, [d, d * (d + 1) // 2], axis=-1)
+        fill = tfb.FillScaleTriL(diag_bijector=tfb.Softplus(low=min_scale), diag_shift=None)
+        return tfd.MultivariateNormalTriL(loc=loc, scale_tril=fill.forward(raw_tril))
+
+    def _make(self, params):
+        return self.new(params, self.latent_dim, self.min_scale)
+
+    def _hyperparameters(self):
+        return {"latent_dim": self.latent_dim, "min_scale": self.min_scale}
+
+
+class BernoulliLikelihood(_Head):
+    """p(x|z) = prod_i Bernoulli(x_i; sigmoid(logit_i(z))).
+
+    ``log_prob`` is ``-sigmoid_cross_entropy(x, logits)`` summed over the
+    event, computed from logits so it stays finite for any logit.
+
+    Example:
+        >>> head = BernoulliLikelihood(event_shape=(28, 28, 1))
+        >>> p = head(tf.zeros([2, 784]))
+        >>> float(p.log_prob(tf.ones([2, 28, 28, 1]))[0])  # 784 * log(1/2)
+        -543.4273681640625
+    """
+
+    def __init__(self, event_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.event_shape = tuple(int(d) for d in event_shape)
+
+    @staticmethod
+    def params_size(event_shape):
+        """One logit per element of the event."""
+        return int(np.prod(event_shape))
+
+    @staticmethod
+    def new(params, event_shape):
+        """Independent Bernoullis over ``event_shape`` with the given logits."""
+        (logits,) = _split_channels(params, event_shape, 1)
+        return tfd.Independent(
+            tfd.Bernoulli(logits=logits, dtype=params.dtype),
+            reinterpreted_batch_ndims=len(event_shape),
+        )
+
+    def _make(self, params):
+        return self.new(params, self.event_shape)
+
+    def _hyperparameters(self):
+        return {"event_shape": list(self.event_shape)}
+
+
+class NormalLikelihood(_Head):
+    """p(x|z) = prod_i N(x_i; mu_i(z), sigma_i^2).
+
+    ``scale`` sets sigma, which weighs reconstruction against the KL term
+    (a fixed sigma is a beta-VAE with beta = 2 sigma^2):
+
+    * a positive number: sigma fixed at that value;
+    * ``"global"``: one learned sigma shared by every element;
+    * ``"pixel"``: one learned sigma per element of the event.
+
+    Learned scales are ``softplus(s) + min_scale`` and start at 1.
+
+    Example:
+        >>> head = NormalLikelihood(event_shape=(4,), scale=0.5)
+        >>> head(tf.zeros([3, 4])).stddev()[0].numpy()
+        array([0.5, 0.5, 0.5, 0.5], dtype=float32)
+    """
+
+    def __init__(self, event_shape, scale=1.0, min_scale=1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.event_shape = tuple(int(d) for d in event_shape)
+        if isinstance(scale, str):
+            if scale not in ("global", "pixel"):
+                raise ValueError(f"scale must be a positive number, 'global' or 'pixel', got {scale!r}")
+        elif not float(scale) > 0:
+            raise ValueError(f"a fixed scale must be positive, got {scale!r}")
+        self.scale = scale if isinstance(scale, str) else float(scale)
+        self.min_scale = float(min_scale)
+        if isinstance(scale, str):
+            shape = () if scale == "global" else self.event_shape
+            initial = float(tfb.Softplus(low=min_scale).inverse(1.0))
+            self.raw_scale = self.add_weight(
+                name="raw_scale", shape=shape, initializer=keras.initializers.Constant(initial)
+            )
+
+    @staticmethod
+    def params_size(event_shape):
+        """One mean per element of the event (learned scales are not z-dependent)."""
+        return int(np.prod(event_shape))
+
+    @staticmethod
+    def new(params, event_shape, scale):
+        """Independent Normals with means from ``params`` and the given scale tensor."""
+        (loc,) = _split_channels(params, event_shape, 1)
+        scale = tf.broadcast_to(tf.cast(scale, loc.dtype), tf.shape(loc))
+        return tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=len(event_shape))
+
+    def current_scale(self):
+        """sigma as a tensor: the fixed value or the learned one."""
+        if isinstance(self.scale, str):
+            return tfb.Softplus(low=self.min_scale).forward(self.raw_scale)
+        return tf.constant(self.scale)
+
+    def _make(self, params):
+        return self.new(params, self.event_shape, self.current_scale())
+
+    def _hyperparameters(self):
+        return {"event_shape": list(self.event_shape), "scale": self.scale, "min_scale": self.min_scale}
+
+
+def make_posterior(kind, latent_dim, **kwargs):
+    """The posterior head named ``kind`` (``"diagonal"`` or ``"full"``)."""
+    if kind == "diagonal":
+        return DiagonalNormalPosterior(latent_dim, name="posterior", **kwargs)
+    if kind == "full":
+        return FullCovarianceNormalPosterior(latent_dim, name="posterior", **kwargs)
+    raise ValueError(f"posterior must be one of {POSTERIORS}, got {kind!r}")
+
+
+def make_likelihood(kind, event_shape, scale=1.0):
+    """The likelihood head named ``kind`` (``"bernoulli"`` or ``"normal"``)."""
+    if kind == "bernoulli":
+        return BernoulliLikelihood(event_shape, name="likelihood")
+    if kind == "normal":
+        return NormalLikelihood(event_shape, scale=scale, name="likelihood")
+    raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {kind!r}")

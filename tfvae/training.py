@@ -1,0 +1,173 @@
+"""Training runs: a run directory that holds everything a trained model needs.
+
+    RUN_DIR/config.json        model config + training settings
+    RUN_DIR/checkpoints/best*  weights with the best validation loss
+    RUN_DIR/backup/            BackupAndRestore state (resume after a kill)
+    RUN_DIR/logs/              TensorBoard
+    RUN_DIR/history.csv        one row per epoch
+    RUN_DIR/metrics.json       final train/test negative ELBO and timings
+
+``train`` is what ``tfvae train`` runs; ``load_run`` gives the trained model
+back.
+"""
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tfvae.backend import keras, tf
+from tfvae.data import binarize_fixed, load_dataset, make_pipeline, to_unit_interval
+from tfvae.model import VAE
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+TEST_BINARIZATION_SEED = 0  # the one fixed draw of binary test images
+
+
+@dataclasses.dataclass
+class TrainSettings:
+    """How to train: data, optimisation and bookkeeping (the model's own
+    hyperparameters live in its config)."""
+
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    validation_size: int = 5000
+    binarize: str = "dynamic"
+    seed: int = 0
+    strategy: str = "default"
+    jit_compile: bool = False
+    steps_per_execution: int = 1
+    backup: bool = True
+
+
+def get_strategy(name="default"):
+    """The ``tf.distribute`` strategy named ``name``.
+
+    ``"multiworker"`` reads the cluster from the ``TF_CONFIG`` environment variable.
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+
+
+def split_validation(images, labels, validation_size):
+    """Holds out the last ``validation_size`` training examples."""
+    if not 0 <= validation_size < len(images):
+        raise ValueError(f"validation_size must be in [0, {len(images)}), got {validation_size}")
+    cut = len(images) - validation_size
+    return (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
+
+
+def evaluation_images(images, binarize):
+    """Test-time images: binarised once with a fixed seed, or just scaled."""
+    if binarize == "none":
+        return to_unit_interval(images)
+    return binarize_fixed(images, TEST_BINARIZATION_SEED)
+
+
+def evaluate_negative_elbo(model, images, batch_size=500):
+    """Keras's ``evaluate`` on fixed images: mean loss, reconstruction, KL and ELBO per example."""
+    dataset = make_pipeline(images, batch_size=batch_size, binarize="none", shuffle=False)
+    return {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
+
+
+def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callbacks=()):
+    """Trains a VAE and fills ``run_dir``.
+
+    Args:
+        run_dir: output directory (created). Re-running the same command in the
+            same directory resumes an interrupted run.
+        model_config: keyword arguments of ``VAE`` (``data_shape`` is taken
+            from the data).
+        settings: a ``TrainSettings``.
+        dataset: an ``ImageDataset``; loaded from ``settings`` if ``None``.
+        verbose: Keras progress-bar verbosity.
+        extra_callbacks: more Keras callbacks.
+
+    Returns:
+        ``(model, metrics)``: the model with its best weights, and the dict
+        written to ``metrics.json``.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(settings.seed)
+    data = dataset if dataset is not None else load_dataset(settings.dataset, settings.data_dir)
+    (train_x, _), (valid_x, _) = split_validation(data.train_images, data.train_labels, settings.validation_size)
+
+    strategy = get_strategy(settings.strategy)
+    global_batch = settings.batch_size * strategy.num_replicas_in_sync
+    model_config = {**model_config, "data_shape": list(data.data_shape)}
+    with strategy.scope():
+        model = VAE(**model_config)
+        model.compile(
+            optimizer=keras.optimizers.Adam(settings.learning_rate),
+            jit_compile=settings.jit_compile,
+            steps_per_execution=settings.steps_per_execution,
+        )
+    config = {"model": model.get_config(), "train": dataclasses.asdict(settings)}
+    (run_dir / "config.json").write_text(json.dumps(config, indent=2))
+
+    train_data = make_pipeline(train_x, global_batch, binarize=settings.binarize, seed=settings.seed)
+    valid_data = None
+    if len(valid_x):
+        valid_data = make_pipeline(evaluation_images(valid_x, settings.binarize), global_batch,
+                                   binarize="none", shuffle=False)
+    monitor = "val_loss" if valid_data is not None else "loss"
+    best = str(run_dir / "checkpoints" / "best")
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint(best, monitor=monitor, save_best_only=True, save_weights_only=True),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "logs")),
+        *extra_callbacks,
+    ]
+    if settings.backup:
+        callbacks.insert(0, keras.callbacks.BackupAndRestore(str(run_dir / "backup")))
+
+    start = time.perf_counter()
+    history = model.fit(train_data, validation_data=valid_data, epochs=settings.epochs,
+                        callbacks=callbacks, verbose=verbose)
+    seconds = time.perf_counter() - start
+    if not np.all(np.isfinite(history.history.get("loss", [0.0]))):
+        raise FloatingPointError(
+            f"training diverged (loss is not finite); the last good weights are in {best}"
+        )
+
+    model.load_weights(best).expect_partial()
+    metrics = {
+        "dataset": data.name,
+        "epochs": settings.epochs,
+        "train_seconds": seconds,
+        "train": evaluate_negative_elbo(model, evaluation_images(train_x, settings.binarize)),
+        "test": evaluate_negative_elbo(model, evaluation_images(data.test_images, settings.binarize)),
+        "test_binarization_seed": TEST_BINARIZATION_SEED,
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return model, metrics
+
+
+def load_run(run_dir):
+    """The trained model of ``run_dir`` (its config and best weights)."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{config_path}: not a tfvae run directory (no config.json)")
+    config = json.loads(config_path.read_text())
+    model = VAE.from_config(config["model"])
+    model.load_weights(str(run_dir / "checkpoints" / "best")).expect_partial()
+    return model
+
+
+def load_run_settings(run_dir):
+    """The ``TrainSettings`` a run was trained with."""
+    config = json.loads((Path(run_dir) / "config.json").read_text())
+    return TrainSettings(**config["train"])
