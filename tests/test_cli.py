@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -54,6 +55,27 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
     assert list((out / "logs").glob("train/events.out.tfevents.*"))
     model = load_run(out)
     assert model.latent_dim == 2 and model.hidden_units == (32,)
+    assert list((out / "logs" / "images").glob("events.out.tfevents.*"))  # image grids for TensorBoard
+
+    result = run_cli("evaluate", str(out), "-k", "20", "--limit", "40", "--batch-size", "16")
+    assert result.returncode == 0, result.stderr
+    evaluation = json.loads((out / "eval.json").read_text())
+    assert evaluation["num_samples"] == 20 and evaluation["num_examples"] == 40
+    assert "NLL (IWAE, K=20)" in result.stdout
+    assert evaluation["nll"] <= -evaluation["elbo"] + 3 * evaluation["nll_stderr"]
+
+    for args in (["sample", str(out), "--n", "9", "--out", str(tmp_path / "s.png")],
+                 ["plot", str(out), "--kind", "curves", "--out", str(tmp_path / "c.png")],
+                 ["plot", str(out), "--kind", "manifold", "--out", str(tmp_path / "m.png")],
+                 ["plot", str(out), "--kind", "latent", "--num-points", "50", "--out", str(tmp_path / "l.png")]):
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / Path(args[-1]).name).stat().st_size > 1000
+
+
+def test_evaluate_a_missing_run_is_a_clear_error(tmp_path):
+    result = run_cli("evaluate", str(tmp_path))
+    assert result.returncode == 2 and "not a tfvae run directory" in result.stderr
 
 
 @pytest.mark.slow

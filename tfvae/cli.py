@@ -94,11 +94,122 @@ def _run_train(args):
     print(f"test negative ELBO: {metrics['test']['loss']:.2f} nats; run directory: {args.out}")
 
 
+def _load_split(run_dir, split, data_dir, limit=None):
+    """The (images, labels) of ``split``, prepared as at evaluation time for the run's model."""
+    from tfvae.data import load_dataset
+    from tfvae.training import evaluation_images, load_run_settings, split_validation
+
+    settings = load_run_settings(run_dir)
+    data = load_dataset(settings.dataset, data_dir or settings.data_dir)
+    if split == "test":
+        images, labels = data.test_images, data.test_labels
+    else:
+        (train, valid) = split_validation(data.train_images, data.train_labels, settings.validation_size)
+        images, labels = train if split == "train" else valid
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    return evaluation_images(images, settings.binarize), labels, settings
+
+
+def _add_evaluate(subparsers):
+    p = subparsers.add_parser("evaluate", help="importance-weighted log-likelihood, ELBO and diagnostics",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run_dir", help="a run directory written by 'tfvae train'")
+    p.add_argument("--num-samples", "-k", type=_positive_int, default=5000, help="K of the importance-weighted bound")
+    p.add_argument("--split", choices=["test", "train", "validation"], default="test", help="which data")
+    p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N examples")
+    p.add_argument("--batch-size", type=_positive_int, default=100, help="examples per step")
+    p.add_argument("--chunk-size", type=_positive_int, default=500, help="samples decoded at once (memory)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
+    p.add_argument("--data-dir", default=None, help="override the run's data directory")
+    p.add_argument("--out", default=None, help="where to write the JSON (default RUN_DIR/eval.json)")
+    p.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args):
+    from pathlib import Path
+
+    from tfvae.evaluation import evaluate, format_table, write_results
+    from tfvae.training import TEST_BINARIZATION_SEED, load_run
+
+    model = load_run(args.run_dir)
+    images, _, settings = _load_split(args.run_dir, args.split, args.data_dir, args.limit)
+    results = evaluate(model, images, num_samples=args.num_samples, batch_size=args.batch_size,
+                       chunk_size=args.chunk_size, seed=args.seed)
+    results.update(dataset=settings.dataset, split=args.split,
+                   binarization="none" if settings.binarize == "none" else f"fixed, seed {TEST_BINARIZATION_SEED}")
+    out = Path(args.out or Path(args.run_dir) / "eval.json")
+    write_results(results, out)
+    print(format_table(results))
+    print(f"wrote {out}")
+
+
+def _add_sample(subparsers):
+    p = subparsers.add_parser("sample", help="draw images from the prior into a PNG grid",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run_dir", help="a run directory written by 'tfvae train'")
+    p.add_argument("--n", type=_positive_int, default=64, help="number of images")
+    p.add_argument("--seed", type=int, default=0, help="seed of the prior draws")
+    p.add_argument("--out", default="samples.png", help="PNG file to write")
+    p.set_defaults(run=_run_sample)
+
+
+def _run_sample(args):
+    from tfvae.plots import plot_samples
+    from tfvae.training import load_run
+
+    plot_samples(load_run(args.run_dir), args.out, n=args.n, seed=args.seed)
+    print(f"wrote {args.out}")
+
+
+PLOT_KINDS = ("reconstructions", "latent", "manifold", "traversal", "interpolation", "curves")
+
+
+def _add_plot(subparsers):
+    p = subparsers.add_parser("plot", help="reconstructions, latent space, traversals, interpolation, curves",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run_dir", help="a run directory written by 'tfvae train'")
+    p.add_argument("--kind", choices=PLOT_KINDS, required=True, help="which picture")
+    p.add_argument("--out", default=None, help="PNG file to write (default KIND.png)")
+    p.add_argument("--data-dir", default=None, help="override the run's data directory")
+    p.add_argument("--num-points", type=_positive_int, default=5000, help="test examples in the latent scatter")
+    p.set_defaults(run=_run_plot)
+
+
+def _run_plot(args):
+    from tfvae import plots
+    from tfvae.training import load_run
+
+    out = args.out or f"{args.kind}.png"
+    if args.kind == "curves":
+        from pathlib import Path
+
+        plots.plot_curves(plots.read_history(Path(args.run_dir) / "history.csv"), out)
+    else:
+        model = load_run(args.run_dir)
+        if args.kind == "manifold":
+            plots.plot_manifold(model, out)
+        else:
+            images, labels, _ = _load_split(args.run_dir, "test", args.data_dir, args.num_points)
+            if args.kind == "reconstructions":
+                plots.plot_reconstructions(model, images, out)
+            elif args.kind == "latent":
+                plots.plot_latent_space(model, images, labels, out)
+            elif args.kind == "traversal":
+                plots.plot_traversal(model, out, image=images[0])
+            else:
+                plots.plot_interpolation(model, images[0], images[1], out)
+    print(f"wrote {out}")
+
+
 def build_parser():
     """The argument parser of the ``tfvae`` command."""
     parser = argparse.ArgumentParser(prog="tfvae", description="Variational auto-encoders on TensorFlow Probability.")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_train(subparsers)
+    _add_evaluate(subparsers)
+    _add_sample(subparsers)
+    _add_plot(subparsers)
     return parser
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tfvae.backend import keras, tf
+from tfvae.callbacks import ImageLogger
 from tfvae.data import binarize_fixed, load_dataset, make_pipeline, to_unit_interval
 from tfvae.model import VAE
 
@@ -43,6 +44,7 @@ class TrainSettings:
     jit_compile: bool = False
     steps_per_execution: int = 1
     backup: bool = True
+    image_every: int = 1  # epochs between TensorBoard image grids; 0 turns them off
 
 
 def get_strategy(name="default"):
@@ -130,6 +132,9 @@ def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callba
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
         *extra_callbacks,
     ]
+    if settings.image_every:
+        examples = evaluation_images(valid_x[:8] if len(valid_x) else train_x[:8], settings.binarize)
+        callbacks.append(ImageLogger(run_dir / "logs", examples, every=settings.image_every, seed=settings.seed))
     if settings.backup:
         callbacks.insert(0, keras.callbacks.BackupAndRestore(str(run_dir / "backup")))
 

@@ -1,0 +1,157 @@
+"""Honest evaluation: the importance-weighted estimate of log p(x) and diagnostics.
+
+With K samples z_k ~ q(z|x) and weights w_k = p(x, z_k) / q(z_k|x),
+
+    log p(x) >= L_K = E[log (1/K) sum_k w_k] >= L_1 = ELBO,
+
+and L_K rises to log p(x) as K grows (Burda et al. 2015). Papers report L_K
+with K = 5000 as "the" test log-likelihood; tfvae reports it as ``nll``
+(its negative) in nats per example.
+
+Memory: the K latents of a batch are drawn at once (``[K, B, d]``, small);
+the decoder then runs over chunks of ``chunk_size`` of them and a running
+log-sum-exp combines the chunks, so memory does not grow with K and the
+result does not depend on the chunking.
+"""
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tfvae.backend import keras, tf, tfd, tfp
+
+
+def log_importance_weights(model, x, z, posterior):
+    """log w = log p(x|z) + log p(z) - log q(z|x), shape ``z.shape[:-1]``."""
+    return model.decode(z).log_prob(x) + model.prior().log_prob(z) - posterior.log_prob(z)
+
+
+def importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size=None):
+    """The K-sample importance-weighted estimate of log p(x) for each example.
+
+    Args:
+        model: a ``tfvae.VAE``.
+        x: a batch ``[B, ...]``.
+        num_samples: K (a Python int or a scalar tensor).
+        seed: a stateless seed (pair of ints) for the K samples.
+        chunk_size: samples decoded at a time (default: all K at once).
+
+    Returns:
+        ``[B]`` estimates of log p(x), in nats.
+    """
+    x = tf.convert_to_tensor(x, tf.float32)
+    num_samples = tf.convert_to_tensor(num_samples, tf.int32)
+    posterior = model.encode(x)
+    z = posterior.sample(num_samples, seed=model._seed(seed))
+    chunk = num_samples if chunk_size is None else tf.minimum(tf.constant(chunk_size, tf.int32), num_samples)
+    num_chunks = (num_samples + chunk - 1) // chunk
+
+    def body(i, total):
+        z_chunk = z[i * chunk : (i + 1) * chunk]
+        log_w = log_importance_weights(model, x, z_chunk, posterior)
+        return i + 1, tfp.math.log_add_exp(total, tf.reduce_logsumexp(log_w, axis=0))
+
+    start = tf.fill(tf.shape(x)[:1], tf.constant(-np.inf, tf.float32))
+    _, total = tf.while_loop(lambda i, _: i < num_chunks, body, (tf.constant(0), start))
+    return total - tf.math.log(tf.cast(num_samples, tf.float32))
+
+
+def kl_per_dimension(posterior, prior):
+    """KL between the marginals of q and p, per latent dimension (``[B, d]``).
+
+    For a diagonal q and the standard-Normal prior these sum to the KL; for a
+    full-covariance q they ignore correlations (a diagnostic only).
+    """
+    stddev = tf.sqrt(tf.linalg.diag_part(posterior.covariance()))
+    prior_stddev = tf.sqrt(tf.linalg.diag_part(prior.covariance()))
+    return tfd.kl_divergence(tfd.Normal(posterior.mean(), stddev), tfd.Normal(prior.mean(), prior_stddev))
+
+
+def _batch_statistics(model, x, num_samples, seed, chunk_size):
+    """Per-example log p(x) estimate, ELBO terms and posterior means for one batch."""
+    terms = model.elbo_terms(x, seed=seed)
+    return {
+        "log_px": importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size),
+        "elbo": terms["elbo"],
+        "reconstruction": terms["reconstruction"],
+        "kl": terms["kl"],
+        "kl_per_dim": kl_per_dimension(terms["posterior"], model.prior()),
+        "posterior_mean": terms["posterior"].mean(),
+    }
+
+
+def evaluate(model, images, num_samples=5000, batch_size=100, chunk_size=500, seed=0, verbose=1):
+    """Importance-weighted log-likelihood, ELBO and diagnostics on ``images``.
+
+    Args:
+        model: a ``tfvae.VAE``.
+        images: float32 ``[N, ...]`` in the form the model was trained on
+            (e.g. binarised once for a Bernoulli model).
+        num_samples: K of the importance-weighted bound.
+        batch_size: examples per ``tf.function`` call.
+        chunk_size: samples decoded at once (memory ~ batch_size * chunk_size
+            * pixels * 4 bytes for the decoder output).
+        seed: seed of all samples; batch i uses the stateless seed (seed, i).
+        verbose: 1 shows a progress bar with an ETA.
+
+    Returns:
+        A dict: ``nll`` (-mean log p(x) estimate) and its standard error over
+        examples, ``elbo``, ``reconstruction``, ``kl``, ``kl_per_dim``,
+        ``active_units`` (posterior means whose variance over the data exceeds
+        0.01), ``bits_per_dim``, and the settings.
+    """
+    images = np.asarray(images, np.float32)
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    # No XLA here: measured 10x slower than plain graph mode for this loop on CPU.
+    step = tf.function(lambda x, s: _batch_statistics(model, x, num_samples, s, chunk_size), reduce_retracing=True)
+    num_batches = math.ceil(len(images) / batch_size)
+    progress = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch")
+    parts = []
+    start = time.perf_counter()
+    for i in range(num_batches):
+        batch = images[i * batch_size : (i + 1) * batch_size]
+        parts.append({k: v.numpy() for k, v in step(batch, tf.constant([seed, i], tf.int32)).items()})
+        progress.update(i + 1)
+    seconds = time.perf_counter() - start
+    stats = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    log_px = stats["log_px"].astype(np.float64)
+    dims = int(np.prod(images.shape[1:]))
+    return {
+        "nll": float(-log_px.mean()),
+        "nll_stderr": float(log_px.std(ddof=1) / math.sqrt(len(log_px))) if len(log_px) > 1 else 0.0,
+        "elbo": float(stats["elbo"].mean()),
+        "reconstruction": float(stats["reconstruction"].mean()),
+        "kl": float(stats["kl"].mean()),
+        "kl_per_dim": [float(v) for v in stats["kl_per_dim"].mean(0)],
+        "active_units": int(np.sum(stats["posterior_mean"].var(0) > 0.01)),
+        "bits_per_dim": float(-log_px.mean() / (dims * math.log(2.0))),
+        "num_samples": int(num_samples),
+        "num_examples": int(len(images)),
+        "seed": int(seed),
+        "seconds": seconds,
+    }
+
+
+def format_table(results):
+    """A short plain-text table of the main numbers."""
+    rows = [
+        (f"NLL (IWAE, K={results['num_samples']})", f"{results['nll']:.2f} ± {results['nll_stderr']:.2f} nats"),
+        ("negative ELBO", f"{-results['elbo']:.2f} nats"),
+        ("  reconstruction", f"{results['reconstruction']:.2f} nats"),
+        ("  KL", f"{results['kl']:.2f} nats"),
+        ("bits/dim", f"{results['bits_per_dim']:.4f}"),
+        ("active units", f"{results['active_units']} of {len(results['kl_per_dim'])}"),
+        ("examples", str(results["num_examples"])),
+        ("seconds", f"{results['seconds']:.1f}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def write_results(results, path):
+    """Writes ``results`` as JSON to ``path``."""
+    Path(path).write_text(json.dumps(results, indent=2))
