@@ -72,6 +72,15 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
         assert result.returncode == 0, result.stderr
         assert (tmp_path / Path(args[-1]).name).stat().st_size > 1000
 
+    for expected_version in (1, 2):  # the next free version number each time
+        result = run_cli("export", str(out), "--out", str(tmp_path / "served"))
+        assert result.returncode == 0, result.stderr
+        exported = tmp_path / "served" / str(expected_version)
+        assert (exported / "saved_model.pb").exists()
+        assert json.loads((exported / "metrics.json").read_text())["eval"]["num_samples"] == 20
+    result = run_cli("export", str(out), "--out", str(tmp_path / "served"), "--version", "1")
+    assert result.returncode == 2 and "new version" in result.stderr
+
 
 def test_evaluate_a_missing_run_is_a_clear_error(tmp_path):
     result = run_cli("evaluate", str(tmp_path))

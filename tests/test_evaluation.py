@@ -23,7 +23,7 @@ def _linear_gaussian(encoder_scale=1.0, tril_scale=1.0, kl_estimate="auto"):
     model.decoder.layers[-1].set_weights([W.T, b])
     cov = np.linalg.inv(np.eye(d) + W.T @ W / SIGMA**2)
     gain = cov @ W.T / SIGMA**2  # mu(x) = gain (x - b)
-    fill = tfb.FillScaleTriL(diag_bijector=tfb.Softplus(low=1e-4), diag_shift=None)
+    fill = tfb.FillScaleTriL(diag_bijector=tfb.Softplus(low=1e-4), diag_shift=None)  # the head's map
     raw_tril = fill.inverse(tril_scale * np.linalg.cholesky(cov).astype(np.float32)).numpy()
     kernel = np.zeros((D, d + len(raw_tril)), np.float32)
     kernel[:, :d] = encoder_scale * gain.T

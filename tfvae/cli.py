@@ -202,6 +202,41 @@ def _run_plot(args):
     print(f"wrote {out}")
 
 
+def _add_export(subparsers):
+    p = subparsers.add_parser("export", help="SavedModel (TF Serving layout) and TFLite files",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run_dir", help="a run directory written by 'tfvae train'")
+    p.add_argument("--out", required=True, help="model base directory, e.g. saved_models/NAME")
+    p.add_argument("--version", type=_positive_int, default=None,
+                   help="version number (default: one more than the highest in --out)")
+    p.add_argument("--tflite", action="store_true", help="also write vae.tflite and vae_fp16.tflite")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args):
+    from pathlib import Path
+
+    from tfvae.export import default_preprocessing, export
+    from tfvae.training import load_run, load_run_settings
+
+    base = Path(args.out)
+    version = args.version
+    if version is None:
+        existing = [int(p.name) for p in base.glob("*") if p.name.isdigit()]
+        version = max(existing, default=0) + 1
+    settings = load_run_settings(args.run_dir)
+    path = export(load_run(args.run_dir), base, version, tflite=args.tflite,
+                  preprocessing=default_preprocessing(settings.binarize))
+    # The run's numbers travel with the model.
+    metrics = {}
+    for name in ("metrics.json", "eval.json"):
+        source = Path(args.run_dir) / name
+        if source.exists():
+            metrics[name.removesuffix(".json")] = json.loads(source.read_text())
+    (path / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(f"wrote {path}")
+
+
 def build_parser():
     """The argument parser of the ``tfvae`` command."""
     parser = argparse.ArgumentParser(prog="tfvae", description="Variational auto-encoders on TensorFlow Probability.")
@@ -210,6 +245,7 @@ def build_parser():
     _add_evaluate(subparsers)
     _add_sample(subparsers)
     _add_plot(subparsers)
+    _add_export(subparsers)
     return parser
 
 
@@ -222,7 +258,7 @@ def main(argv=None):
 
     try:
         args.run(args)
-    except (DataError, FileNotFoundError, ValueError) as error:
+    except (DataError, FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"tfvae: error: {error}", file=sys.stderr)
         return 2
     except FloatingPointError as error:

@@ -109,7 +109,7 @@ class FullCovarianceNormalPosterior(_Head):
     """q(z|x) = N(z; mu(x), L(x) L(x)^T) with L lower triangular.
 
     The network outputs ``d`` means and ``d (d + 1) / 2`` entries of ``L``;
-    ``tfb.FillScaleTriL`` fills the triangle and puts a floored softplus on its
+    ``tfb.FillTriangular`` fills the triangle and a floored softplus maps its
     diagonal, so ``L`` is a valid Cholesky factor for every input.
 
     Example:
@@ -134,8 +134,20 @@ class FullCovarianceNormalPosterior(_Head):
         """The full-covariance Normal defined by ``params``."""
         d = int(latent_dim)
         loc, raw_tril = tf.split(params, [d, d * (d + 1) // 2], axis=-1)
-        fill = tfb.FillScaleTriL(diag_bijector=tfb.Softplus(low=min_scale), diag_shift=None)
-        return tfd.MultivariateNormalTriL(loc=loc, scale_tril=fill.forward(raw_tril))
+        return tfd.MultivariateNormalTriL(loc=loc, scale_tril=FullCovarianceNormalPosterior.scale_tril(raw_tril, min_scale))
+
+    @staticmethod
+    def scale_tril(raw_tril, min_scale=1e-4):
+        """The Cholesky factor L from its ``d (d + 1) / 2`` raw entries.
+
+        Equal to ``tfb.FillScaleTriL(diag_bijector=tfb.Softplus(low=min_scale),
+        diag_shift=None)``, but the diagonal is transformed with masks: the
+        bijector's ``matrix_diag_part`` has no TFLite builtin.
+        """
+        tril = tfb.FillTriangular().forward(raw_tril)
+        eye = tf.eye(tf.shape(tril)[-1], dtype=tril.dtype)
+        diagonal = tfb.Softplus(low=min_scale).forward(tf.reduce_sum(tril * eye, axis=-1))
+        return tril * (1.0 - eye) + diagonal[..., None] * eye
 
     def _make(self, params):
         return self.new(params, self.latent_dim, self.min_scale)

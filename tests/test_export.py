@@ -1,0 +1,197 @@
+"""Export: signatures in a process without tfvae, TFLite parity, the TF Serving contract, bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import blob_images
+from tfvae import VAE
+from tfvae.backend import keras, tf
+from tfvae.evaluation import importance_weighted_log_likelihood
+from tfvae.export import LOG_LIKELIHOOD_SEED, MAX_SAMPLES, export
+
+SIGNATURES = ("encode", "decode", "reconstruct", "sample", "log_likelihood", "serving_default")
+
+# Runs in a fresh interpreter: TensorFlow only, no tfvae, no TFP.
+FRESH_PROCESS = r"""
+import sys, numpy as np, tensorflow as tf
+path, inputs_file, outputs_file = sys.argv[1:]
+inputs = np.load(inputs_file)
+loaded = tf.saved_model.load(path)
+s = loaded.signatures
+out = {}
+for k, v in s["encode"](x=tf.constant(inputs["x"])).items(): out["encode/" + k] = v.numpy()
+for k, v in s["decode"](z=tf.constant(inputs["z"])).items(): out["decode/" + k] = v.numpy()
+out["reconstruct/mean"] = s["reconstruct"](x=tf.constant(inputs["x"]))["mean"].numpy()
+out["serving_default/mean"] = s["serving_default"](x=tf.constant(inputs["x"]))["mean"].numpy()
+for i in (1, 2):
+    out[f"sample/x{i}"] = s["sample"](num_samples=tf.constant(5), seed=tf.constant(11))["x"].numpy()
+for k, v in s["log_likelihood"](x=tf.constant(inputs["x"]), num_samples=tf.constant(64)).items():
+    out["log_likelihood/" + k] = v.numpy()
+assert "tfvae" not in sys.modules and "tensorflow_probability" not in sys.modules, "needs only TensorFlow"
+np.savez(outputs_file, **out)
+"""
+
+
+def _trained(tmp_path_factory, **kwargs):
+    images, _ = blob_images(256, seed=8)
+    x = (np.random.default_rng(0).random(images.shape) < images / 255.0).astype(np.float32)
+    model = VAE(latent_dim=3, hidden_units=(32, 16), seed=5, **kwargs)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    model.fit(x, batch_size=64, epochs=2, verbose=0)
+    path = export(model, tmp_path_factory.mktemp("export") / "vae", version=1, tflite=True)
+    return model, path, x[:16]
+
+
+@pytest.fixture(scope="module")
+def bernoulli_export(tmp_path_factory):
+    return _trained(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def normal_full_export(tmp_path_factory):
+    return _trained(tmp_path_factory, posterior="full", likelihood="normal", likelihood_scale="pixel")
+
+
+@pytest.mark.parametrize("which", ["bernoulli_export", "normal_full_export"])
+def test_signatures_in_a_fresh_process_match_keras(which, request, tmp_path):
+    model, path, x = request.getfixturevalue(which)
+    z = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", x=x, z=z)
+    result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(path), str(tmp_path / "in.npz"),
+                             str(tmp_path / "out.npz")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+
+    q, p = model.encode(x), model.decode(z)
+    close = dict(rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out["encode/mean"], q.mean().numpy(), **close)
+    np.testing.assert_allclose(out["encode/stddev"], q.stddev().numpy(), **close)
+    np.testing.assert_allclose(out["decode/mean"], p.mean().numpy(), **close)
+    if model.likelihood_kind == "bernoulli":
+        np.testing.assert_allclose(out["decode/logits"], p.distribution.logits.numpy(), **close)
+    else:
+        np.testing.assert_allclose(out["encode/scale_tril"], q.scale.to_dense().numpy(), **close)
+        np.testing.assert_allclose(out["decode/scale"], p.stddev().numpy(), **close)
+    np.testing.assert_allclose(out["reconstruct/mean"], model.reconstruct(x).numpy(), **close)
+    np.testing.assert_array_equal(out["serving_default/mean"], out["reconstruct/mean"])
+    np.testing.assert_array_equal(out["sample/x1"], out["sample/x2"])  # same seed, same images
+    np.testing.assert_allclose(out["sample/x1"], model.sample(5, seed=11).numpy(), **close)
+    np.testing.assert_allclose(out["log_likelihood/elbo"], model.elbo(x, seed=LOG_LIKELIHOOD_SEED).numpy(),
+                               rtol=1e-5, atol=1e-3)
+    expected = importance_weighted_log_likelihood(model, x, 64, LOG_LIKELIHOOD_SEED, chunk_size=500).numpy()
+    np.testing.assert_allclose(out["log_likelihood/log_px"], expected, rtol=1e-5, atol=1e-3)
+    description = json.loads((path / "tfvae.json").read_text())
+    assert description["model"] == json.loads(json.dumps(model.get_config()))
+    assert description["preprocessing"]["input_range"] == [0.0, 1.0]
+
+
+def test_log_likelihood_signature_bound(bernoulli_export):
+    model, path, x = bernoulli_export
+    signature = tf.saved_model.load(str(path)).signatures["log_likelihood"]
+    runs = {k: signature(x=tf.constant(x), num_samples=tf.constant(k)) for k in (1, 10, 100)}
+    log_px = {k: r["log_px"].numpy() for k, r in runs.items()}
+    elbo = runs[1]["elbo"].numpy()
+    assert log_px[100].mean() >= elbo.mean()
+    assert log_px[1].mean() < log_px[10].mean() < log_px[100].mean()
+    standard_error = np.std(log_px[1] - elbo) / np.sqrt(len(x))
+    assert abs(log_px[1].mean() - elbo.mean()) < 3 * standard_error + 1e-3
+
+
+@pytest.mark.parametrize("which", ["bernoulli_export", "normal_full_export"])
+def test_tflite_matches_saved_model(which, request):
+    from ai_edge_litert.interpreter import Interpreter
+
+    model, path, x = request.getfixturevalue(which)
+    saved = tf.saved_model.load(str(path)).signatures
+    z = np.random.default_rng(2).normal(size=(6, 3)).astype(np.float32)
+    reference = {"encode": saved["encode"](x=tf.constant(x)), "decode": saved["decode"](z=tf.constant(z))}
+    for file, tolerance in (("vae.tflite", 1e-5), ("vae_fp16.tflite", 2e-2)):
+        interpreter = Interpreter(model_path=str(path / file))
+        assert set(interpreter.get_signature_list()) == {"encode", "decode", "sample"}
+        outputs = {"encode": interpreter.get_signature_runner("encode")(x=x),
+                   "decode": interpreter.get_signature_runner("decode")(z=z)}
+        for signature, expected in reference.items():
+            assert set(outputs[signature]) == set(expected)
+            for name, value in expected.items():
+                np.testing.assert_allclose(outputs[signature][name], value.numpy(), atol=tolerance, rtol=tolerance,
+                                           err_msg=f"{file} {signature}/{name}")
+    # TFLite's sampler has no seed: compare the distributions of 2000 images.
+    runner = Interpreter(model_path=str(path / "vae.tflite")).get_signature_runner("sample")
+    lite = runner(num_samples=np.array(2000, np.int32))["x"]
+    full = saved["sample"](num_samples=tf.constant(2000), seed=tf.constant(3))["x"].numpy()
+    assert lite.shape == full.shape == (2000, 28, 28, 1)
+    standard_error = np.sqrt(full.var(0) / 2000 * 2) + 1e-6
+    assert np.mean(np.abs(lite.mean(0) - full.mean(0)) / standard_error) < 1.5  # ~0.8 for equal distributions
+
+
+def test_serving_contract_with_predict_requests(bernoulli_export):
+    """Builds TF Serving PredictRequests from the signature defs and runs them on the SavedModel."""
+    from tensorflow.python.tools import saved_model_utils
+    from tensorflow_serving.apis import predict_pb2
+
+    model, path, x = bernoulli_export
+    signature_defs = saved_model_utils.get_meta_graph_def(str(path), "serve").signature_def
+    assert set(SIGNATURES) <= set(signature_defs)
+    feeds = {"x": x[:2], "z": np.zeros((2, 3), np.float32), "num_samples": np.int32(3), "seed": np.int32(1)}
+    loaded = tf.saved_model.load(str(path))
+    for name in SIGNATURES:
+        signature_def = signature_defs[name]
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "vae"
+        request.model_spec.signature_name = name
+        for key, info in signature_def.inputs.items():
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(feeds[key], dtype=tf.dtypes.as_dtype(info.dtype)))
+        # What the server does: decode the protos, run the signature, encode the response.
+        request = predict_pb2.PredictRequest.FromString(request.SerializeToString())
+        arguments = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+        response = predict_pb2.PredictResponse()
+        for key, value in loaded.signatures[request.model_spec.signature_name](**arguments).items():
+            response.outputs[key].CopyFrom(tf.make_tensor_proto(value.numpy()))
+        assert set(response.outputs) == set(signature_def.outputs), name
+        for key, info in signature_def.outputs.items():
+            tensor = response.outputs[key]
+            assert tensor.dtype == info.dtype, (name, key)
+            declared = [d.size for d in info.tensor_shape.dim]
+            actual = [d.size for d in tensor.tensor_shape.dim]
+            assert len(declared) == len(actual) and all(a == b or a == -1 for a, b in zip(declared, actual)), (
+                name, key, declared, actual)
+    assert [d.size for d in signature_defs["encode"].outputs["mean"].tensor_shape.dim] == [-1, 3]
+    assert [d.size for d in signature_defs["decode"].outputs["mean"].tensor_shape.dim] == [-1, 28, 28, 1]
+
+
+def test_saved_model_cli_lists_signatures(bernoulli_export):
+    _, path, _ = bernoulli_export
+    cli = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--all", "--dir", str(path)]
+    result = subprocess.run(cli, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in SIGNATURES:
+        assert f"signature_def['{name}']" in result.stdout
+
+
+def test_bad_requests_are_clear_errors(bernoulli_export):
+    _, path, x = bernoulli_export
+    s = tf.saved_model.load(str(path)).signatures
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+        s["encode"](x=tf.zeros([2, 28, 28]))  # wrong rank
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+        s["encode"](x=tf.zeros([2, 28, 28, 1], tf.float64))  # wrong dtype
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 1\]"):
+        s["encode"](x=tf.fill([1, 28, 28, 1], 255.0))  # unscaled pixels
+    for bad in (0, -3, MAX_SAMPLES + 1):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples"):
+            s["sample"](num_samples=tf.constant(bad), seed=tf.constant(0))
+        with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples"):
+            s["log_likelihood"](x=tf.constant(x[:1]), num_samples=tf.constant(bad))
+
+
+def test_version_layout(bernoulli_export):
+    model, path, _ = bernoulli_export
+    assert path.name == "1" and (path / "saved_model.pb").exists()
+    with pytest.raises(FileExistsError, match="new version"):
+        export(model, path.parent, version=1)
+    with pytest.raises(ValueError, match="positive integer"):
+        export(model, path.parent, version=0)

@@ -1,0 +1,201 @@
+"""Export a trained VAE for serving: SavedModel signatures, TF Serving layout, TFLite.
+
+``export(model, "saved_models/NAME", version=1)`` writes::
+
+    saved_models/NAME/1/saved_model.pb, variables/   the SavedModel (TF Serving loads NAME/)
+    saved_models/NAME/1/tfvae.json                    config, preprocessing, prior, signatures
+    saved_models/NAME/1/vae.tflite, vae_fp16.tflite   (with tflite=True) for LiteRT
+
+The signatures are plain TensorFlow graphs: running them needs neither tfvae
+nor TFP's Python code.
+
+======================  ===========================================  ======================================
+signature               inputs                                       outputs
+======================  ===========================================  ======================================
+``encode``              ``x`` float32 ``[B, *data_shape]``, in [0,1]   ``mean``, ``stddev`` ``[B, d]``
+                                                                     (+ ``scale_tril`` ``[B, d, d]``)
+``decode``              ``z`` float32 ``[B, d]``                     ``mean`` ``[B, *data_shape]`` and the
+                                                                     likelihood's ``logits`` or ``loc``,
+                                                                     ``scale``
+``reconstruct``         ``x``                                        ``mean`` (decode of the posterior mean)
+``sample``              ``num_samples``, ``seed`` int32 scalars       ``x`` image means, z ~ p(z)
+``log_likelihood``      ``x``, ``num_samples`` (K) int32 scalar       ``elbo``, ``log_px`` ``[B]`` (nats)
+``serving_default``     = ``reconstruct``
+======================  ===========================================  ======================================
+
+TFLite holds ``encode``, ``decode`` and ``sample``. Its ``sample`` draws
+with ``tf.random.normal``, which converts to the builtin
+``RANDOM_STANDARD_NORMAL``: the stateless seeded sampler of the SavedModel
+needs Flex ops that LiteRT's pip runtime does not run, so TFLite's ``sample``
+takes no seed.
+"""
+
+import json
+import tempfile
+from pathlib import Path
+
+from tfvae.backend import tf
+from tfvae.evaluation import importance_weighted_log_likelihood
+
+MAX_SAMPLES = 100_000  # per request: larger K or sample counts are rejected
+LOG_LIKELIHOOD_SEED = (0, 0)  # the same request always gets the same estimate
+
+
+class _Signatures(tf.Module):
+    """The model's serving functions, traced with fixed input signatures."""
+
+    def __init__(self, model):
+        super().__init__(name="tfvae")
+        # Track the variables, not the Keras model: saving a tracked Keras
+        # model would also run Keras's own serialization, which is not needed.
+        self.model_variables = list(model.variables)
+        self._get_model = lambda: model
+        x_spec = tf.TensorSpec([None, *model.data_shape], tf.float32, name="x")
+        z_spec = tf.TensorSpec([None, model.latent_dim], tf.float32, name="z")
+        count_spec = tf.TensorSpec([], tf.int32, name="num_samples")
+        seed_spec = tf.TensorSpec([], tf.int32, name="seed")
+        self.encode = tf.function(self._encode, input_signature=[x_spec])
+        self.decode = tf.function(self._decode, input_signature=[z_spec])
+        self.reconstruct = tf.function(self._reconstruct, input_signature=[x_spec])
+        self.sample = tf.function(self._sample, input_signature=[count_spec, seed_spec])
+        self.log_likelihood = tf.function(self._log_likelihood, input_signature=[x_spec, count_spec])
+        self.sample_unseeded = tf.function(self._sample_unseeded, input_signature=[count_spec])
+
+    def _check_images(self, x):
+        return [
+            tf.debugging.assert_greater_equal(x, 0.0, message="x must lie in [0, 1]"),
+            tf.debugging.assert_less_equal(x, 1.0, message="x must lie in [0, 1]"),
+        ]
+
+    def _check_count(self, n):
+        return [
+            tf.debugging.assert_positive(n, message="num_samples must be >= 1"),
+            tf.debugging.assert_less_equal(n, MAX_SAMPLES, message=f"num_samples must be <= {MAX_SAMPLES}"),
+        ]
+
+    def _encode(self, x):
+        with tf.control_dependencies(self._check_images(x)):
+            q = self._get_model().encode(x)
+        if self._get_model().posterior_kind == "full":
+            scale_tril = q.scale.to_dense()
+            # sqrt(diag(L L^T)) as row norms: TFLite has no matrix_diag_part.
+            stddev = tf.sqrt(tf.reduce_sum(tf.square(scale_tril), axis=-1))
+            return {"mean": q.mean(), "stddev": stddev, "scale_tril": scale_tril}
+        return {"mean": q.mean(), "stddev": q.stddev()}
+
+    def _decode(self, z):
+        p = self._get_model().decode(z)
+        outputs = {"mean": p.mean()}
+        if self._get_model().likelihood_kind == "bernoulli":
+            outputs["logits"] = p.distribution.logits_parameter()
+        else:
+            outputs["loc"] = p.distribution.loc
+            outputs["scale"] = p.distribution.scale
+        return outputs
+
+    def _reconstruct(self, x):
+        with tf.control_dependencies(self._check_images(x)):
+            return {"mean": self._get_model().reconstruct(x)}
+
+    def _sample(self, num_samples, seed):
+        with tf.control_dependencies(self._check_count(num_samples)):
+            z = self._get_model().prior().sample(num_samples, seed=tf.stack([seed, 0]))
+        return {"x": self._get_model().decode(z).mean()}
+
+    def _sample_unseeded(self, num_samples):
+        z = tf.random.normal(tf.stack([num_samples, self._get_model().latent_dim]))
+        prior = self._get_model().prior()
+        return {"x": self._get_model().decode(prior.mean() + z * prior.stddev()).mean()}
+
+    def _log_likelihood(self, x, num_samples):
+        with tf.control_dependencies(self._check_images(x) + self._check_count(num_samples)):
+            seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
+            log_px = importance_weighted_log_likelihood(self._get_model(), x, num_samples, seed, chunk_size=500)
+        return {"elbo": self._get_model().elbo(x, seed=seed), "log_px": log_px}
+
+
+def describe(model, preprocessing):
+    """The ``tfvae.json`` contents: what a consumer needs to feed the model."""
+    return {
+        "format": "tfvae-export-1",
+        "model": model.get_config(),
+        "preprocessing": preprocessing,
+        "prior": {"distribution": "normal", "loc": 0.0, "scale": 1.0, "latent_dim": model.latent_dim},
+        "signatures": {
+            "encode": {"inputs": ["x"], "outputs": ["mean", "stddev"] + (["scale_tril"] if model.posterior_kind == "full" else [])},
+            "decode": {"inputs": ["z"], "outputs": ["mean"] + (["logits"] if model.likelihood_kind == "bernoulli" else ["loc", "scale"])},
+            "reconstruct": {"inputs": ["x"], "outputs": ["mean"]},
+            "sample": {"inputs": ["num_samples", "seed"], "outputs": ["x"]},
+            "log_likelihood": {"inputs": ["x", "num_samples"], "outputs": ["elbo", "log_px"],
+                               "seed": list(LOG_LIKELIHOOD_SEED)},
+            "serving_default": "reconstruct",
+        },
+        "max_num_samples": MAX_SAMPLES,
+    }
+
+
+def default_preprocessing(binarize="dynamic"):
+    """How training data was prepared, for ``tfvae.json``."""
+    return {
+        "input_range": [0.0, 1.0],
+        "scaling": "x / 255 for 8-bit images",
+        "binarization": "none" if binarize == "none" else "x ~ Bernoulli(x / 255), as in training",
+        "training_binarization": binarize,
+    }
+
+
+def export_saved_model(model, base_dir, version=1, preprocessing=None):
+    """Writes the SavedModel and ``tfvae.json`` to ``base_dir/version``; returns that path.
+
+    An existing version directory is not overwritten (TF Serving may be
+    serving it): pick a new ``version``.
+    """
+    if int(version) < 1:
+        raise ValueError(f"version must be a positive integer (TF Serving's layout), got {version}")
+    path = Path(base_dir) / str(int(version))
+    if path.exists():
+        raise FileExistsError(f"{path} exists: export to a new version number")
+    module = _Signatures(model)
+    signatures = {
+        "encode": module.encode,
+        "decode": module.decode,
+        "reconstruct": module.reconstruct,
+        "sample": module.sample,
+        "log_likelihood": module.log_likelihood,
+        "serving_default": module.reconstruct,
+    }
+    tf.saved_model.save(module, str(path), signatures=signatures)
+    (path / "tfvae.json").write_text(json.dumps(describe(model, preprocessing or default_preprocessing()), indent=2))
+    return path
+
+
+def export_tflite(model, directory):
+    """Writes ``vae.tflite`` (float32) and ``vae_fp16.tflite`` (float16 weights) to ``directory``.
+
+    Each holds the signatures ``encode``, ``decode`` and ``sample`` (unseeded,
+    input ``num_samples``), with builtin ops only. Returns the two paths.
+    """
+    module = _Signatures(model)
+    signatures = {"encode": module.encode, "decode": module.decode, "sample": module.sample_unseeded}
+    with tempfile.TemporaryDirectory() as staging:
+        # Converting from a SavedModel keeps the signature names.
+        tf.saved_model.save(module, staging, signatures=signatures)
+        paths = []
+        for name, half in (("vae.tflite", False), ("vae_fp16.tflite", True)):
+            converter = tf.lite.TFLiteConverter.from_saved_model(staging, signature_keys=list(signatures))
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            if half:
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+                converter.target_spec.supported_types = [tf.float16]
+            path = Path(directory) / name
+            path.write_bytes(converter.convert())
+            paths.append(path)
+    return paths
+
+
+def export(model, base_dir, version=1, tflite=False, preprocessing=None):
+    """SavedModel (+ ``tfvae.json``) and optionally TFLite files in ``base_dir/version``."""
+    path = export_saved_model(model, base_dir, version, preprocessing)
+    if tflite:
+        export_tflite(model, path)
+    return path
