@@ -1,16 +1,69 @@
-"""Keras callbacks for VAEs."""
+"""Keras callbacks for VAEs: KL annealing and TensorBoard image grids."""
+
+import numpy as np
 
 from tfvae.backend import keras, tf
 from tfvae.plots import image_grid
 
 
+class LinearWarmup:
+    """KL weight rising linearly from ``start`` to ``end`` over ``steps`` steps, then flat
+    (Bowman et al. 2016)."""
+
+    def __init__(self, steps, start=0.0, end=1.0):
+        if int(steps) < 1:
+            raise ValueError(f"warm-up steps must be >= 1, got {steps}")
+        self.steps, self.start, self.end = int(steps), float(start), float(end)
+
+    def __call__(self, step):
+        """The weight at optimizer step ``step``."""
+        return self.start + (self.end - self.start) * min(1.0, step / self.steps)
+
+
+class CyclicalSchedule:
+    """Cyclical KL annealing (Fu et al. 2019): every ``steps`` steps the weight
+    restarts at ``start``, rises linearly for ``ratio * steps`` steps to ``end``
+    and stays there for the rest of the cycle."""
+
+    def __init__(self, steps, ratio=0.5, start=0.0, end=1.0):
+        if int(steps) < 1 or not 0 < float(ratio) <= 1:
+            raise ValueError(f"need steps >= 1 and 0 < ratio <= 1, got {steps}, {ratio}")
+        self.steps, self.ratio, self.start, self.end = int(steps), float(ratio), float(start), float(end)
+
+    def __call__(self, step):
+        """The weight at optimizer step ``step``."""
+        phase = (step % self.steps) / self.steps
+        return self.start + (self.end - self.start) * min(1.0, phase / self.ratio)
+
+
+class KLAnnealing(keras.callbacks.Callback):
+    """Sets the model's ``kl_weight`` variable from ``schedule(step)`` before every batch.
+
+    The step is the optimizer's ``iterations``, so a resumed run continues the
+    schedule where it stopped. Writing a variable retraces nothing. The weight
+    is added to the epoch logs as ``kl_weight`` (History, CSV, TensorBoard).
+    """
+
+    def __init__(self, schedule):
+        super().__init__()
+        self.schedule = schedule
+
+    def on_train_batch_begin(self, batch, logs=None):
+        """Assigns the scheduled weight."""
+        self.model.kl_weight.assign(self.schedule(int(self.model.optimizer.iterations.numpy())))
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Logs the current weight."""
+        if logs is not None:
+            logs["kl_weight"] = float(self.model.kl_weight.numpy())
+
+
 class ImageLogger(keras.callbacks.Callback):
     """Logs a grid of prior samples and of reconstructions to TensorBoard.
 
-    Every ``every`` epochs (and after the last), beside Keras's scalars, under
-    ``log_dir/images``: ``samples`` (the same prior draws each time, so the
-    grids show the decoder learning) and ``reconstructions`` (inputs above,
-    reconstructions below).
+    Every ``every`` epochs, beside Keras's scalars, under ``log_dir/images``:
+    ``samples`` (the same prior draws each time, so the grids show the decoder
+    learning) and ``reconstructions`` (inputs above, reconstructions below).
 
     Args:
         log_dir: the TensorBoard directory (e.g. the ``TensorBoard`` callback's).
@@ -18,11 +71,14 @@ class ImageLogger(keras.callbacks.Callback):
         num_samples: images in the samples grid.
         every: epochs between logs.
         seed: seed of the prior draws.
+        conditions: for a conditional model, the conditions of ``images``;
+            samples then cycle through the one-hot conditions.
     """
 
-    def __init__(self, log_dir, images, num_samples=64, every=1, seed=0):
+    def __init__(self, log_dir, images, num_samples=64, every=1, seed=0, conditions=None):
         super().__init__()
         self.images = tf.convert_to_tensor(images, tf.float32)
+        self.conditions = conditions
         self.num_samples = num_samples
         self.every = max(1, int(every))
         self.seed = seed
@@ -32,10 +88,14 @@ class ImageLogger(keras.callbacks.Callback):
         """Writes both grids on epochs ``every - 1``, ``2 * every - 1``, ..."""
         if (epoch + 1) % self.every:
             return
-        samples = self.model.sample(self.num_samples, seed=self.seed).numpy()
-        recon = self.model.reconstruct(self.images).numpy()
+        sample_conditions = None
+        if self.conditions is not None:
+            width = np.shape(self.conditions)[1]
+            sample_conditions = np.eye(width, dtype=np.float32)[np.arange(self.num_samples) % width]
+        samples = self.model.sample(self.num_samples, seed=self.seed, condition=sample_conditions).numpy()
+        recon = self.model.reconstruct(self.images, self.conditions).numpy()
         columns = int(self.num_samples**0.5)
-        pairs = image_grid(tf.concat([self.images, recon], 0).numpy(), len(self.images))
+        pairs = image_grid(np.concatenate([self.images.numpy(), recon]), len(self.images))
         with self.writer.as_default(step=epoch + 1):
             tf.summary.image("samples", _as_batch(image_grid(samples, columns)))
             tf.summary.image("reconstructions", _as_batch(pairs))

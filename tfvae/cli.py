@@ -53,10 +53,25 @@ def _add_train(subparsers):
                    help="conv encoder filters (decoder mirrors them)")
     p.add_argument("--activation", default="relu", help="hidden activation (any Keras name)")
     p.add_argument("--posterior", choices=["diagonal", "full"], default="diagonal", help="q(z|x) covariance")
-    p.add_argument("--likelihood", choices=["bernoulli", "normal"], default="bernoulli", help="p(x|z)")
+    p.add_argument("--likelihood", default="bernoulli",
+                   choices=["bernoulli", "normal", "continuous_bernoulli", "discretized_logistic"],
+                   help="p(x|z); use --binarize none for the last two (grey/8-bit images)")
     p.add_argument("--likelihood-scale", type=_likelihood_scale, default=1.0,
                    help="Normal likelihood sigma: a number, 'global' or 'pixel' (learned)")
+    p.add_argument("--prior", choices=["normal", "mixture", "vamp"], default="normal",
+                   help="p(z): standard Normal, learned Gaussian mixture, or VampPrior")
+    p.add_argument("--prior-components", type=_positive_int, default=None,
+                   help="mixture components / VampPrior pseudo-inputs (default 10 / 500)")
+    p.add_argument("--objective", choices=["elbo", "iwae", "free_bits"], default="elbo",
+                   help="training objective (the true ELBO is always logged as 'elbo')")
+    p.add_argument("--num-samples", type=_positive_int, default=1,
+                   help="latent samples per example in training (K of the IWAE objective)")
+    p.add_argument("--free-bits", type=float, default=0.5, help="KL floor per latent dimension (nats), free_bits only")
     p.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
+    p.add_argument("--kl-warmup-steps", type=int, default=0, help="linear KL warm-up from 0 to beta over N steps")
+    p.add_argument("--kl-cycle-steps", type=int, default=0, help="cyclical KL annealing with period N steps")
+    p.add_argument("--conditional", action="store_true",
+                   help="conditional VAE: encoder and decoder also see the one-hot label")
     p.add_argument("--kl-estimate", choices=["auto", "analytic", "sample"], default="auto",
                    help="closed-form or Monte Carlo KL")
     p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
@@ -82,12 +97,18 @@ def _run_train(args):
         "likelihood_scale": args.likelihood_scale,
         "beta": args.beta,
         "kl_estimate": args.kl_estimate,
+        "prior": args.prior,
+        "prior_components": args.prior_components,
+        "objective": args.objective,
+        "num_samples": args.num_samples,
+        "free_bits": args.free_bits,
     }
     settings = TrainSettings(
         dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, validation_size=args.validation_size, binarize=args.binarize,
         seed=args.seed, strategy=args.strategy, jit_compile=args.jit_compile,
         steps_per_execution=args.steps_per_execution, backup=not args.no_backup,
+        conditional=args.conditional, kl_warmup_steps=args.kl_warmup_steps, kl_cycle_steps=args.kl_cycle_steps,
     )
     _, metrics = train(args.out, model_config, settings, verbose=args.verbose)
     print(json.dumps({"test": metrics["test"], "train": metrics["train"]}, indent=2))
@@ -132,10 +153,13 @@ def _run_evaluate(args):
     from tfvae.evaluation import evaluate, format_table, write_results
     from tfvae.training import TEST_BINARIZATION_SEED, load_run
 
+    from tfvae.training import one_hot
+
     model = load_run(args.run_dir)
-    images, _, settings = _load_split(args.run_dir, args.split, args.data_dir, args.limit)
+    images, labels, settings = _load_split(args.run_dir, args.split, args.data_dir, args.limit)
+    conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
     results = evaluate(model, images, num_samples=args.num_samples, batch_size=args.batch_size,
-                       chunk_size=args.chunk_size, seed=args.seed)
+                       chunk_size=args.chunk_size, seed=args.seed, conditions=conditions)
     results.update(dataset=settings.dataset, split=args.split,
                    binarization="none" if settings.binarize == "none" else f"fixed, seed {TEST_BINARIZATION_SEED}")
     out = Path(args.out or Path(args.run_dir) / "eval.json")

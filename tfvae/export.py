@@ -54,12 +54,18 @@ class _Signatures(tf.Module):
         z_spec = tf.TensorSpec([None, model.latent_dim], tf.float32, name="z")
         count_spec = tf.TensorSpec([], tf.int32, name="num_samples")
         seed_spec = tf.TensorSpec([], tf.int32, name="seed")
-        self.encode = tf.function(self._encode, input_signature=[x_spec])
-        self.decode = tf.function(self._decode, input_signature=[z_spec])
-        self.reconstruct = tf.function(self._reconstruct, input_signature=[x_spec])
-        self.sample = tf.function(self._sample, input_signature=[count_spec, seed_spec])
-        self.log_likelihood = tf.function(self._log_likelihood, input_signature=[x_spec, count_spec])
-        self.sample_unseeded = tf.function(self._sample_unseeded, input_signature=[count_spec])
+        # A conditional model takes the condition as one more input everywhere.
+        extra = [tf.TensorSpec([None, model.condition_dim], tf.float32, name="condition")] if model.condition_dim else []
+
+        def signature(method, *specs):
+            return tf.function(method, input_signature=[*specs, *extra])
+
+        self.encode = signature(self._encode, x_spec)
+        self.decode = signature(self._decode, z_spec)
+        self.reconstruct = signature(self._reconstruct, x_spec)
+        self.sample = signature(self._sample, count_spec, seed_spec)
+        self.log_likelihood = signature(self._log_likelihood, x_spec, count_spec)
+        self.sample_unseeded = signature(self._sample_unseeded, count_spec)
 
     def _check_images(self, x):
         return [
@@ -73,9 +79,9 @@ class _Signatures(tf.Module):
             tf.debugging.assert_less_equal(n, MAX_SAMPLES, message=f"num_samples must be <= {MAX_SAMPLES}"),
         ]
 
-    def _encode(self, x):
+    def _encode(self, x, condition=None):
         with tf.control_dependencies(self._check_images(x)):
-            q = self._get_model().encode(x)
+            q = self._get_model().encode(x, condition)
         if self._get_model().posterior_kind == "full":
             scale_tril = q.scale.to_dense()
             # sqrt(diag(L L^T)) as row norms: TFLite has no matrix_diag_part.
@@ -83,50 +89,63 @@ class _Signatures(tf.Module):
             return {"mean": q.mean(), "stddev": stddev, "scale_tril": scale_tril}
         return {"mean": q.mean(), "stddev": q.stddev()}
 
-    def _decode(self, z):
-        p = self._get_model().decode(z)
+    def _decode(self, z, condition=None):
+        p = self._get_model().decode(z, condition)
         outputs = {"mean": p.mean()}
-        if self._get_model().likelihood_kind == "bernoulli":
+        kind = self._get_model().likelihood_kind
+        if kind == "bernoulli":
             outputs["logits"] = p.distribution.logits_parameter()
-        else:
+        elif kind == "normal":
             outputs["loc"] = p.distribution.loc
             outputs["scale"] = p.distribution.scale
         return outputs
 
-    def _reconstruct(self, x):
+    def _reconstruct(self, x, condition=None):
         with tf.control_dependencies(self._check_images(x)):
-            return {"mean": self._get_model().reconstruct(x)}
+            return {"mean": self._get_model().reconstruct(x, condition)}
 
-    def _sample(self, num_samples, seed):
+    def _broadcast_condition(self, condition, num_samples):
+        if condition is None:
+            return None
+        return tf.broadcast_to(condition, tf.stack([num_samples, self._get_model().condition_dim]))
+
+    def _sample(self, num_samples, seed, condition=None):
+        model = self._get_model()
         with tf.control_dependencies(self._check_count(num_samples)):
-            z = self._get_model().prior().sample(num_samples, seed=tf.stack([seed, 0]))
-        return {"x": self._get_model().decode(z).mean()}
+            z = model.prior().sample(num_samples, seed=tf.stack([seed, 0]))
+        return {"x": model.decode(z, self._broadcast_condition(condition, num_samples)).mean()}
 
-    def _sample_unseeded(self, num_samples):
-        z = tf.random.normal(tf.stack([num_samples, self._get_model().latent_dim]))
-        prior = self._get_model().prior()
-        return {"x": self._get_model().decode(prior.mean() + z * prior.stddev()).mean()}
+    def _sample_unseeded(self, num_samples, condition=None):
+        # Only for the standard-Normal prior: tf.random.normal is a TFLite builtin.
+        model = self._get_model()
+        z = tf.random.normal(tf.stack([num_samples, model.latent_dim]))
+        return {"x": model.decode(z, self._broadcast_condition(condition, num_samples)).mean()}
 
-    def _log_likelihood(self, x, num_samples):
+    def _log_likelihood(self, x, num_samples, condition=None):
+        model = self._get_model()
         with tf.control_dependencies(self._check_images(x) + self._check_count(num_samples)):
             seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
-            log_px = importance_weighted_log_likelihood(self._get_model(), x, num_samples, seed, chunk_size=500)
-        return {"elbo": self._get_model().elbo(x, seed=seed), "log_px": log_px}
+            log_px = importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size=500,
+                                                        condition=condition)
+        return {"elbo": model.elbo(x, seed=seed, condition=condition), "log_px": log_px}
 
 
 def describe(model, preprocessing):
     """The ``tfvae.json`` contents: what a consumer needs to feed the model."""
+    condition = ["condition"] if model.condition_dim else []
+    full = model.posterior_kind == "full"
+    decode_outputs = {"bernoulli": ["logits"], "normal": ["loc", "scale"]}.get(model.likelihood_kind, [])
     return {
         "format": "tfvae-export-1",
         "model": model.get_config(),
         "preprocessing": preprocessing,
-        "prior": {"distribution": "normal", "loc": 0.0, "scale": 1.0, "latent_dim": model.latent_dim},
+        "prior": model.prior.get_config(),
         "signatures": {
-            "encode": {"inputs": ["x"], "outputs": ["mean", "stddev"] + (["scale_tril"] if model.posterior_kind == "full" else [])},
-            "decode": {"inputs": ["z"], "outputs": ["mean"] + (["logits"] if model.likelihood_kind == "bernoulli" else ["loc", "scale"])},
-            "reconstruct": {"inputs": ["x"], "outputs": ["mean"]},
-            "sample": {"inputs": ["num_samples", "seed"], "outputs": ["x"]},
-            "log_likelihood": {"inputs": ["x", "num_samples"], "outputs": ["elbo", "log_px"],
+            "encode": {"inputs": ["x", *condition], "outputs": ["mean", "stddev"] + (["scale_tril"] if full else [])},
+            "decode": {"inputs": ["z", *condition], "outputs": ["mean", *decode_outputs]},
+            "reconstruct": {"inputs": ["x", *condition], "outputs": ["mean"]},
+            "sample": {"inputs": ["num_samples", "seed", *condition], "outputs": ["x"]},
+            "log_likelihood": {"inputs": ["x", "num_samples", *condition], "outputs": ["elbo", "log_px"],
                                "seed": list(LOG_LIKELIHOOD_SEED)},
             "serving_default": "reconstruct",
         },
@@ -172,11 +191,14 @@ def export_saved_model(model, base_dir, version=1, preprocessing=None):
 def export_tflite(model, directory):
     """Writes ``vae.tflite`` (float32) and ``vae_fp16.tflite`` (float16 weights) to ``directory``.
 
-    Each holds the signatures ``encode``, ``decode`` and ``sample`` (unseeded,
-    input ``num_samples``), with builtin ops only. Returns the two paths.
+    Each holds the signatures ``encode``, ``decode`` and, for the
+    standard-Normal prior, ``sample`` (unseeded, input ``num_samples``), with
+    builtin ops only. Returns the two paths.
     """
     module = _Signatures(model)
-    signatures = {"encode": module.encode, "decode": module.decode, "sample": module.sample_unseeded}
+    signatures = {"encode": module.encode, "decode": module.decode}
+    if model.prior_kind == "normal":
+        signatures["sample"] = module.sample_unseeded
     with tempfile.TemporaryDirectory() as staging:
         # Converting from a SavedModel keeps the signature names.
         tf.saved_model.save(module, staging, signatures=signatures)

@@ -14,10 +14,10 @@ beside it as metrics.
 
 import random
 
-from tfvae.backend import keras, tf
+from tfvae.backend import keras, tf, tfd
 from tfvae.distributions import make_likelihood, make_posterior
 from tfvae.networks import make_networks
-from tfvae.objectives import KL_ESTIMATES, ELBO, kl_divergence
+from tfvae.objectives import KL_ESTIMATES, kl_divergence, make_objective, negative_elbo, reconstruction
 from tfvae.priors import make_prior
 
 
@@ -36,9 +36,18 @@ class VAE(keras.Model):
         likelihood: ``"bernoulli"`` (on logits) or ``"normal"``.
         likelihood_scale: for ``"normal"``: a fixed sigma, ``"global"`` or
             ``"pixel"`` (learned).
-        prior: ``"normal"``, the standard Normal N(0, I).
+        prior: ``"normal"`` (N(0, I)), ``"mixture"`` (learned mixture of
+            Gaussians) or ``"vamp"`` (VampPrior).
+        prior_components: mixture components or VampPrior pseudo-inputs
+            (``None``: 10 and 500).
+        objective: ``"elbo"``, ``"iwae"`` or ``"free_bits"`` (see ``objectives``).
+        num_samples: samples of z per example in training (K of the IWAE bound).
+        free_bits: the per-dimension KL floor lambda (nats) of ``"free_bits"``.
         beta: weight of the KL term (1 gives the ELBO).
         kl_estimate: ``"auto"``, ``"analytic"`` or ``"sample"``.
+        condition_dim: size of a conditioning vector c (e.g. one-hot labels)
+            fed to encoder and decoder; 0 for an unconditional VAE. A
+            conditional model takes ``(x, c)`` as input.
         seed: seed of the model's sampling noise (``None``: drawn from Python's
             ``random``, so ``keras.utils.set_random_seed`` fixes it).
 
@@ -62,8 +71,13 @@ class VAE(keras.Model):
         likelihood="bernoulli",
         likelihood_scale=1.0,
         prior="normal",
+        prior_components=None,
+        objective="elbo",
+        num_samples=1,
+        free_bits=0.5,
         beta=1.0,
         kl_estimate="auto",
+        condition_dim=0,
         seed=None,
         **kwargs,
     ):
@@ -85,13 +99,21 @@ class VAE(keras.Model):
         self.likelihood_kind = likelihood
         self.likelihood_scale = likelihood_scale
         self.prior_kind = prior
+        self.prior_components = None if prior_components is None else int(prior_components)
+        self.objective_kind = objective
+        self.num_samples = int(num_samples)
+        self.free_bits = float(free_bits)
         self.beta = float(beta)
         self.kl_estimate = kl_estimate
+        self.condition_dim = int(condition_dim)
         self.seed = seed
+        if objective == "free_bits" and (posterior != "diagonal" or prior != "normal"):
+            raise ValueError("free bits need per-dimension KLs: use posterior='diagonal' and prior='normal'")
+        if prior == "vamp" and self.condition_dim:
+            raise ValueError("the VampPrior is unconditional; use prior='normal' or 'mixture' with condition_dim")
 
         self.posterior = make_posterior(posterior, self.latent_dim)
         self.likelihood = make_likelihood(likelihood, self.data_shape, likelihood_scale)
-        self.prior = make_prior(prior, self.latent_dim)
         self.encoder, self.decoder = make_networks(
             architecture,
             self.data_shape,
@@ -101,10 +123,13 @@ class VAE(keras.Model):
             self.hidden_units,
             self.filters,
             activation,
+            condition_dim=self.condition_dim,
         )
+        self.prior = make_prior(prior, self.latent_dim, self.prior_components, self.data_shape,
+                                self.encoder, self.posterior)
         # A variable, so KL-annealing callbacks change it without retracing.
         self.kl_weight = tf.Variable(self.beta, trainable=False, dtype=tf.float32, name="kl_weight")
-        self.objective = ELBO(beta=self.kl_weight)
+        self.objective = make_objective(objective, self.kl_weight, self.num_samples, self.free_bits)
         # The model's own random stream: reproducible, saved with the weights,
         # and split across replicas by tf.distribute.
         self.seed_generator = tf.random.Generator.from_seed(seed if seed is not None else random.getrandbits(62))
@@ -114,70 +139,94 @@ class VAE(keras.Model):
 
     # --- the probabilistic model -------------------------------------------
 
-    def encode(self, x):
+    def encode(self, x, condition=None):
         """q(z|x): the approximate posterior for a batch ``x`` (batch shape ``[B]``)."""
-        return self.posterior.distribution(self.encoder(tf.convert_to_tensor(x, tf.float32)))
+        x = tf.convert_to_tensor(x, tf.float32)
+        return self.posterior.distribution(self.encoder(self._with_condition(x, condition, "encoder")))
 
-    def decode(self, z):
-        """p(x|z): the likelihood for latents ``z`` of shape ``[..., latent_dim]``."""
+    def decode(self, z, condition=None):
+        """p(x|z): the likelihood for latents ``z`` of shape ``[..., latent_dim]``.
+
+        For a conditional model, ``condition`` is ``[B, condition_dim]`` and
+        broadcasts over the leading sample dimensions of ``z``.
+        """
         z = tf.convert_to_tensor(z, tf.float32)
-        params = self.decoder(tf.reshape(z, [-1, self.latent_dim]))
+        inputs = self._with_condition(z, condition, "decoder")
+        params = self.decoder(tf.reshape(inputs, [-1, inputs.shape[-1]]))
         params = tf.reshape(params, tf.concat([tf.shape(z)[:-1], tf.shape(params)[-1:]], axis=0))
         return self.likelihood.distribution(params)
 
-    def elbo_terms(self, x, seed=None, num_samples=1):
-        """Per-example ``reconstruction`` (-E_q log p(x|z)), ``kl`` and ``elbo``.
+    def elbo_terms(self, x, seed=None, num_samples=None, condition=None):
+        """Per-example terms of the objective from ``num_samples`` samples of z.
 
-        The expectation is estimated with ``num_samples`` reparameterised
-        samples; ``seed`` (an int or a pair of ints) makes them reproducible.
-        Also returns the ``posterior`` and ``likelihood`` distributions and the
-        samples ``z`` (shape ``[num_samples, B, latent_dim]``).
+        Returns a dict with the objective's inputs (``log_likelihood``,
+        ``log_prior``, ``log_posterior`` ``[K, B]``; ``kl`` ``[B]``;
+        ``kl_per_dim`` ``[B, d]`` where defined), the summaries
+        ``reconstruction`` (-E_q log p(x|z)) and ``elbo`` ``[B]``, and the
+        ``posterior``, ``likelihood`` and samples ``z`` ``[K, B, d]``.
+        ``seed`` (an int or a pair of ints) makes the samples reproducible;
+        ``num_samples`` defaults to the model's.
         """
         x = tf.convert_to_tensor(x, tf.float32)
-        posterior = self.encode(x)
-        z = posterior.sample(num_samples, seed=self._seed(seed))
-        likelihood = self.decode(z)
-        reconstruction = -tf.reduce_mean(likelihood.log_prob(x), axis=0)
-        kl = kl_divergence(posterior, self.prior(), z, self.kl_estimate)
-        return {
-            "reconstruction": reconstruction,
-            "kl": kl,
-            "elbo": -(reconstruction + kl),
+        posterior = self.encode(x, condition)
+        z = posterior.sample(num_samples or self.num_samples, seed=self._seed(seed))
+        likelihood = self.decode(z, condition)
+        prior = self.prior()
+        terms = {
+            "log_likelihood": likelihood.log_prob(x),
+            "log_prior": prior.log_prob(z),
+            "log_posterior": posterior.log_prob(z),
+            "kl": kl_divergence(posterior, prior, z, self.kl_estimate),
             "posterior": posterior,
             "likelihood": likelihood,
             "z": z,
         }
+        if self.posterior_kind == "diagonal" and self.prior_kind == "normal":
+            marginals = tfd.Normal(posterior.mean(), posterior.stddev())
+            terms["kl_per_dim"] = tfd.kl_divergence(marginals, tfd.Normal(0.0, 1.0))
+        terms["reconstruction"] = reconstruction(terms)
+        terms["elbo"] = -negative_elbo(terms)
+        return terms
 
-    def elbo(self, x, seed=None, num_samples=1):
+    def elbo(self, x, seed=None, num_samples=1, condition=None):
         """The ELBO of each example of ``x``, in nats (shape ``[B]``)."""
-        return self.elbo_terms(x, seed, num_samples)["elbo"]
+        return self.elbo_terms(x, seed, num_samples, condition)["elbo"]
 
-    def reconstruct(self, x):
+    def reconstruct(self, x, condition=None):
         """E[x | z = posterior mean]: a deterministic reconstruction of ``x``."""
-        return self.decode(self.encode(x).mean()).mean()
+        return self.decode(self.encode(x, condition).mean(), condition).mean()
 
-    def sample(self, num_samples, seed=None):
-        """``num_samples`` images: means of p(x|z) at z drawn from the prior."""
+    def sample(self, num_samples, seed=None, condition=None):
+        """``num_samples`` images: means of p(x|z) at z drawn from the prior.
+
+        A conditional model needs ``condition``: one vector ``[condition_dim]``
+        for all images, or one per image ``[num_samples, condition_dim]``.
+        """
         z = self.prior().sample(num_samples, seed=self._seed(seed))
-        return self.decode(z).mean()
+        if condition is not None:
+            condition = tf.convert_to_tensor(condition, tf.float32)
+            condition = tf.broadcast_to(condition, [num_samples, self.condition_dim])
+        return self.decode(z, condition).mean()
 
     # --- Keras ---------------------------------------------------------------
 
-    def call(self, x, training=None):
-        """Adds the loss and metrics for ``x``; returns reconstruction means.
+    def call(self, inputs, training=None):
+        """Adds the loss and metrics for ``inputs``; returns reconstruction means.
 
-        In training the means are at the sampled z (what the loss used); in
+        ``inputs`` is ``x``, or ``(x, c)`` for a conditional model. In training
+        the means are at the first sampled z (what the loss used); in
         inference they are ``reconstruct(x)``.
         """
-        terms = self.elbo_terms(x)
-        self.add_loss(tf.reduce_mean(self.objective.loss(terms["reconstruction"], terms["kl"])))
+        x, condition = self._split_inputs(inputs)
+        terms = self.elbo_terms(x, condition=condition)
+        self.add_loss(tf.reduce_mean(self.objective.loss(terms)))
         # Per-example values, so Keras averages over examples, not batches.
         self.add_metric(terms["reconstruction"], name="reconstruction")
         self.add_metric(terms["kl"], name="kl")
         self.add_metric(terms["elbo"], name="elbo")
         if training:
             return terms["likelihood"].mean()[0]
-        return self.decode(terms["posterior"].mean()).mean()
+        return self.decode(terms["posterior"].mean(), condition).mean()
 
     def get_config(self):
         """The constructor's arguments; ``VAE.from_config`` rebuilds the model."""
@@ -193,8 +242,13 @@ class VAE(keras.Model):
             "likelihood": self.likelihood_kind,
             "likelihood_scale": self.likelihood_scale,
             "prior": self.prior_kind,
+            "prior_components": self.prior_components,
+            "objective": self.objective_kind,
+            "num_samples": self.num_samples,
+            "free_bits": self.free_bits,
             "beta": self.beta,
             "kl_estimate": self.kl_estimate,
+            "condition_dim": self.condition_dim,
             "seed": self.seed,
         }
 
@@ -204,6 +258,39 @@ class VAE(keras.Model):
         return cls(**config)
 
     # --- helpers ---------------------------------------------------------------
+
+    def _split_inputs(self, inputs):
+        """``x`` or ``(x, c)`` -> ``(x, c or None)``, checked against ``condition_dim``."""
+        if isinstance(inputs, (tuple, list)):
+            if len(inputs) != 2:
+                raise ValueError(f"expected x or (x, condition), got a sequence of {len(inputs)}")
+            x, condition = inputs
+        else:
+            x, condition = inputs, None
+        if bool(self.condition_dim) != (condition is not None):
+            raise ValueError(
+                f"this model has condition_dim={self.condition_dim}: "
+                + ("feed (x, condition)" if self.condition_dim else "feed x alone")
+            )
+        return x, condition
+
+    def _with_condition(self, tensor, condition, network):
+        """Appends the condition to a network's input (as extra image channels for conv encoders)."""
+        if not self.condition_dim:
+            if condition is not None:
+                raise ValueError("this model is unconditional (condition_dim=0)")
+            return tensor
+        if condition is None:
+            raise ValueError(f"this model is conditional: pass a condition of size {self.condition_dim}")
+        condition = tf.convert_to_tensor(condition, tf.float32)
+        if network == "decoder":
+            condition = tf.broadcast_to(condition, tf.concat([tf.shape(tensor)[:-1], [self.condition_dim]], 0))
+            return tf.concat([tensor, condition], axis=-1)
+        if self.architecture == "conv":
+            spatial = tf.ones(tf.concat([tf.shape(tensor)[:-1], [1]], 0))
+            return tf.concat([tensor, spatial * condition[:, None, None, :]], axis=-1)
+        flat = tf.reshape(tensor, [tf.shape(tensor)[0], -1])
+        return tf.concat([flat, condition], axis=-1)
 
     def _seed(self, seed=None):
         """A stateless TFP seed: ``seed`` as a pair, or the next from the model's stream."""

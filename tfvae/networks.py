@@ -67,23 +67,27 @@ def conv_decoder(latent_dim, output_shape, output_size, filters=(64, 32), kernel
 
 
 def make_networks(architecture, data_shape, latent_dim, encoder_size, decoder_size,
-                  hidden_units=(512, 256), filters=(32, 64), activation="relu"):
-    """The (encoder, decoder) pair for ``architecture``; decoders mirror encoders."""
+                  hidden_units=(512, 256), filters=(32, 64), activation="relu", condition_dim=0):
+    """The (encoder, decoder) pair for ``architecture``; decoders mirror encoders.
+
+    With ``condition_dim > 0`` the networks take the condition too: the MLP
+    encoder sees ``[flattened x, c]``, the conv encoder ``c`` as extra image
+    channels, and decoders ``[z, c]``.
+    """
+    data_shape = tuple(data_shape)
+    decoder_input = latent_dim + condition_dim
     if architecture == "mlp":
+        encoder_input = data_shape if not condition_dim else (int(np.prod(data_shape)) + condition_dim,)
         return (
-            mlp_encoder(data_shape, encoder_size, hidden_units, activation),
-            mlp_decoder(latent_dim, decoder_size, tuple(reversed(hidden_units)), activation),
+            mlp_encoder(encoder_input, encoder_size, hidden_units, activation),
+            mlp_decoder(decoder_input, decoder_size, tuple(reversed(hidden_units)), activation),
         )
     if architecture == "conv":
         if len(data_shape) != 3:
-            raise ValueError(f"the conv architecture needs images of shape (H, W, C), got {tuple(data_shape)}")
+            raise ValueError(f"the conv architecture needs images of shape (H, W, C), got {data_shape}")
+        encoder_input = data_shape[:2] + (data_shape[2] + condition_dim,)
         return (
-            conv_encoder(data_shape, encoder_size, filters, activation=activation),
-            conv_decoder(latent_dim, data_shape, decoder_size, tuple(reversed(filters)), activation=activation),
+            conv_encoder(encoder_input, encoder_size, filters, activation=activation),
+            conv_decoder(decoder_input, data_shape, decoder_size, tuple(reversed(filters)), activation=activation),
         )
     raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
-
-
-def event_size(shape):
-    """Number of elements in one example of ``shape``."""
-    return int(np.prod(shape))

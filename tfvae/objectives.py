@@ -1,20 +1,26 @@
-"""What the VAE maximises: the ELBO and its pieces.
+"""What the VAE minimises: the negative ELBO and its variants.
 
     log p(x) >= ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z))
                         = E_q[log p(x, z)] + H(q(z|x))
 
-``kl_divergence`` uses TFP's closed form when one is registered for the pair
-of distributions and otherwise the Monte Carlo estimate
-``log q(z|x) - log p(z)`` at the same reparameterised samples ``z`` that
-estimate the reconstruction term.
+The model computes, per example, a dict of *terms* from K reparameterised
+samples z_k ~ q(z|x):
 
-An objective turns the per-example terms into the per-example loss that
-training minimises; the VAE class never changes between variants.
+    log_likelihood  [K, B]  log p(x|z_k)
+    log_prior       [K, B]  log p(z_k)
+    log_posterior   [K, B]  log q(z_k|x)
+    kl              [B]     KL(q || p): closed form if TFP has one, else the
+                            Monte Carlo mean of log q - log p at the same z_k
+    kl_per_dim      [B, d]  per-dimension KL (diagonal q, factorised p only)
+
+An objective maps the terms to the per-example loss. The VAE class never
+changes between variants: only its objective does.
 """
 
-from tfvae.backend import tf, tfd
+from tfvae.backend import tf, tfd, tfp
 
 KL_ESTIMATES = ("auto", "analytic", "sample")
+OBJECTIVES = ("elbo", "iwae", "free_bits")
 
 
 def kl_divergence(posterior, prior, z, estimate="auto"):
@@ -42,17 +48,93 @@ def kl_divergence(posterior, prior, z, estimate="auto"):
     return tf.reduce_mean(posterior.log_prob(z) - prior.log_prob(z), axis=0)
 
 
+def reconstruction(terms):
+    """-E_q[log p(x|z)] per example, the mean over the K samples."""
+    return -tf.reduce_mean(terms["log_likelihood"], axis=0)
+
+
+def negative_elbo(terms):
+    """-ELBO per example: reconstruction + KL (no weights): what tfvae reports as ``-elbo``."""
+    return reconstruction(terms) + terms["kl"]
+
+
 class ELBO:
-    """The negative (beta-weighted) ELBO: ``reconstruction + beta * KL``.
+    """The negative beta-weighted ELBO: ``reconstruction + beta * KL``.
 
     ``beta = 1`` is the VAE of Kingma & Welling (2014); ``beta > 1`` the
     beta-VAE of Higgins et al. (2017). ``beta`` may be a ``tf.Variable`` so a
     callback can anneal it without retracing.
     """
 
-    def __init__(self, beta=1.0):
-        self.beta = beta
+    name = "elbo"
 
-    def loss(self, reconstruction, kl):
-        """Per-example loss from per-example ``-E_q log p(x|z)`` and KL."""
-        return reconstruction + tf.cast(self.beta, kl.dtype) * kl
+    def __init__(self, beta=1.0, num_samples=1):
+        self.beta = beta
+        self.num_samples = int(num_samples)
+
+    def loss(self, terms):
+        """Per-example loss ``[B]``."""
+        return reconstruction(terms) + tf.cast(self.beta, terms["kl"].dtype) * terms["kl"]
+
+
+class IWAE:
+    """The negative importance-weighted bound with K samples (Burda et al. 2015).
+
+        L_K = E[log (1/K) sum_k p(x, z_k) / q(z_k|x)],   L_1 = ELBO <= L_K <= log p(x)
+
+    The KL is not separate here, so ``beta`` does not apply.
+    """
+
+    name = "iwae"
+
+    def __init__(self, num_samples=5):
+        if int(num_samples) < 1:
+            raise ValueError(f"the IWAE objective needs num_samples >= 1, got {num_samples}")
+        self.num_samples = int(num_samples)
+
+    def loss(self, terms):
+        """Per-example loss ``[B]``: -log-mean-exp of the K log importance weights."""
+        log_weights = terms["log_likelihood"] + terms["log_prior"] - terms["log_posterior"]
+        return -tfp.math.reduce_logmeanexp(log_weights, axis=0)
+
+
+class FreeBits:
+    """ELBO with free bits (Kingma et al. 2016): each latent dimension's KL,
+    averaged over the batch, is floored at ``lambda_`` nats:
+
+        loss = reconstruction + beta * sum_j max(lambda_, mean_batch KL_j)
+
+    Dimensions under the floor get no gradient from the KL term, so the
+    encoder may use them without paying for it: a guard against posterior
+    collapse. Needs per-dimension KLs (diagonal posterior, standard-Normal prior).
+    """
+
+    name = "free_bits"
+
+    def __init__(self, lambda_=0.5, beta=1.0, num_samples=1):
+        if float(lambda_) < 0:
+            raise ValueError(f"free bits lambda must be >= 0, got {lambda_}")
+        self.lambda_ = float(lambda_)
+        self.beta = beta
+        self.num_samples = int(num_samples)
+
+    def penalized_kl(self, kl_per_dim):
+        """sum_j max(lambda, mean over the batch of KL_j): a scalar."""
+        return tf.reduce_sum(tf.maximum(self.lambda_, tf.reduce_mean(kl_per_dim, axis=0)))
+
+    def loss(self, terms):
+        """Per-example loss ``[B]`` (the KL part is shared by the batch)."""
+        kl = self.penalized_kl(terms["kl_per_dim"])
+        return reconstruction(terms) + tf.cast(self.beta, kl.dtype) * kl
+
+
+def make_objective(kind, beta=1.0, num_samples=1, free_bits=0.5):
+    """The objective named ``kind``: ``"elbo"``, ``"iwae"`` or ``"free_bits"``."""
+    if kind == "elbo":
+        return ELBO(beta, num_samples)
+    if kind == "iwae":
+        return IWAE(num_samples)
+    if kind == "free_bits":
+        return FreeBits(free_bits, beta, num_samples)
+    raise ValueError(f"objective must be one of {OBJECTIVES}, got {kind!r}")
+

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tfvae.backend import keras, tf
-from tfvae.callbacks import ImageLogger
+from tfvae.callbacks import CyclicalSchedule, ImageLogger, KLAnnealing, LinearWarmup
 from tfvae.data import binarize_fixed, load_dataset, make_pipeline, to_unit_interval
 from tfvae.model import VAE
 
@@ -45,6 +45,9 @@ class TrainSettings:
     steps_per_execution: int = 1
     backup: bool = True
     image_every: int = 1  # epochs between TensorBoard image grids; 0 turns them off
+    conditional: bool = False  # condition encoder and decoder on one-hot labels
+    kl_warmup_steps: int = 0  # linear KL warm-up over this many steps (0: none)
+    kl_cycle_steps: int = 0  # cyclical KL annealing with this period (0: none)
 
 
 def get_strategy(name="default"):
@@ -76,9 +79,25 @@ def evaluation_images(images, binarize):
     return binarize_fixed(images, TEST_BINARIZATION_SEED)
 
 
-def evaluate_negative_elbo(model, images, batch_size=500):
+def one_hot(labels, num_classes):
+    """Integer labels -> float32 one-hot conditions ``[N, num_classes]``."""
+    return np.eye(num_classes, dtype=np.float32)[np.asarray(labels)]
+
+
+def model_inputs(images, conditions=None, batch_size=128, binarize="none", shuffle=False, seed=0):
+    """A pipeline of model inputs: ``x`` batches, or ``((x, c),)`` for a conditional model.
+
+    The extra tuple level tells Keras that ``(x, c)`` is the input, not ``(x, y)``.
+    """
+    dataset = make_pipeline(images, batch_size, binarize=binarize, shuffle=shuffle, seed=seed, labels=conditions)
+    if conditions is None:
+        return dataset
+    return dataset.map(lambda x, c: ((x, c),))
+
+
+def evaluate_negative_elbo(model, images, conditions=None, batch_size=500):
     """Keras's ``evaluate`` on fixed images: mean loss, reconstruction, KL and ELBO per example."""
-    dataset = make_pipeline(images, batch_size=batch_size, binarize="none", shuffle=False)
+    dataset = model_inputs(images, conditions, batch_size)
     return {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
 
 
@@ -103,11 +122,16 @@ def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callba
     run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(settings.seed)
     data = dataset if dataset is not None else load_dataset(settings.dataset, settings.data_dir)
-    (train_x, _), (valid_x, _) = split_validation(data.train_images, data.train_labels, settings.validation_size)
+    (train_x, train_y), (valid_x, valid_y) = split_validation(data.train_images, data.train_labels,
+                                                              settings.validation_size)
+    num_classes = int(data.train_labels.max()) + 1
+    conditions = (lambda labels: one_hot(labels, num_classes)) if settings.conditional else (lambda labels: None)
 
     strategy = get_strategy(settings.strategy)
     global_batch = settings.batch_size * strategy.num_replicas_in_sync
     model_config = {**model_config, "data_shape": list(data.data_shape)}
+    if settings.conditional:
+        model_config["condition_dim"] = num_classes
     with strategy.scope():
         model = VAE(**model_config)
         model.compile(
@@ -118,14 +142,21 @@ def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callba
     config = {"model": model.get_config(), "train": dataclasses.asdict(settings)}
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
 
-    train_data = make_pipeline(train_x, global_batch, binarize=settings.binarize, seed=settings.seed)
+    train_data = model_inputs(train_x, conditions(train_y), global_batch, binarize=settings.binarize,
+                              shuffle=True, seed=settings.seed)
     valid_data = None
     if len(valid_x):
-        valid_data = make_pipeline(evaluation_images(valid_x, settings.binarize), global_batch,
-                                   binarize="none", shuffle=False)
+        valid_data = model_inputs(evaluation_images(valid_x, settings.binarize), conditions(valid_y), global_batch)
     monitor = "val_loss" if valid_data is not None else "loss"
     best = str(run_dir / "checkpoints" / "best")
-    callbacks = [
+    callbacks = []
+    if settings.backup:
+        callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup")))
+    if settings.kl_warmup_steps or settings.kl_cycle_steps:
+        schedule = (CyclicalSchedule(settings.kl_cycle_steps, end=model.beta) if settings.kl_cycle_steps
+                    else LinearWarmup(settings.kl_warmup_steps, end=model.beta))
+        callbacks.append(KLAnnealing(schedule))  # before the loggers, which then see kl_weight
+    callbacks += [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.ModelCheckpoint(best, monitor=monitor, save_best_only=True, save_weights_only=True),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
@@ -133,10 +164,10 @@ def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callba
         *extra_callbacks,
     ]
     if settings.image_every:
-        examples = evaluation_images(valid_x[:8] if len(valid_x) else train_x[:8], settings.binarize)
-        callbacks.append(ImageLogger(run_dir / "logs", examples, every=settings.image_every, seed=settings.seed))
-    if settings.backup:
-        callbacks.insert(0, keras.callbacks.BackupAndRestore(str(run_dir / "backup")))
+        source_x, source_y = (valid_x, valid_y) if len(valid_x) else (train_x, train_y)
+        callbacks.append(ImageLogger(run_dir / "logs", evaluation_images(source_x[:8], settings.binarize),
+                                     every=settings.image_every, seed=settings.seed,
+                                     conditions=conditions(source_y[:8])))
 
     start = time.perf_counter()
     history = model.fit(train_data, validation_data=valid_data, epochs=settings.epochs,
@@ -152,8 +183,9 @@ def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callba
         "dataset": data.name,
         "epochs": settings.epochs,
         "train_seconds": seconds,
-        "train": evaluate_negative_elbo(model, evaluation_images(train_x, settings.binarize)),
-        "test": evaluate_negative_elbo(model, evaluation_images(data.test_images, settings.binarize)),
+        "train": evaluate_negative_elbo(model, evaluation_images(train_x, settings.binarize), conditions(train_y)),
+        "test": evaluate_negative_elbo(model, evaluation_images(data.test_images, settings.binarize),
+                                       conditions(data.test_labels)),
         "test_binarization_seed": TEST_BINARIZATION_SEED,
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
