@@ -79,6 +79,9 @@ def _add_train(subparsers):
     p.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
     p.add_argument("--steps-per-execution", type=_positive_int, default=1, help="batches per tf.function call")
     p.add_argument("--no-backup", action="store_true", help="do not keep BackupAndRestore state for resuming")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="mixed_float16 compute (for GPUs); variables, distributions and loss stay float32")
+    p.add_argument("--deterministic", action="store_true", help="enable TF op determinism (bit-identical reruns)")
     p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1, help="Keras progress output")
     p.set_defaults(run=_run_train)
 
@@ -109,6 +112,7 @@ def _run_train(args):
         seed=args.seed, strategy=args.strategy, jit_compile=args.jit_compile,
         steps_per_execution=args.steps_per_execution, backup=not args.no_backup,
         conditional=args.conditional, kl_warmup_steps=args.kl_warmup_steps, kl_cycle_steps=args.kl_cycle_steps,
+        mixed_precision=args.mixed_precision, deterministic=args.deterministic,
     )
     _, metrics = train(args.out, model_config, settings, verbose=args.verbose)
     print(json.dumps({"test": metrics["test"], "train": metrics["train"]}, indent=2))

@@ -150,6 +150,8 @@ def to_unit_interval(images):
     if images.dtype == np.uint8:
         return images.astype(np.float32) / 255.0
     images = images.astype(np.float32)
+    if not np.all(np.isfinite(images)):
+        raise DataError("images contain NaN or infinite values")
     if images.size and (images.min() < 0.0 or images.max() > 1.0):
         raise DataError(f"float images must lie in [0, 1], found [{images.min():g}, {images.max():g}]")
     return images

@@ -141,8 +141,10 @@ class VAE(keras.Model):
 
     def encode(self, x, condition=None):
         """q(z|x): the approximate posterior for a batch ``x`` (batch shape ``[B]``)."""
-        x = tf.convert_to_tensor(x, tf.float32)
-        return self.posterior.distribution(self.encoder(self._with_condition(x, condition, "encoder")))
+        x = tf.cast(x, tf.float32)
+        params = self.encoder(self._with_condition(x, condition, "encoder"))
+        # Distributions and the loss stay in float32 under a mixed_float16 policy.
+        return self.posterior.distribution(tf.cast(params, tf.float32))
 
     def decode(self, z, condition=None):
         """p(x|z): the likelihood for latents ``z`` of shape ``[..., latent_dim]``.
@@ -150,9 +152,9 @@ class VAE(keras.Model):
         For a conditional model, ``condition`` is ``[B, condition_dim]`` and
         broadcasts over the leading sample dimensions of ``z``.
         """
-        z = tf.convert_to_tensor(z, tf.float32)
+        z = tf.cast(z, tf.float32)
         inputs = self._with_condition(z, condition, "decoder")
-        params = self.decoder(tf.reshape(inputs, [-1, inputs.shape[-1]]))
+        params = tf.cast(self.decoder(tf.reshape(inputs, [-1, inputs.shape[-1]])), tf.float32)
         params = tf.reshape(params, tf.concat([tf.shape(z)[:-1], tf.shape(params)[-1:]], axis=0))
         return self.likelihood.distribution(params)
 
@@ -161,13 +163,13 @@ class VAE(keras.Model):
 
         Returns a dict with the objective's inputs (``log_likelihood``,
         ``log_prior``, ``log_posterior`` ``[K, B]``; ``kl`` ``[B]``;
-        ``kl_per_dim`` ``[B, d]`` where defined), the summaries
+        ``kl_per_dim`` ``[B, d]`` for free bits), the summaries
         ``reconstruction`` (-E_q log p(x|z)) and ``elbo`` ``[B]``, and the
         ``posterior``, ``likelihood`` and samples ``z`` ``[K, B, d]``.
         ``seed`` (an int or a pair of ints) makes the samples reproducible;
         ``num_samples`` defaults to the model's.
         """
-        x = tf.convert_to_tensor(x, tf.float32)
+        x = tf.cast(x, tf.float32)
         posterior = self.encode(x, condition)
         z = posterior.sample(num_samples or self.num_samples, seed=self._seed(seed))
         likelihood = self.decode(z, condition)
@@ -181,7 +183,7 @@ class VAE(keras.Model):
             "likelihood": likelihood,
             "z": z,
         }
-        if self.posterior_kind == "diagonal" and self.prior_kind == "normal":
+        if self.objective_kind == "free_bits":
             marginals = tfd.Normal(posterior.mean(), posterior.stddev())
             terms["kl_per_dim"] = tfd.kl_divergence(marginals, tfd.Normal(0.0, 1.0))
         terms["reconstruction"] = reconstruction(terms)

@@ -11,6 +11,7 @@
 back.
 """
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -48,6 +49,8 @@ class TrainSettings:
     conditional: bool = False  # condition encoder and decoder on one-hot labels
     kl_warmup_steps: int = 0  # linear KL warm-up over this many steps (0: none)
     kl_cycle_steps: int = 0  # cyclical KL annealing with this period (0: none)
+    mixed_precision: bool = False  # float16 compute (GPUs), float32 variables and loss
+    deterministic: bool = False  # tf.config.experimental.enable_op_determinism(): bit-identical reruns
 
 
 def get_strategy(name="default"):
@@ -62,6 +65,17 @@ def get_strategy(name="default"):
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Keras's global dtype policy set to ``name`` inside the block only."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def split_validation(images, labels, validation_size):
@@ -121,6 +135,8 @@ def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callba
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(settings.seed)
+    if settings.deterministic:
+        tf.config.experimental.enable_op_determinism()
     data = dataset if dataset is not None else load_dataset(settings.dataset, settings.data_dir)
     (train_x, train_y), (valid_x, valid_y) = split_validation(data.train_images, data.train_labels,
                                                               settings.validation_size)
@@ -132,7 +148,8 @@ def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callba
     model_config = {**model_config, "data_shape": list(data.data_shape)}
     if settings.conditional:
         model_config["condition_dim"] = num_classes
-    with strategy.scope():
+    policy = dtype_policy("mixed_float16") if settings.mixed_precision else contextlib.nullcontext()
+    with strategy.scope(), policy:
         model = VAE(**model_config)
         model.compile(
             optimizer=keras.optimizers.Adam(settings.learning_rate),

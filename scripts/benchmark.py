@@ -1,0 +1,243 @@
+"""Training speed and quality: tfvae's defaults against a plain TFP-tutorial baseline, in one run.
+
+    python scripts/benchmark.py --data-dir ../shared/data/mnist            # MLP and conv
+    python scripts/benchmark.py --models mlp --levers                       # + one row per speed lever
+
+For each architecture (the reference MLP 784-512-256-16 and the small conv
+net, Bernoulli likelihood, batch 128, dynamically binarised MNIST) it trains
+
+* ``baseline``: written as the TFP tutorial does it: a functional tf_keras
+  model of ``tfp.layers`` heads (``IndependentNormal``,
+  ``IndependentBernoulli``), the KL as ``KLDivergenceAddLoss`` scaled by
+  1/batch (a correct per-example mean), ``loss=-log p(x|z)``, default
+  ``compile``, and a per-example ``tf.data`` map for the binarisation;
+* ``tfvae``: ``tfvae.VAE`` with ``tfvae.training`` defaults;
+
+and reports examples/second (median of the timed epochs after one warm-up
+epoch), seconds/epoch, the test negative ELBO after the same epochs, the
+FLOPs of one training step (forward + backward ~ 3x the forward FLOPs that
+TF's profiler counts) and the fraction of this machine's measured float32
+matmul peak that the step reaches. Results go to
+``scripts/results/benchmark-<date>.json`` and a markdown table to stdout.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tfvae.backend import keras, tf, tfd, tfpl  # noqa: E402
+from tfvae.data import load_dataset, make_pipeline  # noqa: E402
+from tfvae.model import VAE  # noqa: E402
+from tfvae.training import TEST_BINARIZATION_SEED, TrainSettings  # noqa: E402
+from tfvae.data import binarize_fixed  # noqa: E402
+
+BATCH = 128
+LATENT = 16
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of every epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.start)
+
+
+def matmul_peak_gflops(size=2048, repeats=20):
+    """Measured float32 matmul throughput of this machine (best of a few timed runs)."""
+    a = tf.random.normal([size, size])
+    b = tf.random.normal([size, size])
+    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    matmul()
+    best = 0.0
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            matmul().numpy()
+        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def forward_flops(function, *specs):
+    """Floating-point operations of one call of ``function``, as TF's profiler counts them."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    graph = tf.function(function).get_concrete_function(*specs).graph
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return model_analyzer.profile(graph, options=options).total_float_ops
+
+
+# --- the baseline: the TFP tutorial's way -----------------------------------
+
+
+def baseline_model(architecture):
+    """Encoder/decoder Sequentials of tfp.layers heads in one functional model."""
+    prior = tfd.Independent(tfd.Normal(loc=tf.zeros(LATENT), scale=1.0), reinterpreted_batch_ndims=1)
+    layers = keras.layers
+    if architecture == "mlp":
+        encoder_trunk = [layers.Flatten(), layers.Dense(512, "relu"), layers.Dense(256, "relu")]
+        decoder_trunk = [layers.Dense(256, "relu"), layers.Dense(512, "relu"), layers.Dense(784)]
+    else:
+        encoder_trunk = [layers.Conv2D(32, 3, 2, "same", activation="relu"),
+                         layers.Conv2D(64, 3, 2, "same", activation="relu"), layers.Flatten()]
+        decoder_trunk = [layers.Dense(7 * 7 * 64, "relu"), layers.Reshape((7, 7, 64)),
+                         layers.Conv2DTranspose(64, 3, 2, "same", activation="relu"),
+                         layers.Conv2DTranspose(32, 3, 2, "same", activation="relu"),
+                         layers.Conv2D(1, 3, padding="same"), layers.Flatten()]
+    encoder = keras.Sequential([
+        layers.InputLayer(input_shape=(28, 28, 1)),
+        *encoder_trunk,
+        layers.Dense(tfpl.IndependentNormal.params_size(LATENT)),
+        tfpl.IndependentNormal(LATENT),
+        tfpl.KLDivergenceAddLoss(prior, weight=1.0 / BATCH),  # sum over the batch / batch = mean
+    ])
+    decoder = keras.Sequential([
+        layers.InputLayer(input_shape=(LATENT,)),
+        *decoder_trunk,
+        tfpl.IndependentBernoulli((28, 28, 1), tfd.Bernoulli.logits),
+    ])
+    model = keras.Model(inputs=encoder.inputs, outputs=decoder(encoder.outputs[0]))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=lambda x, rv_x: -rv_x.log_prob(x))
+    return model
+
+
+def baseline_pipeline(images, seed=0):
+    """Per-example shuffling, binarisation and batching, as in the tutorial."""
+    def binarize(image):
+        x = tf.cast(image, tf.float32) / 255.0
+        x = tf.cast(tf.random.uniform(tf.shape(x)) < x, tf.float32)
+        return x, x
+    return (tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed)
+            .map(binarize).batch(BATCH, drop_remainder=True).prefetch(1))
+
+
+# --- runs ---------------------------------------------------------------------
+
+
+def run(name, architecture, train_images, test_x, epochs, settings=None):
+    """Trains one configuration; returns its row of the table."""
+    keras.utils.set_random_seed(0)
+    timer = EpochTimer()
+    if name == "baseline":
+        model = baseline_model(architecture)
+        model.fit(baseline_pipeline(train_images), epochs=epochs, callbacks=[timer], verbose=0)
+        test_loss = model.evaluate(test_x, test_x, batch_size=500, verbose=0)
+        steps = len(train_images) // BATCH
+        flops = forward_flops(lambda x: model(x).distribution.logits, tf.TensorSpec([BATCH, 28, 28, 1]))
+    else:
+        settings = settings or TrainSettings()
+        batch = settings.batch_size
+        model = VAE(latent_dim=LATENT, architecture=architecture)
+        model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), jit_compile=settings.jit_compile,
+                      steps_per_execution=settings.steps_per_execution)
+        data = make_pipeline(train_images, batch, binarize="dynamic", seed=0)
+        model.fit(data, epochs=epochs, callbacks=[timer], verbose=0)
+        test_loss = model.evaluate(test_x, batch_size=500, verbose=0, return_dict=True)["loss"]
+        steps = -(-len(train_images) // batch)
+        flops = forward_flops(lambda x: model.decode(model.encode(x).sample(seed=(0, 0))).distribution.logits,
+                              tf.TensorSpec([BATCH, 28, 28, 1]))
+    timed = timer.seconds[1:]
+    seconds = statistics.median(timed)
+    examples = steps * (BATCH if name == "baseline" else settings.batch_size)
+    return {
+        "name": name,
+        "architecture": architecture,
+        "examples_per_second": examples / seconds,
+        "seconds_per_epoch": seconds,
+        "epoch_seconds": timer.seconds,
+        "test_negative_elbo": float(test_loss),
+        "epochs": epochs,
+        "train_step_gflop_per_example": 3 * flops / BATCH / 1e9,
+        "settings": None if settings is None else settings.__dict__,
+    }
+
+
+def lever_settings():
+    """Settings that each change one speed lever from the defaults."""
+    return {
+        "tfvae jit_compile": TrainSettings(jit_compile=True),
+        "tfvae steps_per_execution=20": TrainSettings(steps_per_execution=20),
+        "tfvae batch 512, lr 2e-3": TrainSettings(batch_size=512, learning_rate=2e-3),
+    }
+
+
+def main():
+    """Runs the benchmark and writes its JSON and table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default="../shared/data/mnist")
+    parser.add_argument("--epochs", type=int, default=4, help="1 warm-up epoch + the timed ones")
+    parser.add_argument("--models", nargs="+", default=["mlp", "conv"], choices=["mlp", "conv"])
+    parser.add_argument("--levers", action="store_true", help="also time each speed lever alone")
+    parser.add_argument("--limit", type=int, default=None, help="use only N training images (smoke runs)")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error("--epochs must be >= 2 (one warm-up epoch)")
+
+    data = load_dataset("mnist", args.data_dir)
+    train_images = data.train_images[: args.limit]
+    test_x = binarize_fixed(data.test_images, TEST_BINARIZATION_SEED)
+    peak = matmul_peak_gflops()
+    rows = []
+    for architecture in args.models:
+        configs = {"baseline": None, "tfvae": TrainSettings()}
+        if args.levers:
+            configs.update(lever_settings())
+        for name, settings in configs.items():
+            row = run(name, architecture, train_images, test_x, args.epochs, settings)
+            row["fraction_of_matmul_peak"] = row["examples_per_second"] * row["train_step_gflop_per_example"] / peak
+            rows.append(row)
+            print(json.dumps({k: row[k] for k in ("name", "architecture", "examples_per_second",
+                                                  "test_negative_elbo")}), flush=True)
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                    "tensorflow": tf.__version__, "matmul_peak_gflops": peak},
+        "command": "python scripts/benchmark.py " + " ".join(os.sys.argv[1:]),
+        "rows": rows,
+    }
+    out = Path(args.out or Path(__file__).parent / "results" / f"benchmark-{result['date']}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(markdown_table(result))
+    print(f"wrote {out}")
+
+
+def markdown_table(result):
+    """The rows as a markdown table, with each tfvae row's speed-up over its baseline."""
+    baselines = {r["architecture"]: r["examples_per_second"] for r in result["rows"] if r["name"] == "baseline"}
+    lines = [
+        f"float32 matmul peak: {result['machine']['matmul_peak_gflops']:.0f} GFLOP/s "
+        f"({result['machine']['cpus']} CPUs, TF {result['machine']['tensorflow']})",
+        "",
+        "| model | run | examples/s | s/epoch | speed-up | test -ELBO (nats) | GFLOP/example | % of peak |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['architecture']} | {r['name']} | {r['examples_per_second']:.0f} | {r['seconds_per_epoch']:.2f} | "
+            f"{r['examples_per_second'] / baselines[r['architecture']]:.2f}x | {r['test_negative_elbo']:.2f} | "
+            f"{r['train_step_gflop_per_example']:.4f} | {100 * r['fraction_of_matmul_peak']:.1f} |"
+        )
+    lines.append(f"\n{result['rows'][0]['epochs']} epochs each (1 warm-up + {result['rows'][0]['epochs'] - 1} timed), "
+                 f"batch {BATCH}, Adam 1e-3 unless the run says otherwise.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
