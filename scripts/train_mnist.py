@@ -4,7 +4,9 @@
 
 For each model (``mnist_mlp_bernoulli``: MLP 784-512-256-16; ``mnist_conv_bernoulli``:
 the small conv net, latent 16) it runs ``tfvae train`` into ``runs/NAME``,
-``tfvae evaluate`` with K importance samples on the 10,000 test images, and
+``tfvae evaluate`` with K importance samples on the 10,000 test images (K for
+the MLP, ``--conv-num-samples`` for the conv net, whose decoder costs ~40x
+more per sample), and
 ``tfvae export --tflite`` into ``saved_models/NAME/VERSION``; then it times
 the TFLite files with LiteRT and adds sizes and latencies to that version's
 ``metrics.json``.
@@ -58,6 +60,7 @@ def main():
     parser.add_argument("--data-dir", default="../shared/data/mnist")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--num-samples", type=int, default=5000, help="K for the importance-weighted NLL")
+    parser.add_argument("--conv-num-samples", type=int, default=100, help="K for the conv model")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--runs", default="runs")
     parser.add_argument("--out", default="saved_models")
@@ -69,11 +72,16 @@ def main():
         steps = [
             ["train", "--data-dir", args.data_dir, "--epochs", str(args.epochs), "--latent-dim", "16",
              "--likelihood", "bernoulli", "--out", str(run_dir), "--verbose", "2", *MODELS[name]],
-            ["evaluate", str(run_dir), "--num-samples", str(args.num_samples), "--data-dir", args.data_dir],
+            ["evaluate", str(run_dir), "--data-dir", args.data_dir, "--num-samples",
+             str(args.conv_num_samples if "conv" in name else args.num_samples)],
             ["export", str(run_dir), "--out", str(Path(args.out) / name), "--version", str(args.version),
              "--tflite"],
         ]
-        for step in steps:
+        done = [run_dir / "metrics.json", run_dir / "eval.json", Path(args.out) / name / str(args.version)]
+        for step, output in zip(steps, done):
+            if output.exists():  # finished by an earlier, interrupted invocation
+                print(f"skip tfvae {step[0]}: {output} exists", flush=True)
+                continue
             print("tfvae", " ".join(step), flush=True)
             if cli.main(step) != 0:
                 raise SystemExit(f"step failed: tfvae {' '.join(step)}")
@@ -81,7 +89,8 @@ def main():
         metrics = json.loads((version_dir / "metrics.json").read_text())
         metrics["tflite"] = tflite_report(version_dir)
         metrics["command"] = "python scripts/train_mnist.py " + " ".join(
-            ["--data-dir", args.data_dir, "--epochs", str(args.epochs), "--num-samples", str(args.num_samples)])
+            ["--data-dir", args.data_dir, "--epochs", str(args.epochs), "--num-samples", str(args.num_samples),
+             "--conv-num-samples", str(args.conv_num_samples), "--models", name])
         (version_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         print(json.dumps({"model": name, "test": metrics["metrics"]["test"], "nll": metrics["eval"]["nll"],
                           "tflite": metrics["tflite"]}, indent=2), flush=True)

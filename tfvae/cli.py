@@ -76,8 +76,9 @@ def _add_train(subparsers):
                    help="closed-form or Monte Carlo KL")
     p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
                    help="tf.distribute strategy (multiworker reads TF_CONFIG)")
-    p.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
-    p.add_argument("--steps-per-execution", type=_positive_int, default=1, help="batches per tf.function call")
+    p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
+                   help="compile the training step with XLA (auto: on for mlp, off for conv, as measured)")
+    p.add_argument("--steps-per-execution", type=_positive_int, default=20, help="batches per tf.function call")
     p.add_argument("--no-backup", action="store_true", help="do not keep BackupAndRestore state for resuming")
     p.add_argument("--mixed-precision", action="store_true",
                    help="mixed_float16 compute (for GPUs); variables, distributions and loss stay float32")
@@ -109,7 +110,7 @@ def _run_train(args):
     settings = TrainSettings(
         dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, validation_size=args.validation_size, binarize=args.binarize,
-        seed=args.seed, strategy=args.strategy, jit_compile=args.jit_compile,
+        seed=args.seed, strategy=args.strategy, jit_compile={"auto": None, "on": True, "off": False}[args.jit_compile],
         steps_per_execution=args.steps_per_execution, backup=not args.no_backup,
         conditional=args.conditional, kl_warmup_steps=args.kl_warmup_steps, kl_cycle_steps=args.kl_cycle_steps,
         mixed_precision=args.mixed_precision, deterministic=args.deterministic,
