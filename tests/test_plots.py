@@ -64,3 +64,14 @@ def test_curves_from_history_csv(tmp_path):
 def test_manifold_needs_two_dimensions(tmp_path):
     with pytest.raises(ValueError, match="2-D"):
         plots.plot_manifold(VAE(latent_dim=3, hidden_units=(8,)), tmp_path / "m.png")
+
+
+def test_conditional_model_plots(tmp_path, model_and_data):
+    _, images, labels = model_and_data
+    model = VAE(latent_dim=2, hidden_units=(16,), condition_dim=4, seed=0)
+    conditions = np.eye(4, dtype=np.float32)[labels]
+    _check_png(tmp_path / "s.png", plots.plot_samples(model, tmp_path / "s.png", n=9, condition=conditions[0]))
+    _check_png(tmp_path / "r.png", plots.plot_reconstructions(model, images, tmp_path / "r.png", n=6,
+                                                              conditions=conditions))
+    _check_png(tmp_path / "l.png", plots.plot_latent_space(model, images, labels, tmp_path / "l.png",
+                                                           conditions=conditions))

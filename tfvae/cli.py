@@ -180,6 +180,7 @@ def _add_sample(subparsers):
     p.add_argument("--n", type=_positive_int, default=64, help="number of images")
     p.add_argument("--seed", type=int, default=0, help="seed of the prior draws")
     p.add_argument("--out", default="samples.png", help="PNG file to write")
+    p.add_argument("--label", type=int, default=None, help="for a conditional model: the class to draw")
     p.set_defaults(run=_run_sample)
 
 
@@ -187,7 +188,15 @@ def _run_sample(args):
     from tfvae.plots import plot_samples
     from tfvae.training import load_run
 
-    plot_samples(load_run(args.run_dir), args.out, n=args.n, seed=args.seed)
+    from tfvae.training import one_hot
+
+    model = load_run(args.run_dir)
+    condition = None
+    if model.condition_dim:
+        if args.label is None or not 0 <= args.label < model.condition_dim:
+            raise ValueError(f"this model is conditional: pass --label in [0, {model.condition_dim})")
+        condition = one_hot(args.label, model.condition_dim)
+    plot_samples(model, args.out, n=args.n, seed=args.seed, condition=condition)
     print(f"wrote {args.out}")
 
 
@@ -219,11 +228,14 @@ def _run_plot(args):
         if args.kind == "manifold":
             plots.plot_manifold(model, out)
         else:
+            from tfvae.training import one_hot
+
             images, labels, _ = _load_split(args.run_dir, "test", args.data_dir, args.num_points)
+            conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
             if args.kind == "reconstructions":
-                plots.plot_reconstructions(model, images, out)
+                plots.plot_reconstructions(model, images, out, conditions=conditions)
             elif args.kind == "latent":
-                plots.plot_latent_space(model, images, labels, out)
+                plots.plot_latent_space(model, images, labels, out, conditions=conditions)
             elif args.kind == "traversal":
                 plots.plot_traversal(model, out, image=images[0])
             else:

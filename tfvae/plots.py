@@ -44,24 +44,24 @@ def _save_grid(grid, path, title, inches):
     return _save(fig, path)
 
 
-def plot_samples(model, path, n=64, seed=0):
-    """A grid of ``n`` image means drawn from the prior."""
-    images = model.sample(n, seed=seed).numpy()
+def plot_samples(model, path, n=64, seed=0, condition=None):
+    """A grid of ``n`` image means drawn from the prior (given ``condition`` for a conditional model)."""
+    images = model.sample(n, seed=seed, condition=condition).numpy()
     columns = int(np.ceil(np.sqrt(n)))
     return _save_grid(image_grid(images, columns), path, f"{n} samples from the prior", (6, 6))
 
 
-def plot_reconstructions(model, images, path, n=16):
+def plot_reconstructions(model, images, path, n=16, conditions=None):
     """Inputs (top row) above their reconstructions E[x | z = posterior mean] (bottom row)."""
     x = np.asarray(images[:n], np.float32)
-    recon = model.reconstruct(x).numpy()
+    recon = model.reconstruct(x, None if conditions is None else conditions[:n]).numpy()
     grid = image_grid(np.concatenate([x, recon]), len(x))
     return _save_grid(grid, path, "inputs (top) and reconstructions (bottom)", (max(4, len(x) * 0.6), 2.2))
 
 
-def plot_latent_space(model, images, labels, path):
+def plot_latent_space(model, images, labels, path, conditions=None):
     """Posterior means coloured by label: the 2-D latent directly, else its first two principal components."""
-    means = model.encode(np.asarray(images, np.float32)).mean().numpy()
+    means = model.encode(np.asarray(images, np.float32), conditions).mean().numpy()
     if means.shape[1] > 2:
         centred = means - means.mean(0)
         _, _, vt = np.linalg.svd(centred, full_matrices=False)
