@@ -66,7 +66,41 @@ class _Head(tfpl.DistributionLambda):
         return config
 
 
-class DiagonalNormalPosterior(_Head):
+class _PosteriorHead(_Head):
+    """A posterior head over ``latent_dim`` dimensions with floored scales."""
+
+    def __init__(self, latent_dim, min_scale=1e-4, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = int(latent_dim)
+        self.min_scale = float(min_scale)
+
+    def _make(self, params):
+        return self.new(params, self.latent_dim, self.min_scale)
+
+    def _hyperparameters(self):
+        return {"latent_dim": self.latent_dim, "min_scale": self.min_scale}
+
+
+class _ImageLogitsHead(_Head):
+    """A likelihood head with one logit per element of ``event_shape``."""
+
+    def __init__(self, event_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.event_shape = tuple(int(d) for d in event_shape)
+
+    @staticmethod
+    def params_size(event_shape):
+        """One logit per element of the event."""
+        return int(np.prod(event_shape))
+
+    def _make(self, params):
+        return self.new(params, self.event_shape)
+
+    def _hyperparameters(self):
+        return {"event_shape": list(self.event_shape)}
+
+
+class DiagonalNormalPosterior(_PosteriorHead):
     """q(z|x) = N(z; mu(x), diag(sigma(x)^2)).
 
     The network outputs ``[mu, s]`` (``2 * latent_dim`` numbers) and
@@ -81,11 +115,6 @@ class DiagonalNormalPosterior(_Head):
         TensorShape([5, 2])
     """
 
-    def __init__(self, latent_dim, min_scale=1e-4, **kwargs):
-        super().__init__(**kwargs)
-        self.latent_dim = int(latent_dim)
-        self.min_scale = float(min_scale)
-
     @staticmethod
     def params_size(latent_dim):
         """Number of network outputs: a mean and a raw scale per dimension."""
@@ -98,14 +127,8 @@ class DiagonalNormalPosterior(_Head):
         scale = tfb.Softplus(low=min_scale).forward(raw_scale)
         return tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
 
-    def _make(self, params):
-        return self.new(params, self.latent_dim, self.min_scale)
 
-    def _hyperparameters(self):
-        return {"latent_dim": self.latent_dim, "min_scale": self.min_scale}
-
-
-class FullCovarianceNormalPosterior(_Head):
+class FullCovarianceNormalPosterior(_PosteriorHead):
     """q(z|x) = N(z; mu(x), L(x) L(x)^T) with L lower triangular.
 
     The network outputs ``d`` means and ``d (d + 1) / 2`` entries of ``L``;
@@ -117,11 +140,6 @@ class FullCovarianceNormalPosterior(_Head):
         >>> head(tf.zeros([4, head.params_size(3)])).covariance().shape
         TensorShape([4, 3, 3])
     """
-
-    def __init__(self, latent_dim, min_scale=1e-4, **kwargs):
-        super().__init__(**kwargs)
-        self.latent_dim = int(latent_dim)
-        self.min_scale = float(min_scale)
 
     @staticmethod
     def params_size(latent_dim):
@@ -149,14 +167,8 @@ class FullCovarianceNormalPosterior(_Head):
         diagonal = tfb.Softplus(low=min_scale).forward(tf.reduce_sum(tril * eye, axis=-1))
         return tril * (1.0 - eye) + diagonal[..., None] * eye
 
-    def _make(self, params):
-        return self.new(params, self.latent_dim, self.min_scale)
 
-    def _hyperparameters(self):
-        return {"latent_dim": self.latent_dim, "min_scale": self.min_scale}
-
-
-class BernoulliLikelihood(_Head):
+class BernoulliLikelihood(_ImageLogitsHead):
     """p(x|z) = prod_i Bernoulli(x_i; sigmoid(logit_i(z))).
 
     ``log_prob`` is ``-sigmoid_cross_entropy(x, logits)`` summed over the
@@ -169,15 +181,6 @@ class BernoulliLikelihood(_Head):
         -543.4273681640625
     """
 
-    def __init__(self, event_shape, **kwargs):
-        super().__init__(**kwargs)
-        self.event_shape = tuple(int(d) for d in event_shape)
-
-    @staticmethod
-    def params_size(event_shape):
-        """One logit per element of the event."""
-        return int(np.prod(event_shape))
-
     @staticmethod
     def new(params, event_shape):
         """Independent Bernoullis over ``event_shape`` with the given logits."""
@@ -186,12 +189,6 @@ class BernoulliLikelihood(_Head):
             tfd.Bernoulli(logits=logits, dtype=params.dtype),
             reinterpreted_batch_ndims=len(event_shape),
         )
-
-    def _make(self, params):
-        return self.new(params, self.event_shape)
-
-    def _hyperparameters(self):
-        return {"event_shape": list(self.event_shape)}
 
 
 class NormalLikelihood(_Head):
@@ -254,7 +251,7 @@ class NormalLikelihood(_Head):
         return {"event_shape": list(self.event_shape), "scale": self.scale, "min_scale": self.min_scale}
 
 
-class ContinuousBernoulliLikelihood(_Head):
+class ContinuousBernoulliLikelihood(_ImageLogitsHead):
     """p(x|z) = prod_i CB(x_i; lambda_i(z)) for images with values in [0, 1].
 
     The continuous Bernoulli (Loaiza-Ganem & Cunningham 2019) is the Bernoulli
@@ -263,26 +260,11 @@ class ContinuousBernoulliLikelihood(_Head):
     ``tfd.ContinuousBernoulli`` on logits.
     """
 
-    def __init__(self, event_shape, **kwargs):
-        super().__init__(**kwargs)
-        self.event_shape = tuple(int(d) for d in event_shape)
-
-    @staticmethod
-    def params_size(event_shape):
-        """One logit per element of the event."""
-        return int(np.prod(event_shape))
-
     @staticmethod
     def new(params, event_shape):
         """Independent continuous Bernoullis with the given logits."""
         (logits,) = _split_channels(params, event_shape, 1)
         return tfd.Independent(tfd.ContinuousBernoulli(logits=logits), reinterpreted_batch_ndims=len(event_shape))
-
-    def _make(self, params):
-        return self.new(params, self.event_shape)
-
-    def _hyperparameters(self):
-        return {"event_shape": list(self.event_shape)}
 
 
 class DiscretizedLogistic(tfd.Distribution):
