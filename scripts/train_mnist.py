@@ -33,11 +33,12 @@ def tflite_report(version_dir, repeats=200):
     from ai_edge_litert.interpreter import Interpreter
 
     report = {}
+    latent_dim = json.loads((version_dir / "tfvae.json").read_text())["model"]["latent_dim"]
     for file in ("vae.tflite", "vae_fp16.tflite"):
         interpreter = Interpreter(model_path=str(version_dir / file), num_threads=1)
         inputs = {
             "encode": {"x": np.random.default_rng(0).random((1, 28, 28, 1), dtype=np.float32)},
-            "decode": {"z": np.zeros((1, 16), np.float32)},
+            "decode": {"z": np.zeros((1, latent_dim), np.float32)},
             "sample": {"num_samples": np.array(1, np.int32)},
         }
         latencies = {}
