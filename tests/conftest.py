@@ -58,3 +58,11 @@ def tiny_idx_dir(tmp_path_factory):
     write_idx(directory / "t10k-images-idx3-ubyte.gz", test_x[..., 0])
     write_idx(directory / "t10k-labels-idx1-ubyte.gz", test_y)
     return directory
+
+
+@pytest.fixture(autouse=True)
+def fixed_seeds():
+    """Every test starts from the same Python, NumPy and TensorFlow seeds, so its random draws repeat."""
+    from tfvae.backend import keras
+
+    keras.utils.set_random_seed(1234)

@@ -20,6 +20,7 @@ def _diagonal_kl_by_hand(model, x):
 
 
 def _small_model(**kwargs):
+    keras.utils.set_random_seed(0)  # the same initial weights in every run
     config = dict(latent_dim=4, hidden_units=(32, 16), filters=(4, 8), seed=7)
     config.update(kwargs)
     return VAE(**config)
@@ -35,7 +36,8 @@ def test_add_loss_kl_equals_closed_form(binary_batch):
         model(binary_batch)
         (losses[beta],) = [float(l) for l in model.losses]
     kl_through_add_loss = losses[1.0] - losses[0.0]
-    np.testing.assert_allclose(kl_through_add_loss, _diagonal_kl_by_hand(model, binary_batch).mean(), rtol=1e-4)
+    # A difference of two ~544-nat float32 losses: resolution ~1e-4 nats.
+    np.testing.assert_allclose(kl_through_add_loss, _diagonal_kl_by_hand(model, binary_batch).mean(), atol=5e-4)
 
 
 @pytest.mark.parametrize("posterior", ["diagonal", "full"])

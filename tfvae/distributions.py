@@ -40,13 +40,14 @@ def _split_channels(params, event_shape, num_params):
 
 
 class _Head(tfpl.DistributionLambda):
-    """A DistributionLambda whose config is its plain hyperparameters."""
+    """A DistributionLambda whose config is its plain hyperparameters.
+
+    Subclasses define ``_make(params)`` (the distribution) and
+    ``_hyperparameters()`` (their config).
+    """
 
     def __init__(self, **kwargs):
         super().__init__(self._make, convert_to_tensor_fn=_mean, **kwargs)
-
-    def _make(self, params):
-        raise NotImplementedError  # each head defines it
 
     def distribution(self, params):
         """The distribution for ``params``, built outside Keras's layer call.
