@@ -81,6 +81,13 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
     result = run_cli("export", str(out), "--out", str(tmp_path / "served"), "--version", "1")
     assert result.returncode == 2 and "new version" in result.stderr
 
+    # The exported model evaluates like the run (same data; the signature's own seed).
+    result = run_cli("evaluate", str(tmp_path / "served" / "1"), "--data-dir", str(tiny_idx_dir), "-k", "20",
+                     "--limit", "40", "--out", str(tmp_path / "served_eval.json"))
+    assert result.returncode == 0, result.stderr
+    served = json.loads((tmp_path / "served_eval.json").read_text())
+    assert served["num_examples"] == 40 and abs(served["nll"] - evaluation["nll"]) < 4 * evaluation["nll_stderr"]
+
 
 def test_evaluate_a_missing_run_is_a_clear_error(tmp_path):
     result = run_cli("evaluate", str(tmp_path))

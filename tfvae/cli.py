@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 
 def _likelihood_scale(text):
@@ -140,7 +141,8 @@ def _load_split(run_dir, split, data_dir, limit=None):
 def _add_evaluate(subparsers):
     p = subparsers.add_parser("evaluate", help="importance-weighted log-likelihood, ELBO and diagnostics",
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run_dir", help="a run directory written by 'tfvae train'")
+    p.add_argument("run_dir", help="a run directory written by 'tfvae train', or an exported SavedModel version "
+                                   "directory (saved_models/NAME/N; then --data-dir or $TFVAE_DATA_DIR gives the data)")
     p.add_argument("--num-samples", "-k", type=_positive_int, default=5000, help="K of the importance-weighted bound")
     p.add_argument("--split", choices=["test", "train", "validation"], default="test", help="which data")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N examples")
@@ -153,13 +155,14 @@ def _add_evaluate(subparsers):
 
 
 def _run_evaluate(args):
-    from pathlib import Path
 
     from tfvae.evaluation import evaluate, format_table, write_results
     from tfvae.training import TEST_BINARIZATION_SEED, load_run
 
     from tfvae.training import one_hot
 
+    if (Path(args.run_dir) / "saved_model.pb").exists():
+        return _evaluate_saved_model(args)
     model = load_run(args.run_dir)
     images, labels, settings = _load_split(args.run_dir, args.split, args.data_dir, args.limit)
     conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
@@ -168,6 +171,30 @@ def _run_evaluate(args):
     results.update(dataset=settings.dataset, split=args.split,
                    binarization="none" if settings.binarize == "none" else f"fixed, seed {TEST_BINARIZATION_SEED}")
     out = Path(args.out or Path(args.run_dir) / "eval.json")
+    write_results(results, out)
+    print(format_table(results))
+    print(f"wrote {out}")
+
+
+def _evaluate_saved_model(args):
+    """``tfvae evaluate`` on an exported model: data prepared as its ``tfvae.json`` says."""
+    from tfvae.data import load_dataset
+    from tfvae.evaluation import evaluate_saved_model, format_table, write_results
+    from tfvae.training import TEST_BINARIZATION_SEED, evaluation_images
+
+    path = Path(args.run_dir)
+    description = json.loads((path / "tfvae.json").read_text())
+    if description["model"].get("condition_dim"):
+        raise ValueError("evaluating an exported conditional model is not supported; evaluate its run directory")
+    if args.split != "test":
+        raise ValueError("an exported model is evaluated on the test split only")
+    binarize = description["preprocessing"].get("training_binarization", "dynamic")
+    data = load_dataset("mnist", args.data_dir)
+    images = evaluation_images(data.test_images[: args.limit], binarize)
+    results = evaluate_saved_model(path, images, num_samples=args.num_samples, batch_size=args.batch_size)
+    results.update(dataset=data.name, split="test",
+                   binarization="none" if binarize == "none" else f"fixed, seed {TEST_BINARIZATION_SEED}")
+    out = Path(args.out) if args.out else Path("eval.json")  # never write into a served version directory
     write_results(results, out)
     print(format_table(results))
     print(f"wrote {out}")
@@ -220,8 +247,6 @@ def _run_plot(args):
 
     out = args.out or f"{args.kind}.png"
     if args.kind == "curves":
-        from pathlib import Path
-
         plots.plot_curves(plots.read_history(Path(args.run_dir) / "history.csv"), out)
     else:
         model = load_run(args.run_dir)
@@ -255,8 +280,6 @@ def _add_export(subparsers):
 
 
 def _run_export(args):
-    from pathlib import Path
-
     from tfvae.export import default_preprocessing, export
     from tfvae.training import load_run, load_run_settings
 
