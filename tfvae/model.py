@@ -5,10 +5,11 @@
     z --decoder--> params --likelihood head--> p(x|z)
 
 Per example, the model computes ``reconstruction = -E_q[log p(x|z)]`` and
-``kl = KL(q(z|x) || p(z))`` and adds ``mean(reconstruction + beta * kl)`` to
-the model's losses with ``add_loss``. So ``compile(optimizer=...)`` is the
-whole set-up, Keras's reported ``loss`` is the negative ELBO per example in
-nats (for beta = 1), and ``reconstruction``, ``kl`` and ``elbo`` are logged
+``kl = KL(q(z|x) || p(z))``, and its objective (``objectives.py``; by default
+``reconstruction + beta * kl``) is averaged over the batch and added to the
+model's losses with ``add_loss``. So ``compile(optimizer=...)`` is the whole
+set-up, Keras's reported ``loss`` is the negative ELBO per example in nats (for
+the default objective), and ``reconstruction``, ``kl`` and ``elbo`` are logged
 beside it as metrics.
 """
 
