@@ -84,6 +84,17 @@ def _batch_statistics(model, x, condition, num_samples, seed, chunk_size):
     }
 
 
+def _likelihood_summary(log_px, data_shape):
+    """NLL, its standard error over examples, and bits/dim from per-example log p(x) estimates."""
+    log_px = np.asarray(log_px, np.float64)
+    nll = float(-log_px.mean())
+    return {
+        "nll": nll,
+        "nll_stderr": float(log_px.std(ddof=1) / math.sqrt(len(log_px))) if len(log_px) > 1 else 0.0,
+        "bits_per_dim": nll / (int(np.prod(data_shape)) * math.log(2.0)),
+    }
+
+
 def evaluate(model, images, num_samples=5000, batch_size=100, chunk_size=500, seed=0, verbose=1, conditions=None):
     """Importance-weighted log-likelihood, ELBO and diagnostics on ``images``.
 
@@ -122,17 +133,13 @@ def evaluate(model, images, num_samples=5000, batch_size=100, chunk_size=500, se
         progress.update(i + 1)
     seconds = time.perf_counter() - start
     stats = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    log_px = stats["log_px"].astype(np.float64)
-    dims = int(np.prod(images.shape[1:]))
     return {
-        "nll": float(-log_px.mean()),
-        "nll_stderr": float(log_px.std(ddof=1) / math.sqrt(len(log_px))) if len(log_px) > 1 else 0.0,
+        **_likelihood_summary(stats["log_px"], images.shape[1:]),
         "elbo": float(stats["elbo"].mean()),
         "reconstruction": float(stats["reconstruction"].mean()),
         "kl": float(stats["kl"].mean()),
         "kl_per_dim": [float(v) for v in stats["kl_per_dim"].mean(0)],
         "active_units": int(np.sum(stats["posterior_mean"].var(0) > 0.01)),
-        "bits_per_dim": float(-log_px.mean() / (dims * math.log(2.0))),
         "num_samples": int(num_samples),
         "num_examples": int(len(images)),
         "seed": int(seed),
@@ -158,12 +165,9 @@ def evaluate_saved_model(path, images, num_samples=5000, batch_size=100, verbose
         log_px.append(out["log_px"].numpy())
         elbo.append(out["elbo"].numpy())
         progress.update(i + 1)
-    log_px = np.concatenate(log_px).astype(np.float64)
     return {
-        "nll": float(-log_px.mean()),
-        "nll_stderr": float(log_px.std(ddof=1) / math.sqrt(len(log_px))) if len(log_px) > 1 else 0.0,
+        **_likelihood_summary(np.concatenate(log_px), images.shape[1:]),
         "elbo": float(np.concatenate(elbo).mean()),
-        "bits_per_dim": float(-log_px.mean() / (int(np.prod(images.shape[1:])) * math.log(2.0))),
         "num_samples": int(num_samples),
         "num_examples": int(len(images)),
         "seconds": time.perf_counter() - start,
