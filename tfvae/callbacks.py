@@ -3,6 +3,7 @@
 import numpy as np
 
 from tfvae.backend import keras, tf
+from tfvae.data import one_hot
 from tfvae.plots import image_grid
 
 
@@ -91,7 +92,7 @@ class ImageLogger(keras.callbacks.Callback):
         sample_conditions = None
         if self.conditions is not None:
             width = np.shape(self.conditions)[1]
-            sample_conditions = np.eye(width, dtype=np.float32)[np.arange(self.num_samples) % width]
+            sample_conditions = one_hot(np.arange(self.num_samples) % width, width)
         samples = self.model.sample(self.num_samples, seed=self.seed, condition=sample_conditions).numpy()
         recon = self.model.reconstruct(self.images, self.conditions).numpy()
         columns = int(self.num_samples**0.5)

@@ -154,12 +154,22 @@ def _add_evaluate(subparsers):
     p.set_defaults(run=_run_evaluate)
 
 
+def _report(results, out, dataset, split, binarize):
+    """Adds what data was scored to ``results``, writes them to ``out`` and prints the table."""
+    from tfvae.evaluation import format_table, write_results
+    from tfvae.training import TEST_BINARIZATION_SEED
+
+    results.update(dataset=dataset, split=split,
+                   binarization="none" if binarize == "none" else f"fixed, seed {TEST_BINARIZATION_SEED}")
+    write_results(results, out)
+    print(format_table(results))
+    print(f"wrote {out}")
+
+
 def _run_evaluate(args):
-
-    from tfvae.evaluation import evaluate, format_table, write_results
-    from tfvae.training import TEST_BINARIZATION_SEED, load_run
-
-    from tfvae.training import one_hot
+    from tfvae.data import one_hot
+    from tfvae.evaluation import evaluate
+    from tfvae.training import load_run
 
     if (Path(args.run_dir) / "saved_model.pb").exists():
         return _evaluate_saved_model(args)
@@ -168,19 +178,15 @@ def _run_evaluate(args):
     conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
     results = evaluate(model, images, num_samples=args.num_samples, batch_size=args.batch_size,
                        chunk_size=args.chunk_size, seed=args.seed, conditions=conditions)
-    results.update(dataset=settings.dataset, split=args.split,
-                   binarization="none" if settings.binarize == "none" else f"fixed, seed {TEST_BINARIZATION_SEED}")
-    out = Path(args.out or Path(args.run_dir) / "eval.json")
-    write_results(results, out)
-    print(format_table(results))
-    print(f"wrote {out}")
+    _report(results, Path(args.out or Path(args.run_dir) / "eval.json"), settings.dataset, args.split,
+            settings.binarize)
 
 
 def _evaluate_saved_model(args):
     """``tfvae evaluate`` on an exported model: data prepared as its ``tfvae.json`` says."""
     from tfvae.data import load_dataset
-    from tfvae.evaluation import evaluate_saved_model, format_table, write_results
-    from tfvae.training import TEST_BINARIZATION_SEED, evaluation_images
+    from tfvae.evaluation import evaluate_saved_model
+    from tfvae.training import evaluation_images
 
     path = Path(args.run_dir)
     description = json.loads((path / "tfvae.json").read_text())
@@ -192,12 +198,8 @@ def _evaluate_saved_model(args):
     data = load_dataset("mnist", args.data_dir)
     images = evaluation_images(data.test_images[: args.limit], binarize)
     results = evaluate_saved_model(path, images, num_samples=args.num_samples, batch_size=args.batch_size)
-    results.update(dataset=data.name, split="test",
-                   binarization="none" if binarize == "none" else f"fixed, seed {TEST_BINARIZATION_SEED}")
-    out = Path(args.out) if args.out else Path("eval.json")  # never write into a served version directory
-    write_results(results, out)
-    print(format_table(results))
-    print(f"wrote {out}")
+    # Never write into a served version directory.
+    _report(results, Path(args.out or "eval.json"), data.name, "test", binarize)
 
 
 def _add_sample(subparsers):
@@ -215,7 +217,7 @@ def _run_sample(args):
     from tfvae.plots import plot_samples
     from tfvae.training import load_run
 
-    from tfvae.training import one_hot
+    from tfvae.data import one_hot
 
     model = load_run(args.run_dir)
     condition = None
@@ -253,7 +255,7 @@ def _run_plot(args):
         if args.kind == "manifold":
             plots.plot_manifold(model, out)
         else:
-            from tfvae.training import one_hot
+            from tfvae.data import one_hot
 
             images, labels, _ = _load_split(args.run_dir, "test", args.data_dir, args.num_points)
             conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None

@@ -163,6 +163,11 @@ def binarize_fixed(images, seed=0):
     return (np.random.default_rng(seed).random(probs.shape, dtype=np.float32) < probs).astype(np.float32)
 
 
+def one_hot(labels, num_classes):
+    """Integer labels -> float32 one-hot vectors ``[..., num_classes]`` (conditions of a CVAE)."""
+    return np.eye(num_classes, dtype=np.float32)[np.asarray(labels)]
+
+
 def _scale_batch(images):
     if images.dtype == tf.uint8:
         return tf.cast(images, tf.float32) / 255.0
