@@ -2,6 +2,7 @@
 
     python scripts/benchmark.py --data-dir ../shared/data/mnist            # MLP and conv
     python scripts/benchmark.py --models mlp --levers                       # + one row per speed lever
+    python scripts/benchmark.py --validation-cost 10 --limit 10000          # input checks on vs off
 
 For each architecture (the reference MLP 784-512-256-16 and the small conv
 net, Bernoulli likelihood, batch 128, dynamically binarised MNIST) it trains
@@ -31,15 +32,12 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfvae.backend import keras, tf, tfd, tfpl  # noqa: E402
-from tfvae.data import load_dataset, make_pipeline  # noqa: E402
+from tfvae.data import binarize_fixed, load_dataset, make_pipeline  # noqa: E402
 from tfvae.model import VAE  # noqa: E402
 from tfvae.training import TEST_BINARIZATION_SEED, TrainSettings, use_jit  # noqa: E402
-from tfvae.data import binarize_fixed  # noqa: E402
 
 BATCH = 128
 LATENT = 16
@@ -198,6 +196,85 @@ def lever_settings():
     }
 
 
+def validation_cost(architecture, train_images, rounds, settings=None):
+    """Training speed with ``validate_inputs`` on and off, in one process, epochs interleaved.
+
+    Two identical models train one epoch at a time, in the order on, off,
+    off, on, ... (so drift of a shared machine hits both alike), after one
+    warm-up epoch each. Returns each model's median examples/second over
+    the epochs themselves (timed by a callback) and the cost
+    ``1 - on / off``, both from the medians and as the median of the
+    per-round ratios; ``fit``'s own set-up time, once per call, is reported
+    apart.
+    """
+    settings = settings or TrainSettings()
+    data = make_pipeline(train_images, settings.batch_size, binarize="dynamic", seed=0)
+    examples = len(train_images)
+    models, seconds = {}, {True: [], False: []}
+    for flag in (True, False):
+        keras.utils.set_random_seed(0)
+        models[flag] = VAE(latent_dim=LATENT, architecture=architecture, validate_inputs=flag)
+        models[flag].compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+                             jit_compile=use_jit(settings, architecture),
+                             steps_per_execution=settings.steps_per_execution)
+        models[flag].fit(data, epochs=1, verbose=0)  # warm-up: tracing and compilation
+    overhead = {True: [], False: []}
+    for i in range(rounds):
+        for flag in ((True, False) if i % 2 == 0 else (False, True)):
+            timer = EpochTimer()
+            start = time.perf_counter()
+            models[flag].fit(data, epochs=1, verbose=0, callbacks=[timer])
+            seconds[flag].append(timer.seconds[0])  # the epoch itself
+            overhead[flag].append(time.perf_counter() - start - timer.seconds[0])  # fit's set-up, once per call
+    on, off = (examples / statistics.median(seconds[flag]) for flag in (True, False))
+    paired = statistics.median(b / a for a, b in zip(seconds[True], seconds[False]))
+    check = check_seconds(next(iter(data)))
+    step = statistics.median(seconds[False]) / -(-examples // settings.batch_size)
+    return {
+        "architecture": architecture,
+        "jit_compile": use_jit(settings, architecture),
+        "examples_per_epoch": examples,
+        "examples_per_second_validated": on,
+        "examples_per_second_unvalidated": off,
+        "cost": 1 - on / off,
+        "cost_paired_median": 1 - paired,
+        "epoch_seconds_validated": seconds[True],
+        "epoch_seconds_unvalidated": seconds[False],
+        # Once per fit call (the pipeline check's map is built there under XLA), not per epoch.
+        "fit_setup_seconds_validated": statistics.median(overhead[True]),
+        "fit_setup_seconds_unvalidated": statistics.median(overhead[False]),
+        # The check alone, on one batch, against the unvalidated step: an upper bound of the cost that
+        # does not drown in the noise of a shared machine (the check is ~nothing when it overlaps).
+        "check_seconds_per_batch": check,
+        "step_seconds_unvalidated": step,
+        "cost_bound": check / step,
+    }
+
+
+def check_seconds(batch, calls=500, repeats=9):
+    """Seconds per call of the value check of one batch (``tfvae.validation.check_values``), net of a bare call.
+
+    Both functions sum their output (so neither is a no-op); the two are timed
+    alternately and the median of the per-repeat differences is returned.
+    """
+    from tfvae.validation import check_values
+
+    checked = tf.function(lambda x: tf.reduce_sum(check_values(x, (0.0, 1.0), "x")))
+    bare = tf.function(lambda x: tf.reduce_sum(tf.identity(x)))
+    differences = []
+    for function in (checked, bare):
+        function(batch)
+    for _ in range(repeats):
+        seconds = []
+        for function in (checked, bare):
+            start = time.perf_counter()
+            for _ in range(calls):
+                function(batch)
+            seconds.append((time.perf_counter() - start) / calls)
+        differences.append(seconds[0] - seconds[1])
+    return statistics.median(differences)
+
+
 def main():
     """Runs the benchmark and writes its JSON and table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -207,12 +284,39 @@ def main():
     parser.add_argument("--levers", action="store_true", help="also time each speed lever alone")
     parser.add_argument("--limit", type=int, default=None, help="use only N training images (smoke runs)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--validation-cost", type=int, default=0, metavar="ROUNDS",
+                        help="instead: time input validation on vs off, ROUNDS interleaved epochs each "
+                             "(writes scripts/results/validation-cost-<date>.json)")
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be >= 2 (one warm-up epoch)")
 
     data = load_dataset("mnist", args.data_dir)
     train_images = data.train_images[: args.limit]
+    if args.validation_cost:
+        rows = []
+        for architecture in args.models:
+            rows.append(validation_cost(architecture, train_images, args.validation_cost))
+            print(json.dumps({k: rows[-1][k] for k in ("architecture", "examples_per_second_validated",
+                                                       "examples_per_second_unvalidated", "cost",
+                                                       "cost_paired_median")}), flush=True)
+        result = {"date": datetime.date.today().isoformat(),
+                  "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                              "tensorflow": tf.__version__},
+                  "command": "python scripts/benchmark.py " + " ".join(os.sys.argv[1:]), "rows": rows}
+        out = Path(args.out or Path(__file__).parent / "results" / f"validation-cost-{result['date']}.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+        print("| model | XLA | examples/s validated | examples/s not | cost (medians) | cost (paired) | "
+              "check / batch | step / batch | bound |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['architecture']} | {r['jit_compile']} | {r['examples_per_second_validated']:.0f} | "
+                  f"{r['examples_per_second_unvalidated']:.0f} | {100 * r['cost']:.1f} % | "
+                  f"{100 * r['cost_paired_median']:.1f} % | {1e6 * r['check_seconds_per_batch']:.0f} us | "
+                  f"{1e3 * r['step_seconds_unvalidated']:.1f} ms | {100 * r['cost_bound']:.1f} % |")
+        print(f"wrote {out}")
+        return
     test_x = binarize_fixed(data.test_images, TEST_BINARIZATION_SEED)
     peak = matmul_peak_gflops()
     rows = []

@@ -7,7 +7,7 @@ from scipy.special import expit, logsumexp
 
 from conftest import blob_images
 from tfvae import VAE
-from tfvae.backend import keras, tf, tfb
+from tfvae.backend import keras, tfb
 from tfvae.evaluation import evaluate, importance_weighted_log_likelihood
 
 D, d, SIGMA = 5, 2, 0.5

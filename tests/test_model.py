@@ -34,7 +34,7 @@ def test_add_loss_kl_equals_closed_form(binary_batch):
         model.kl_weight.assign(beta)
         model.seed_generator.reset(state)  # same z for both
         model(binary_batch)
-        (losses[beta],) = [float(l) for l in model.losses]
+        (losses[beta],) = [float(loss) for loss in model.losses]
     kl_through_add_loss = losses[1.0] - losses[0.0]
     # A difference of two ~544-nat float32 losses: resolution ~1e-4 nats.
     np.testing.assert_allclose(kl_through_add_loss, _diagonal_kl_by_hand(model, binary_batch).mean(), atol=5e-4)

@@ -53,3 +53,37 @@ def test_shipped_tflite_runs_with_litert(version):
 
 def test_at_least_one_model_is_shipped():
     assert any(Path(p / "saved_model.pb").exists() for p in VERSIONS)
+
+
+@pytest.mark.parametrize("kind", ["reconstructions", "latent", "traversal", "interpolation"])
+def test_plot_works_on_a_shipped_model(kind, tmp_path, monkeypatch):
+    from tfvae.cli import main
+
+    monkeypatch.setenv("TFVAE_DATA_DIR", str(mnist_dir()))
+    out = tmp_path / f"{kind}.png"
+    assert main(["plot", str(VERSIONS[-1]), "--kind", kind, "--num-points", "200", "--out", str(out)]) == 0
+    assert out.stat().st_size > 2000
+
+
+def test_sample_works_on_a_shipped_model_like_the_signature(tmp_path):
+    import tensorflow as tf
+
+    from tfvae.cli import main
+    from tfvae.served import ExportedModel
+
+    out = tmp_path / "x.png"
+    assert main(["sample", str(VERSIONS[-1]), "--n", "16", "--out", str(out)]) == 0
+    assert out.stat().st_size > 2000
+    model = ExportedModel(VERSIONS[-1])
+    signature = tf.saved_model.load(str(VERSIONS[-1])).signatures["sample"]
+    expected = signature(num_samples=tf.constant(4), seed=tf.constant(3))["x"].numpy()
+    np.testing.assert_array_equal(model.sample(4, seed=3).numpy(), expected)
+    z = model.encode(expected).mean()
+    assert z.shape == (4, model.latent_dim) and model.decode(z).mean().shape == (4, 28, 28, 1)
+
+
+def test_curves_of_a_shipped_model_is_a_clear_error(tmp_path, capsys):
+    from tfvae.cli import main
+
+    assert main(["plot", str(VERSIONS[-1]), "--kind", "curves", "--out", str(tmp_path / "c.png")]) == 2
+    assert "no training history" in capsys.readouterr().err

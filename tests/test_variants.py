@@ -178,7 +178,8 @@ def test_discretized_logistic_matches_integral_over_the_bin():
         x = k / 255
         low = -np.inf if k == 0 else x - half
         high = np.inf if k == 255 else x + half
-        mass = scipy.integrate.quad(pdf, low, high, epsabs=1e-14, points=None if np.isinf(low) or np.isinf(high) else [loc])[0]
+        points = None if np.isinf(low) or np.isinf(high) else [loc]
+        mass = scipy.integrate.quad(pdf, low, high, epsabs=1e-14, points=points)[0]
         got = float(dist.log_prob(np.float32(x)))
         if mass > 1e-30:
             np.testing.assert_allclose(got, np.log(mass), rtol=2e-3, atol=1e-4, err_msg=f"bin {k}")

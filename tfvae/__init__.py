@@ -3,17 +3,49 @@
     >>> import tfvae
     >>> model = tfvae.VAE(latent_dim=16)
 
-Submodules are imported on first use, so ``tfvae --help`` starts without
-loading TensorFlow.
+``tfvae.VAE`` and the submodules (``tfvae.data``, ``tfvae.training``,
+``tfvae.evaluation``, ``tfvae.plots``, ``tfvae.callbacks``, ``tfvae.export``,
+...) are imported on first use, so ``import tfvae`` and ``tfvae --help``
+start without loading TensorFlow. ``tfvae.export`` is the module; its
+function is ``tfvae.export.export``.
 """
 
 import importlib
 
-__version__ = "0.1.0"
-__all__ = ["VAE", "__version__"]
+__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
+
+# The public submodules, each imported on first use as ``tfvae.NAME``.
+_SUBMODULES = (
+    "backend",
+    "callbacks",
+    "cli",
+    "data",
+    "distributions",
+    "evaluation",
+    "export",
+    "model",
+    "networks",
+    "objectives",
+    "optimization",
+    "plots",
+    "priors",
+    "served",
+    "training",
+    "validation",
+)
+_INTERNAL = ("__main__", "quiet")  # submodules that are not public API (still importable by name)
+_ATTRIBUTES = {"VAE": "model"}  # name -> submodule that defines it
+
+__all__ = ["VAE", "__version__", *_SUBMODULES]
 
 
 def __getattr__(name):
-    if name == "VAE":
-        return importlib.import_module("tfvae.model").VAE
-    raise AttributeError(f"module 'tfvae' has no attribute {name!r}")
+    if name in _SUBMODULES or name in _INTERNAL:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _ATTRIBUTES:
+        return getattr(importlib.import_module(f"{__name__}.{_ATTRIBUTES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

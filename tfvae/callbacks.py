@@ -1,9 +1,10 @@
-"""Keras callbacks for VAEs: KL annealing and TensorBoard image grids."""
+"""Keras callbacks for VAEs: KL annealing, learning-rate logging and TensorBoard image grids."""
 
 import numpy as np
 
 from tfvae.backend import keras, tf
 from tfvae.data import one_hot
+from tfvae.optimization import current_learning_rate
 from tfvae.plots import image_grid
 
 
@@ -35,6 +36,39 @@ class CyclicalSchedule:
         """The weight at optimizer step ``step``."""
         phase = (step % self.steps) / self.steps
         return self.start + (self.end - self.start) * min(1.0, phase / self.ratio)
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate to each epoch's logs as ``learning_rate``."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Writes ``logs["learning_rate"]`` (list it before the CSV/TensorBoard loggers)."""
+        if logs is not None:
+            logs["learning_rate"] = current_learning_rate(self.model.optimizer)
+
+
+class ObjectiveLogger(keras.callbacks.Callback):
+    """Names the numbers in each epoch's logs for what they are.
+
+    Keras calls the training objective ``loss`` whatever it is; this adds it
+    again under ``key`` (e.g. ``negative_iwae_bound_k5``, from
+    ``objectives.objective_key``) and always adds the plain ``negative_elbo``
+    (from the ``elbo`` metric), for training and validation.
+    """
+
+    def __init__(self, key):
+        super().__init__()
+        self.key = key
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Adds ``key``/``negative_elbo`` (and their ``val_`` twins) to ``logs``."""
+        if logs is None:
+            return
+        for prefix in ("", "val_"):
+            if prefix + "loss" in logs:
+                logs[prefix + self.key] = logs[prefix + "loss"]
+            if prefix + "elbo" in logs:
+                logs[prefix + "negative_elbo"] = -logs[prefix + "elbo"]
 
 
 class KLAnnealing(keras.callbacks.Callback):

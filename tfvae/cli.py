@@ -6,8 +6,11 @@ on bad flags or missing data, instead of a traceback.
 
 import argparse
 import json
+import math
 import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -18,7 +21,7 @@ def _likelihood_scale(text):
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, 'global' or 'pixel', got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive number, 'global' or 'pixel', got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"a fixed scale must be positive, got {text}")
     return value
@@ -34,13 +37,29 @@ def _positive_int(text):
 def _add_train(subparsers):
     p = subparsers.add_parser("train", help="train a VAE and write a run directory",
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", required=True, help="run directory (re-running the command resumes it)")
+    p.add_argument("--config", metavar="FILE.json", default=None,
+                   help="a JSON object of flags ({\"latent-dim\": 32, ...}); flags on the command line override it")
+    p.add_argument("--out", required=True,
+                   help="run directory: the same command again resumes an interrupted run and leaves a finished one "
+                        "as it is; a larger --epochs continues it; other settings are refused")
+    p.add_argument("--overwrite", action="store_true", help="delete the run in --out first and start afresh")
     p.add_argument("--dataset", default="mnist", help="dataset name (mnist, fashion_mnist, or any TFDS image dataset)")
     p.add_argument("--data-dir", default=None,
                    help="directory of MNIST-format IDX files; default $TFVAE_DATA_DIR, then TFDS")
     p.add_argument("--epochs", type=_positive_int, default=10, help="training epochs")
     p.add_argument("--batch-size", type=_positive_int, default=128, help="examples per batch and device")
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (the schedule's first)")
+    p.add_argument("--lr-schedule", choices=["constant", "exponential", "cosine", "burda"], default="constant",
+                   help="learning-rate schedule (burda: 3^i epochs at lr*10^(-i/7), i=0..7)")
+    p.add_argument("--lr-decay-rate", type=float, default=0.1, help="exponential: lr factor per --lr-decay-epochs")
+    p.add_argument("--lr-decay-epochs", type=float, default=100.0, help="exponential: epochs per --lr-decay-rate")
+    p.add_argument("--lr-min-fraction", type=float, default=0.0, help="cosine: final lr as a fraction of the first")
+    p.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up over N steps")
+    p.add_argument("--reduce-lr-on-plateau", type=int, default=0, metavar="PATIENCE",
+                   help="halve the lr after PATIENCE epochs without validation progress (constant schedule; 0: off)")
+    p.add_argument("--adam-beta1", type=float, default=0.9, help="Adam beta_1")
+    p.add_argument("--adam-beta2", type=float, default=0.999, help="Adam beta_2")
+    p.add_argument("--adam-epsilon", type=float, default=1e-7, help="Adam epsilon (Burda et al.: 1e-4)")
     p.add_argument("--validation-size", type=int, default=5000,
                    help="training examples held out for validation and best-checkpoint selection")
     p.add_argument("--binarize", choices=["dynamic", "fixed", "none"], default="dynamic",
@@ -84,12 +103,13 @@ def _add_train(subparsers):
     p.add_argument("--mixed-precision", action="store_true",
                    help="mixed_float16 compute (for GPUs); variables, distributions and loss stay float32")
     p.add_argument("--deterministic", action="store_true", help="enable TF op determinism (bit-identical reruns)")
-    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1, help="Keras progress output")
+    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
+                   help="0: quiet, 1: progress bar, 2: one line per epoch and TensorFlow's own start-up logging")
     p.set_defaults(run=_run_train)
 
 
 def _run_train(args):
-    from tfvae.training import TrainSettings, train
+    from tfvae.training import TrainSettings, run_state, train
 
     model_config = {
         "latent_dim": args.latent_dim,
@@ -110,22 +130,53 @@ def _run_train(args):
     }
     settings = TrainSettings(
         dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, validation_size=args.validation_size, binarize=args.binarize,
+        learning_rate=args.learning_rate, lr_schedule=args.lr_schedule, lr_decay_rate=args.lr_decay_rate,
+        lr_decay_epochs=args.lr_decay_epochs, lr_min_fraction=args.lr_min_fraction,
+        warmup_steps=args.warmup_steps, reduce_lr_on_plateau=args.reduce_lr_on_plateau,
+        beta_1=args.adam_beta1, beta_2=args.adam_beta2, epsilon=args.adam_epsilon,
+        validation_size=args.validation_size, binarize=args.binarize,
         seed=args.seed, strategy=args.strategy, jit_compile={"auto": None, "on": True, "off": False}[args.jit_compile],
         steps_per_execution=args.steps_per_execution, backup=not args.no_backup,
         conditional=args.conditional, kl_warmup_steps=args.kl_warmup_steps, kl_cycle_steps=args.kl_cycle_steps,
         mixed_precision=args.mixed_precision, deterministic=args.deterministic,
     )
-    _, metrics = train(args.out, model_config, settings, verbose=args.verbose)
-    print(json.dumps({"test": metrics["test"], "train": metrics["train"]}, indent=2))
-    print(f"test negative ELBO: {metrics['test']['loss']:.2f} nats; run directory: {args.out}")
+    state = "new" if args.overwrite else run_state(args.out, model_config, settings)
+    if state == "finished":
+        print(f"{args.out} holds a finished run; its results are in {Path(args.out) / 'metrics.json'} "
+              "(a larger --epochs continues it, --overwrite starts afresh)")
+        metrics = json.loads((Path(args.out) / "metrics.json").read_text())
+    else:
+        if state in ("resume", "continue"):
+            print(f"{state[:-1]}ing the run in {args.out}")
+        _, metrics = train(args.out, model_config, settings, verbose=args.verbose, overwrite=args.overwrite)
+        print(json.dumps({"test": metrics["test"], "train": metrics["train"]}, indent=2))
+    _print_objective(metrics)
+    print(f"run directory: {args.out}")
+
+
+def _print_objective(metrics):
+    """The test numbers by name: the training objective, and the plain negative ELBO beside it."""
+    test = metrics["test"]
+    objective = metrics.get("objective", {"key": "negative_elbo", "name": "negative ELBO"})
+    print(f"test {objective['name']}: {test['loss']:.2f} nats")
+    if objective["key"] != "negative_elbo":
+        print(f"test negative ELBO: {-test['elbo']:.2f} nats")
 
 
 def _load_split(run_dir, split, data_dir, limit=None):
-    """The (images, labels) of ``split``, prepared as at evaluation time for the run's model."""
+    """The (images, labels) of ``split``, prepared as at evaluation time for the run's (or export's) model."""
     from tfvae.data import load_dataset
+    from tfvae.served import is_export
     from tfvae.training import evaluation_images, load_run_settings, split_validation
 
+    if is_export(run_dir):
+        description = json.loads((Path(run_dir) / "tfvae.json").read_text())
+        if split != "test":
+            raise ValueError("an exported model is used with the test split only")
+        binarize = description["preprocessing"].get("training_binarization", "dynamic")
+        data = load_dataset("mnist", data_dir)
+        images, labels = data.test_images[:limit], data.test_labels[:limit]
+        return evaluation_images(images, binarize), labels, None
     settings = load_run_settings(run_dir)
     data = load_dataset(settings.dataset, data_dir or settings.data_dir)
     if split == "test":
@@ -169,9 +220,10 @@ def _report(results, out, dataset, split, binarize):
 def _run_evaluate(args):
     from tfvae.data import one_hot
     from tfvae.evaluation import evaluate
+    from tfvae.served import is_export
     from tfvae.training import load_run
 
-    if (Path(args.run_dir) / "saved_model.pb").exists():
+    if is_export(args.run_dir):
         return _evaluate_saved_model(args)
     model = load_run(args.run_dir)
     images, labels, settings = _load_split(args.run_dir, args.split, args.data_dir, args.limit)
@@ -205,7 +257,7 @@ def _evaluate_saved_model(args):
 def _add_sample(subparsers):
     p = subparsers.add_parser("sample", help="draw images from the prior into a PNG grid",
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run_dir", help="a run directory written by 'tfvae train'")
+    p.add_argument("run_dir", help="a run directory written by 'tfvae train', or an exported saved_models/NAME/N")
     p.add_argument("--n", type=_positive_int, default=64, help="number of images")
     p.add_argument("--seed", type=int, default=0, help="seed of the prior draws")
     p.add_argument("--out", default="samples.png", help="PNG file to write")
@@ -214,17 +266,18 @@ def _add_sample(subparsers):
 
 
 def _run_sample(args):
-    from tfvae.plots import plot_samples
-    from tfvae.training import load_run
-
     from tfvae.data import one_hot
+    from tfvae.plots import plot_samples
+    from tfvae.served import load_model
 
-    model = load_run(args.run_dir)
+    model = load_model(args.run_dir)
     condition = None
     if model.condition_dim:
         if args.label is None or not 0 <= args.label < model.condition_dim:
             raise ValueError(f"this model is conditional: pass --label in [0, {model.condition_dim})")
         condition = one_hot(args.label, model.condition_dim)
+    elif args.label is not None:
+        raise ValueError("--label is for conditional models (trained with --conditional); this one is not")
     plot_samples(model, args.out, n=args.n, seed=args.seed, condition=condition)
     print(f"wrote {args.out}")
 
@@ -235,7 +288,8 @@ PLOT_KINDS = ("reconstructions", "latent", "manifold", "traversal", "interpolati
 def _add_plot(subparsers):
     p = subparsers.add_parser("plot", help="reconstructions, latent space, traversals, interpolation, curves",
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run_dir", help="a run directory written by 'tfvae train'")
+    p.add_argument("run_dir", help="a run directory written by 'tfvae train', or an exported saved_models/NAME/N "
+                                   "(then --data-dir or $TFVAE_DATA_DIR gives the test images)")
     p.add_argument("--kind", choices=PLOT_KINDS, required=True, help="which picture")
     p.add_argument("--out", default=None, help="PNG file to write (default KIND.png)")
     p.add_argument("--data-dir", default=None, help="override the run's data directory")
@@ -245,13 +299,15 @@ def _add_plot(subparsers):
 
 def _run_plot(args):
     from tfvae import plots
-    from tfvae.training import load_run
+    from tfvae.served import is_export, load_model
 
     out = args.out or f"{args.kind}.png"
     if args.kind == "curves":
+        if is_export(args.run_dir):
+            raise ValueError("an export keeps no training history: plot the curves of its run directory")
         plots.plot_curves(plots.read_history(Path(args.run_dir) / "history.csv"), out)
     else:
-        model = load_run(args.run_dir)
+        model = load_model(args.run_dir)
         if args.kind == "manifold":
             plots.plot_manifold(model, out)
         else:
@@ -306,6 +362,9 @@ def _run_export(args):
 def build_parser():
     """The argument parser of the ``tfvae`` command."""
     parser = argparse.ArgumentParser(prog="tfvae", description="Variational auto-encoders on TensorFlow Probability.")
+    from tfvae import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_train(subparsers)
     _add_evaluate(subparsers)
@@ -315,21 +374,174 @@ def build_parser():
     return parser
 
 
+def expand_config(argv, parser):
+    """``tfvae train --config FILE.json ...``: the file's flags inserted before the others.
+
+    The file is a JSON object whose keys are ``train`` flags (``latent-dim`` or
+    ``latent_dim``); ``true`` turns a switch on, ``null``/``false`` leave a
+    flag out, a list gives several values. Flags typed on the command line come
+    later, so they win; every value goes through the flag's own checks.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "train":
+        return argv
+    path, rest = None, []
+    for i, token in enumerate(argv):
+        if token == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif token.startswith("--config="):
+            path = token.split("=", 1)[1]
+    if path is None:
+        return argv
+    try:
+        config = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        parser.error(f"--config {path}: cannot read a JSON object ({error})")
+    if not isinstance(config, dict):
+        parser.error(f"--config {path}: expected a JSON object of flags, got {type(config).__name__}")
+    train_parser = parser._subparsers._group_actions[0].choices["train"]
+    known = {option for action in train_parser._actions for option in action.option_strings}
+    unknown = [key for key in config if "--" + key.replace("_", "-") not in known or key == "config"]
+    if unknown:
+        parser.error(f"--config {path}: unknown flags {', '.join(map(repr, unknown))}")
+    for key, value in config.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None or value is False:
+            continue
+        rest += [flag] if value is True else [flag, *map(str, value if isinstance(value, list) else [value])]
+    return [argv[0], *rest, *argv[1:]]
+
+
+MAX_SEED = 2**31 - 1  # seeds become int32 stateless seeds
+MAX_IMAGES = 10_000  # one PNG grid (100 x 100 images)
+# The range of every numeric flag, by its argparse dest: (low, high, low_open, high_open);
+# None: unbounded. Floats must also be finite. tests/test_bad_inputs.py checks that
+# every numeric flag of every command is listed here.
+FLAG_RANGES = {
+    "epochs": (1, None), "batch_size": (1, None), "steps_per_execution": (1, None),
+    "learning_rate": (0, None, True), "lr_decay_rate": (0, 1, True), "lr_decay_epochs": (0, None, True),
+    "lr_min_fraction": (0, 1), "warmup_steps": (0, None), "reduce_lr_on_plateau": (0, None),
+    "adam_beta1": (0, 1, False, True), "adam_beta2": (0, 1, False, True), "adam_epsilon": (0, None, True),
+    "validation_size": (0, None), "seed": (0, MAX_SEED), "latent_dim": (1, None), "hidden_units": (1, None),
+    "filters": (1, None), "likelihood_scale": (0, None, True), "prior_components": (1, None),
+    "num_samples": (1, None), "free_bits": (0, None), "beta": (0, None), "kl_warmup_steps": (0, None),
+    "kl_cycle_steps": (0, None), "limit": (1, None), "chunk_size": (1, None), "n": (1, MAX_IMAGES),
+    "label": (0, None), "num_points": (1, None), "version": (1, None),
+}
+
+
+def _check_range(dest, value):
+    """Raises ``ValueError`` naming the flag if ``value`` is outside ``FLAG_RANGES[dest]``."""
+    if value is None or isinstance(value, (str, bool)) or dest not in FLAG_RANGES:
+        return
+    low, high, low_open, high_open = (*FLAG_RANGES[dest], False, False)[:4]
+    if high is None:
+        allowed = f"{'>' if low_open else '>='} {low}"
+    else:
+        allowed = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    for item in value if isinstance(value, list) else [value]:
+        if not (math.isfinite(item) and (item > low if low_open else item >= low)
+                and (high is None or (item < high if high_open else item <= high))):
+            raise ValueError(f"--{dest.replace('_', '-')} must be {allowed}, got {item}")
+
+
+def check_flags(args):
+    """Checks every numeric flag's range and refuses flag combinations that cannot work.
+
+    Raises:
+        ValueError: one line naming the flags.
+    """
+    for dest, value in vars(args).items():
+        _check_range(dest, value)
+    out = getattr(args, "out", None)
+    if args.command in ("sample", "plot", "evaluate") and out and Path(out).is_dir():
+        example = Path(out) / ("eval.json" if args.command == "evaluate" else f"{args.command}.png")
+        raise ValueError(f"--out {out} is a directory: name the file to write, e.g. {example}")
+    if args.command in ("sample", "plot") and out and not Path(out).suffix:
+        # matplotlib would add ".png" itself, and "wrote OUT" would name a file that does not exist.
+        raise ValueError(f"--out {out} has no file extension: name the image file, e.g. {out}.png")
+    if args.command != "train":
+        return
+    get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+    if get("kl_warmup_steps", 0) and get("kl_cycle_steps", 0):
+        raise ValueError("--kl-warmup-steps and --kl-cycle-steps cannot be combined: choose one KL schedule")
+    if get("objective") == "free_bits" and (get("posterior") != "diagonal" or get("prior") != "normal"):
+        raise ValueError("--objective free_bits needs --posterior diagonal and --prior normal (per-dimension KLs)")
+    if get("prior") == "vamp" and get("conditional"):
+        raise ValueError("--prior vamp cannot be combined with --conditional (the VampPrior is unconditional); "
+                         "use --prior normal or mixture")
+    if get("prior_components") is not None and get("prior") == "normal":
+        raise ValueError("--prior-components is for --prior mixture or vamp, not --prior normal")
+    if get("likelihood_scale", 1.0) != 1.0 and get("likelihood") != "normal":
+        raise ValueError(f"--likelihood-scale is for --likelihood normal, not --likelihood {get('likelihood')}")
+    if get("free_bits", 0.5) != 0.5 and get("objective") != "free_bits":
+        raise ValueError(f"--free-bits is for --objective free_bits, not --objective {get('objective')}")
+    if get("reduce_lr_on_plateau", 0) and get("lr_schedule", "constant") != "constant":
+        raise ValueError("--reduce-lr-on-plateau sets the learning rate itself: use it with --lr-schedule constant")
+
+
+def _write_problem(args):
+    """Why ``--out`` cannot be written (e.g. "No space left on device"), or ``""``: said after a failed run."""
+    out = getattr(args, "out", None)
+    if not out:
+        return ""
+    directory = Path(out) if Path(out).is_dir() else Path(out).parent
+    if not directory.is_dir():
+        return ""
+    try:
+        with tempfile.TemporaryFile(dir=directory) as probe:  # a real write: a full disk fails here
+            probe.write(b"\0" * 2**20)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        return f"; cannot write to {directory}: {error.strerror or error}"
+    return ""
+
+
+def _one_line(error):
+    """A TensorFlow error's message as one line: its assertion text, or its last line."""
+    lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines() if line.strip()]
+    for line in lines:
+        if "assertion failed" in line:
+            return line
+    return re.sub(r"\s*name:\s*$", "", lines[-1]) if lines else type(error).__name__
+
+
 def main(argv=None):
-    """Entry point of the ``tfvae`` console script; returns the exit status."""
+    """Entry point of the ``tfvae`` console script; returns the exit status.
+
+    Exit status 0: done; 2: a bad flag, missing data or a path that cannot be
+    used (one ``tfvae: error:`` line); 1: the run failed (training diverged,
+    the disk filled up, a TensorFlow error); 130: interrupted.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+    args = parser.parse_args(expand_config(argv, parser))
+    try:
+        check_flags(args)  # before TensorFlow loads: bad flags fail at once
+    except ValueError as error:
+        print(f"tfvae: error: {error}", file=sys.stderr)
+        return 2
+    from tfvae.quiet import import_tensorflow, show_logs
+
+    import_tensorflow(show=show_logs(getattr(args, "verbose", None)))
+    from tfvae.backend import tf
     from tfvae.data import DataError
 
     try:
         args.run(args)
-    except (DataError, FileNotFoundError, FileExistsError, ValueError) as error:
+    except (DataError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+            PermissionError, ValueError) as error:
         print(f"tfvae: error: {error}", file=sys.stderr)
         return 2
     except FloatingPointError as error:
         print(f"tfvae: error: {error}", file=sys.stderr)
         return 1
+    except (OSError, tf.errors.OpError) as error:  # e.g. no space left on the device
+        print(f"tfvae: error: {_one_line(error)}{_write_problem(args)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tfvae: interrupted (run the same command again to resume a training run)", file=sys.stderr)
+        return 130
     return 0
 
 

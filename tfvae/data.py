@@ -145,15 +145,29 @@ def load_dataset(name="mnist", data_dir=None):
 
 
 def to_unit_interval(images):
-    """Scales ``uint8`` images to float32 in [0, 1]; float images must already be there."""
+    """Scales ``uint8`` images to float32 in [0, 1]; ``bool`` images become 0/1; float images must already be there.
+
+    Raises:
+        DataError: for other dtypes (e.g. ``int64``: no known scale), NaN or
+            infinite values, or float values outside [0, 1].
+    """
     images = np.asarray(images)
     if images.dtype == np.uint8:
         return images.astype(np.float32) / 255.0
+    if images.dtype == np.bool_:
+        return images.astype(np.float32)
+    if not np.issubdtype(images.dtype, np.floating):
+        # Only uint8 has a known scale; an int64 0..255 array would otherwise pass as floats 0..255.
+        raise DataError(f"images of dtype {images.dtype}: expected uint8 (0..255), bool, or float in [0, 1]; "
+                        "convert 8-bit values with images.astype(np.uint8)")
     images = images.astype(np.float32)
     if not np.all(np.isfinite(images)):
-        raise DataError("images contain NaN or infinite values")
+        raise DataError(f"images contain NaN or infinite values ({int(np.size(images) - np.isfinite(images).sum())} "
+                        "of them); remove or replace them")
     if images.size and (images.min() < 0.0 or images.max() > 1.0):
-        raise DataError(f"float images must lie in [0, 1], found [{images.min():g}, {images.max():g}]")
+        hint = "; 8-bit values stored as floats? divide by 255, or cast with astype(np.uint8)"
+        hint = hint if images.max() <= 255 else ""
+        raise DataError(f"float images must lie in [0, 1], found [{images.min():g}, {images.max():g}]{hint}")
     return images
 
 
@@ -198,14 +212,24 @@ def make_pipeline(images, batch_size=128, binarize="dynamic", shuffle=True, seed
     Returns:
         A ``tf.data.Dataset`` yielding ``x`` or ``(x, labels)`` batches,
         prefetched.
+
+    Raises:
+        DataError: (a ``ValueError``) for images that are not ``[N, ...]``,
+            empty, of an unknown dtype, not finite or outside [0, 1], or
+            labels whose count differs from the images'.
+        ValueError: for a bad ``binarize`` or ``batch_size``.
     """
     if binarize not in BINARIZATIONS:
         raise ValueError(f"binarize must be one of {BINARIZATIONS}, got {binarize!r}")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     images = np.asarray(images)
+    if images.ndim < 2:
+        raise DataError(f"images must be an array [N, ...] of N examples, got shape {images.shape}")
     if len(images) == 0:
         raise DataError("no images to build a pipeline from")
+    if labels is not None and len(labels) != len(images):
+        raise DataError(f"labels must have one entry per image: {len(labels)} labels for {len(images)} images")
     if images.dtype != np.uint8:
         images = to_unit_interval(images)
     if binarize == "fixed":

@@ -153,7 +153,8 @@ class FullCovarianceNormalPosterior(_PosteriorHead):
         """The full-covariance Normal defined by ``params``."""
         d = int(latent_dim)
         loc, raw_tril = tf.split(params, [d, d * (d + 1) // 2], axis=-1)
-        return tfd.MultivariateNormalTriL(loc=loc, scale_tril=FullCovarianceNormalPosterior.scale_tril(raw_tril, min_scale))
+        scale_tril = FullCovarianceNormalPosterior.scale_tril(raw_tril, min_scale)
+        return tfd.MultivariateNormalTriL(loc=loc, scale_tril=scale_tril)
 
     @staticmethod
     def scale_tril(raw_tril, min_scale=1e-4):

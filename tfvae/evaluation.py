@@ -116,6 +116,11 @@ def evaluate(model, images, num_samples=5000, batch_size=100, chunk_size=500, se
         ``active_units`` (posterior means whose variance over the data exceeds
         0.01), ``bits_per_dim``, and the settings.
     """
+    if len(images) == 0:
+        raise ValueError("no images to evaluate (an empty split? a run trained with validation_size 0 "
+                         "has no validation examples)")
+    # Checked before the cast, which would turn raw uint8 pixels into floats 0..255.
+    model.check_inputs(np.asarray(images), None if conditions is None else np.asarray(conditions))
     images = np.asarray(images, np.float32)
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -154,7 +159,11 @@ def evaluate_saved_model(path, images, num_samples=5000, batch_size=100, verbose
     Returns the subset of ``evaluate``'s numbers that the signature gives.
     """
     signature = tf.saved_model.load(str(path)).signatures["log_likelihood"]
-    images = np.asarray(images, np.float32)
+    images = np.asarray(images)
+    if not np.issubdtype(images.dtype, np.floating):  # the signature checks shape and values itself
+        raise ValueError(f"images of dtype {images.dtype}: the exported model takes float images in [0, 1]; "
+                         "scale and binarise them as its tfvae.json says (tfvae.data.binarize_fixed)")
+    images = images.astype(np.float32)
     num_batches = math.ceil(len(images) / batch_size)
     progress = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch")
     log_px, elbo = [], []

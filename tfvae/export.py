@@ -23,7 +23,19 @@ signature               inputs                                       outputs
 ``serving_default``     = ``reconstruct``
 ======================  ===========================================  ======================================
 
-TFLite holds ``encode``, ``decode`` and ``sample``. Its ``sample`` draws
+The signatures check what they are fed: a wrong dtype or input name is a
+``TypeError``/``InvalidArgumentError`` from TensorFlow; a wrong shape, NaN or
+infinity, pixels outside [0, 1], or ``num_samples`` outside [1, MAX_SAMPLES]
+raise ``tf.errors.InvalidArgumentError`` with a message that names the
+problem.
+
+TFLite holds ``encode``, ``decode`` and ``sample``. LiteRT has no assertion
+op (the converter drops the checks): its runners refuse a wrong dtype or
+input name (``ValueError``) and a shape whose size differs (``RuntimeError``),
+but read a batch with the right number of values in another shape as the
+declared shape, and compute on NaN, out-of-range pixels or a ``num_samples``
+below 1 (an empty batch) without complaint. Check data before feeding a
+runner: ``tfvae.validation.check_array_values(x, (0, 1))``. Its ``sample`` draws
 with ``tf.random.normal``, which converts to the builtin
 ``RANDOM_STANDARD_NORMAL``: the stateless seeded sampler of the SavedModel
 needs Flex ops that LiteRT's pip runtime does not run, so TFLite's ``sample``
@@ -34,6 +46,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from tfvae import validation
 from tfvae.backend import tf
 from tfvae.evaluation import importance_weighted_log_likelihood
 
@@ -55,7 +68,8 @@ class _Signatures(tf.Module):
         count_spec = tf.TensorSpec([], tf.int32, name="num_samples")
         seed_spec = tf.TensorSpec([], tf.int32, name="seed")
         # A conditional model takes the condition as one more input everywhere.
-        extra = [tf.TensorSpec([None, model.condition_dim], tf.float32, name="condition")] if model.condition_dim else []
+        condition_spec = tf.TensorSpec([None, model.condition_dim], tf.float32, name="condition")
+        extra = [condition_spec] if model.condition_dim else []
 
         def signature(method, *specs):
             return tf.function(method, input_signature=[*specs, *extra])
@@ -67,11 +81,14 @@ class _Signatures(tf.Module):
         self.log_likelihood = signature(self._log_likelihood, x_spec, count_spec)
         self.sample_unseeded = signature(self._sample_unseeded, count_spec)
 
-    def _check_images(self, x):
-        return [
-            tf.debugging.assert_greater_equal(x, 0.0, message="x must lie in [0, 1]"),
-            tf.debugging.assert_less_equal(x, 1.0, message="x must lie in [0, 1]"),
-        ]
+    def _check_images(self, x, condition=None):
+        # A signature does not check the shapes it is fed (EnsureShape does, naming both); the values
+        # must be finite and in [0, 1] (the documented input_range), whatever the likelihood.
+        model = self._get_model()
+        checks = [validation.check_values(tf.ensure_shape(x, [None, *model.data_shape]), (0.0, 1.0), "x")]
+        if condition is not None:
+            checks.append(tf.ensure_shape(condition, [None, model.condition_dim]))
+        return checks
 
     def _check_count(self, n):
         return [
@@ -80,7 +97,7 @@ class _Signatures(tf.Module):
         ]
 
     def _encode(self, x, condition=None):
-        with tf.control_dependencies(self._check_images(x)):
+        with tf.control_dependencies(self._check_images(x, condition)):
             q = self._get_model().encode(x, condition)
         if self._get_model().posterior_kind == "full":
             scale_tril = q.scale.to_dense()
@@ -90,6 +107,7 @@ class _Signatures(tf.Module):
         return {"mean": q.mean(), "stddev": q.stddev()}
 
     def _decode(self, z, condition=None):
+        z = tf.ensure_shape(z, [None, self._get_model().latent_dim])
         p = self._get_model().decode(z, condition)
         outputs = {"mean": p.mean()}
         kind = self._get_model().likelihood_kind
@@ -101,7 +119,7 @@ class _Signatures(tf.Module):
         return outputs
 
     def _reconstruct(self, x, condition=None):
-        with tf.control_dependencies(self._check_images(x)):
+        with tf.control_dependencies(self._check_images(x, condition)):
             return {"mean": self._get_model().reconstruct(x, condition)}
 
     def _broadcast_condition(self, condition, num_samples):
@@ -123,7 +141,7 @@ class _Signatures(tf.Module):
 
     def _log_likelihood(self, x, num_samples, condition=None):
         model = self._get_model()
-        with tf.control_dependencies(self._check_images(x) + self._check_count(num_samples)):
+        with tf.control_dependencies(self._check_images(x, condition) + self._check_count(num_samples)):
             seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
             log_px = importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size=500,
                                                         condition=condition)
@@ -171,6 +189,8 @@ def export_saved_model(model, base_dir, version=1, preprocessing=None):
     """
     if int(version) < 1:
         raise ValueError(f"version must be a positive integer (TF Serving's layout), got {version}")
+    if Path(base_dir).exists() and not Path(base_dir).is_dir():
+        raise FileExistsError(f"{base_dir} is a file, not a model directory: export to a directory")
     path = Path(base_dir) / str(int(version))
     if path.exists():
         raise FileExistsError(f"{path} exists: export to a new version number")

@@ -13,8 +13,12 @@ the default objective), and ``reconstruction``, ``kl`` and ``elbo`` are logged
 beside it as metrics.
 """
 
+import inspect
 import random
 
+import numpy as np
+
+from tfvae import validation
 from tfvae.backend import keras, tf, tfd
 from tfvae.distributions import make_likelihood, make_posterior
 from tfvae.networks import make_networks
@@ -51,6 +55,12 @@ class VAE(keras.Model):
             conditional model takes ``(x, c)`` as input.
         seed: seed of the model's sampling noise (``None``: drawn from Python's
             ``random``, so ``keras.utils.set_random_seed`` fixes it).
+        validate_inputs: check the values of every batch that enters the model
+            (no NaN or infinity; the likelihood's range, e.g. [0, 1] for
+            Bernoulli). ``False`` skips these per-batch checks, for data
+            validated upstream; the dtype and shape checks happen once, when a
+            function is traced, cost nothing and always stay on. See
+            ``tfvae.validation``.
 
     Example:
         >>> model = VAE(data_shape=(28, 28, 1), latent_dim=16)
@@ -80,6 +90,7 @@ class VAE(keras.Model):
         kl_estimate="auto",
         condition_dim=0,
         seed=None,
+        validate_inputs=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -108,6 +119,7 @@ class VAE(keras.Model):
         self.kl_estimate = kl_estimate
         self.condition_dim = int(condition_dim)
         self.seed = seed
+        self.validate_inputs = bool(validate_inputs)
         if objective == "free_bits" and (posterior != "diagonal" or prior != "normal"):
             raise ValueError("free bits need per-dimension KLs: use posterior='diagonal' and prior='normal'")
         if prior == "vamp" and self.condition_dim:
@@ -142,7 +154,11 @@ class VAE(keras.Model):
 
     def encode(self, x, condition=None):
         """q(z|x): the approximate posterior for a batch ``x`` (batch shape ``[B]``)."""
-        x = tf.cast(x, tf.float32)
+        x, condition = self._checked_inputs(x, condition)
+        return self._encode(x, condition)
+
+    def _encode(self, x, condition=None):
+        """``encode`` without the input checks (``x`` is float32 already)."""
         params = self.encoder(self._with_condition(x, condition, "encoder"))
         # Distributions and the loss stay in float32 under a mixed_float16 policy.
         return self.posterior.distribution(tf.cast(params, tf.float32))
@@ -154,6 +170,7 @@ class VAE(keras.Model):
         broadcasts over the leading sample dimensions of ``z``.
         """
         z = tf.cast(z, tf.float32)
+        validation.check_latents_spec(z.shape, self.latent_dim)
         inputs = self._with_condition(z, condition, "decoder")
         params = tf.cast(self.decoder(tf.reshape(inputs, [-1, inputs.shape[-1]])), tf.float32)
         params = tf.reshape(params, tf.concat([tf.shape(z)[:-1], tf.shape(params)[-1:]], axis=0))
@@ -170,8 +187,8 @@ class VAE(keras.Model):
         ``seed`` (an int or a pair of ints) makes the samples reproducible;
         ``num_samples`` defaults to the model's.
         """
-        x = tf.cast(x, tf.float32)
-        posterior = self.encode(x, condition)
+        x, condition = self._checked_inputs(x, condition)
+        posterior = self._encode(x, condition)
         z = posterior.sample(num_samples or self.num_samples, seed=self._seed(seed))
         likelihood = self.decode(z, condition)
         prior = self.prior()
@@ -197,7 +214,8 @@ class VAE(keras.Model):
 
     def reconstruct(self, x, condition=None):
         """E[x | z = posterior mean]: a deterministic reconstruction of ``x``."""
-        return self.decode(self.encode(x, condition).mean(), condition).mean()
+        x, condition = self._checked_inputs(x, condition)
+        return self.decode(self._encode(x, condition).mean(), condition).mean()
 
     def sample(self, num_samples, seed=None, condition=None):
         """``num_samples`` images: means of p(x|z) at z drawn from the prior.
@@ -205,6 +223,8 @@ class VAE(keras.Model):
         A conditional model needs ``condition``: one vector ``[condition_dim]``
         for all images, or one per image ``[num_samples, condition_dim]``.
         """
+        if isinstance(num_samples, (int, np.integer)) and num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         z = self.prior().sample(num_samples, seed=self._seed(seed))
         if condition is not None:
             condition = tf.convert_to_tensor(condition, tf.float32)
@@ -253,12 +273,78 @@ class VAE(keras.Model):
             "kl_estimate": self.kl_estimate,
             "condition_dim": self.condition_dim,
             "seed": self.seed,
+            "validate_inputs": self.validate_inputs,
         }
 
     @classmethod
     def from_config(cls, config):
         """Builds a VAE from ``get_config()`` output."""
         return cls(**config)
+
+    # --- input checks at the Keras entry points ---------------------------------
+    #
+    # ``call`` checks every batch in the graph, but XLA drops Assert ops: with
+    # ``jit_compile`` those value checks never fire. So the data is also
+    # checked here, before Keras builds its compiled step: arrays and eager
+    # tensors at once (a ValueError before anything trains), tf.data pipelines
+    # by their element spec at once and, under XLA, by a ``map`` that checks
+    # each batch's values in the pipeline, outside the compiled step.
+
+    def fit(self, *args, **kwargs):
+        """Keras's ``fit``, with ``x`` and ``validation_data`` checked first (see ``tfvae.validation``)."""
+        arguments = _bind(keras.Model.fit, self, args, kwargs)
+        arguments["x"] = self._checked_source(arguments.get("x"), element=False)
+        if arguments.get("validation_data") is not None:
+            arguments["validation_data"] = self._checked_source(arguments["validation_data"], element=True)
+        return super().fit(**_unbind(arguments))
+
+    def evaluate(self, *args, **kwargs):
+        """Keras's ``evaluate``, with ``x`` checked first."""
+        arguments = _bind(keras.Model.evaluate, self, args, kwargs)
+        # Inside ``fit``, Keras evaluates the validation data that ``fit`` checked already.
+        if not arguments.get("kwargs", {}).get("_use_cached_eval_dataset"):
+            arguments["x"] = self._checked_source(arguments.get("x"), element=False)
+        return super().evaluate(**_unbind(arguments))
+
+    def predict(self, *args, **kwargs):
+        """Keras's ``predict``, with ``x`` checked first."""
+        arguments = _bind(keras.Model.predict, self, args, kwargs)
+        arguments["x"] = self._checked_source(arguments.get("x"), element=False)
+        return super().predict(**_unbind(arguments))
+
+    def train_on_batch(self, x, *args, **kwargs):
+        """Keras's ``train_on_batch``, with ``x`` checked first."""
+        return super().train_on_batch(self._checked_source(x, element=False), *args, **kwargs)
+
+    def test_on_batch(self, x, *args, **kwargs):
+        """Keras's ``test_on_batch``, with ``x`` checked first."""
+        return super().test_on_batch(self._checked_source(x, element=False), *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        """Keras's ``predict_on_batch``, with ``x`` checked first."""
+        return super().predict_on_batch(self._checked_source(x, element=False))
+
+    def check_inputs(self, x, condition=None):
+        """Checks model inputs eagerly: ``x`` (and ``condition``) as arrays or eager tensors.
+
+        Raises:
+            ValueError: naming the problem (dtype, shape, NaN or infinity, or
+                values outside the likelihood's range) and the fix.
+        """
+        self._inputs().check_arrays(x if condition is None else (x, condition))
+
+    def _inputs(self):
+        """The checks of this model's inputs (built when called: ``validate_inputs`` may change)."""
+        return validation.InputChecker(self.data_shape, self.condition_dim, self.likelihood_kind,
+                                       self.validate_inputs)
+
+    def _checked_source(self, data, element):
+        """``data`` of ``fit``/``evaluate``/``predict`` checked (see ``InputChecker.check_source``)."""
+        return self._inputs().check_source(data, element=element, compiled=bool(self.jit_compile))
+
+    def _checked_inputs(self, x, condition=None):
+        """``x`` as float32 and ``condition``, checked: dtype and shapes always, values if ``validate_inputs``."""
+        return self._inputs().check_tensors(x, condition)
 
     # --- helpers ---------------------------------------------------------------
 
@@ -302,3 +388,16 @@ class VAE(keras.Model):
         if isinstance(seed, int):
             return tf.constant([seed, 0], tf.int32)
         return tf.cast(seed, tf.int32)
+
+
+def _bind(method, model, args, kwargs):
+    """The arguments of a call of Keras's ``method`` by name (positional ones included)."""
+    arguments = inspect.signature(method).bind(model, *args, **kwargs).arguments
+    arguments.pop("self")
+    return arguments
+
+
+def _unbind(arguments):
+    """``_bind``'s dict as keyword arguments (a method's ``**kwargs`` merged in)."""
+    return {**{k: v for k, v in arguments.items() if k != "kwargs"}, **arguments.get("kwargs", {})}
+

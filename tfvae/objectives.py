@@ -128,6 +128,29 @@ class FreeBits:
         return reconstruction(terms) + tf.cast(self.beta, kl.dtype) * kl
 
 
+def objective_key(model):
+    """The training objective's name as a metric key, e.g. ``negative_iwae_bound_k5``.
+
+    ``model`` is a ``VAE`` (or anything with ``objective_kind``, ``beta``,
+    ``num_samples`` and ``free_bits``). The plain negative ELBO (beta 1, no
+    free bits) is ``negative_elbo``.
+    """
+    if model.objective_kind == "iwae":
+        return f"negative_iwae_bound_k{model.num_samples}"
+    if model.objective_kind == "free_bits":
+        return "negative_elbo_free_bits"
+    return "negative_elbo" if model.beta == 1 else "negative_beta_elbo"
+
+
+def objective_name(model):
+    """The training objective in words, e.g. ``"negative IWAE bound (k=5)"``."""
+    if model.objective_kind == "iwae":
+        return f"negative IWAE bound (k={model.num_samples})"
+    if model.objective_kind == "free_bits":
+        return f"negative ELBO with free bits (lambda={model.free_bits:g} nats/dim, beta={model.beta:g})"
+    return "negative ELBO" if model.beta == 1 else f"beta-weighted negative ELBO (beta={model.beta:g})"
+
+
 def make_objective(kind, beta=1.0, num_samples=1, free_bits=0.5):
     """The objective named ``kind``: ``"elbo"``, ``"iwae"`` or ``"free_bits"``."""
     if kind == "elbo":

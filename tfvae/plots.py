@@ -5,13 +5,13 @@ the (closed) matplotlib ``Figure``, which tests and notebooks can inspect.
 """
 
 import csv
+from statistics import NormalDist
 
 import matplotlib
 
 matplotlib.use("Agg")  # headless: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import scipy.stats  # noqa: E402
 
 from tfvae.backend import tf  # noqa: E402
 
@@ -84,7 +84,7 @@ def plot_manifold(model, path, n=15):
     """For a 2-D latent: decoded images on an ``n x n`` grid of prior quantiles."""
     if model.latent_dim != 2:
         raise ValueError(f"the manifold plot needs a 2-D latent space, the model has {model.latent_dim}")
-    quantiles = scipy.stats.norm.ppf(np.linspace(0.05, 0.95, n))
+    quantiles = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, n)])
     z = np.array([[a, b] for b in quantiles[::-1] for a in quantiles], np.float32)
     images = model.decode(z).mean().numpy()
     return _save_grid(image_grid(images, n), path, "decoded prior quantiles", (7, 7))

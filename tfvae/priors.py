@@ -112,7 +112,9 @@ class VampPrior(_Prior):
         # Pseudo-inputs start near 0.5 with small noise (logits ~ N(0, 0.1)).
         initial = np.random.default_rng(0).normal(0.0, 0.1, size=(self.num_components, *self.data_shape))
         self.pseudo_input_logits = self.add_weight(
-            "pseudo_input_logits", shape=initial.shape, initializer=keras.initializers.Constant(initial.astype(np.float32))
+            "pseudo_input_logits",
+            shape=initial.shape,
+            initializer=keras.initializers.Constant(initial.astype(np.float32)),
         )
         self.built = True
 

@@ -12,20 +12,40 @@ back.
 """
 
 import contextlib
+import csv
 import dataclasses
 import json
+import math
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tfvae import __version__
 from tfvae.backend import keras, tf
-from tfvae.callbacks import CyclicalSchedule, ImageLogger, KLAnnealing, LinearWarmup
+from tfvae.callbacks import (
+    CyclicalSchedule,
+    ImageLogger,
+    KLAnnealing,
+    LearningRateLogger,
+    LinearWarmup,
+    ObjectiveLogger,
+)
 from tfvae.data import binarize_fixed, load_dataset, make_pipeline, one_hot, to_unit_interval
 from tfvae.model import VAE
+from tfvae.objectives import objective_key, objective_name
+from tfvae.optimization import check_optimizer_settings, make_optimizer
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 TEST_BINARIZATION_SEED = 0  # the one fixed draw of binary test images
+RUN_FORMAT = 1  # layout of a run directory; bumped when an older tfvae could not read it
+# Settings that may change between invocations of one run: they change where
+# and how fast it runs, not what it trains.
+RUNTIME_SETTINGS = ("epochs", "data_dir", "strategy", "jit_compile", "steps_per_execution", "backup",
+                    "image_every")
+# Files a run writes; --overwrite removes these and nothing else.
+RUN_FILES = ("config.json", "checkpoints", "backup", "logs", "history.csv", "metrics.json", "eval.json")
 
 
 @dataclasses.dataclass
@@ -38,6 +58,17 @@ class TrainSettings:
     epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 1e-3
+    # Optimizer and schedule (tfvae.optimization): Adam's betas and epsilon,
+    # constant|exponential|cosine|burda, linear warm-up, reduce-on-plateau.
+    lr_schedule: str = "constant"
+    lr_decay_rate: float = 0.1  # exponential: factor per lr_decay_epochs
+    lr_decay_epochs: float = 100.0
+    lr_min_fraction: float = 0.0  # cosine: final lr / first lr
+    warmup_steps: int = 0
+    reduce_lr_on_plateau: int = 0  # patience in epochs (0: off); constant schedule only
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
     validation_size: int = 5000
     binarize: str = "dynamic"
     seed: int = 0
@@ -113,30 +144,116 @@ def model_inputs(images, conditions=None, batch_size=128, binarize="none", shuff
 
 
 def evaluate_negative_elbo(model, images, conditions=None, batch_size=500):
-    """Keras's ``evaluate`` on fixed images: mean loss, reconstruction, KL and ELBO per example."""
+    """Keras's ``evaluate`` on fixed images, per example: the objective (``loss``,
+    and again under its own name, e.g. ``negative_iwae_bound_k5``), the plain
+    ``negative_elbo`` (beta 1, no free bits), reconstruction, KL and ELBO."""
     dataset = model_inputs(images, conditions, batch_size)
-    return {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
+    results = {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
+    results[objective_key(model)] = results["loss"]
+    results["negative_elbo"] = -results["elbo"]
+    return results
 
 
-def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callbacks=()):
+def _normalised(value):
+    """``value`` as JSON would store it (tuples become lists), for comparing configs."""
+    return json.loads(json.dumps(value))
+
+
+def run_state(run_dir, model_config, settings):
+    """What ``train`` will do with ``run_dir``, decided before anything is written.
+
+    Returns one of ``"new"`` (empty or missing directory), ``"resume"`` (an
+    interrupted run: same config, no ``metrics.json``), ``"continue"`` (a
+    finished run asked for more epochs) or ``"finished"`` (a finished run with
+    at least the requested epochs: nothing to do).
+
+    Raises:
+        FileExistsError: ``run_dir`` is a file, or a non-empty directory that
+            is not a tfvae run.
+        ValueError: the run was trained with another model or data
+            configuration (the message names the differing keys), or was
+            written by a tfvae whose run format differs.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FileExistsError(f"{run_dir} is a file, not a run directory; choose another --out")
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise FileExistsError(f"{run_dir} is not empty and holds no tfvae run (no config.json); "
+                                  "choose a new or empty --out")
+        return "new"
+    stored = read_run_config(run_dir)
+    differing = [key for key, value in model_config.items()
+                 if key in stored["model"] and stored["model"][key] != _normalised(value)]
+    new_settings = dataclasses.asdict(settings)
+    differing += [key for key, value in new_settings.items()
+                  if key not in RUNTIME_SETTINGS and stored["train"].get(key) != _normalised(value)]
+    if differing:
+        raise ValueError(f"{run_dir} holds a run with other settings ({', '.join(differing)} differ); "
+                         "use another --out, or --overwrite to replace it")
+    metrics_path = run_dir / "metrics.json"
+    if not metrics_path.exists():
+        return "resume"
+    done = json.loads(metrics_path.read_text())["epochs"]
+    if settings.epochs <= done:
+        return "finished"
+    if not (run_dir / "backup").exists():
+        raise ValueError(f"{run_dir} finished {done} epochs but keeps no backup state to continue from "
+                         "(it was trained with --no-backup or by an older tfvae); use --overwrite or a new --out")
+    return "continue"
+
+
+def remove_run(run_dir):
+    """Deletes the files a run wrote in ``run_dir`` (and nothing else there)."""
+    run_dir = Path(run_dir)
+    for name in RUN_FILES:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _best_so_far(history_path, monitor):
+    """The best (lowest) ``monitor`` value in an earlier invocation's ``history.csv``, or ``None``."""
+    if not history_path.exists():
+        return None
+    with open(history_path) as f:
+        values = [float(row[monitor]) for row in csv.DictReader(f) if row.get(monitor)]
+    values = [v for v in values if math.isfinite(v)]
+    return min(values) if values else None
+
+
+def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callbacks=(), overwrite=False):
     """Trains a VAE and fills ``run_dir``.
 
     Args:
         run_dir: output directory (created). Re-running the same command in the
-            same directory resumes an interrupted run.
+            same directory resumes an interrupted run and leaves a finished one
+            untouched; a larger ``settings.epochs`` continues a finished run;
+            other settings are refused (see ``run_state``).
         model_config: keyword arguments of ``VAE`` (``data_shape`` is taken
             from the data).
         settings: a ``TrainSettings``.
         dataset: an ``ImageDataset``; loaded from ``settings`` if ``None``.
         verbose: Keras progress-bar verbosity.
         extra_callbacks: more Keras callbacks.
+        overwrite: delete an existing run in ``run_dir`` and start afresh.
 
     Returns:
         ``(model, metrics)``: the model with its best weights, and the dict
         written to ``metrics.json``.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_optimizer_settings(settings)
+    if overwrite and (run_dir / "config.json").exists():
+        remove_run(run_dir)
+        state = "new"  # other files the user keeps there stay, and do not block the new run
+    else:
+        state = run_state(run_dir, model_config, settings)
+    if state == "finished":
+        return load_run(run_dir), json.loads((run_dir / "metrics.json").read_text())
     keras.utils.set_random_seed(settings.seed)
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -148,6 +265,7 @@ def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callba
 
     strategy = get_strategy(settings.strategy)
     global_batch = settings.batch_size * strategy.num_replicas_in_sync
+    steps_per_epoch = math.ceil(len(train_x) / global_batch)
     model_config = {**model_config, "data_shape": list(data.data_shape)}
     if settings.conditional:
         model_config["condition_dim"] = num_classes
@@ -155,11 +273,13 @@ def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callba
     with strategy.scope(), policy:
         model = VAE(**model_config)
         model.compile(
-            optimizer=keras.optimizers.Adam(settings.learning_rate),
+            optimizer=make_optimizer(settings, steps_per_epoch, settings.epochs),
             jit_compile=use_jit(settings, model.architecture),
             steps_per_execution=settings.steps_per_execution,
         )
-    config = {"model": model.get_config(), "train": dataclasses.asdict(settings)}
+    config = {"tfvae_version": __version__, "format": RUN_FORMAT, "model": model.get_config(),
+              "train": dataclasses.asdict(settings)}
+    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
 
     train_data = model_inputs(train_x, conditions(train_y), global_batch, binarize=settings.binarize,
@@ -171,14 +291,23 @@ def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callba
     best = str(run_dir / "checkpoints" / "best")
     callbacks = []
     if settings.backup:
-        callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup")))
+        # Kept after the last epoch, so a larger --epochs continues the run.
+        callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False))
     if settings.kl_warmup_steps or settings.kl_cycle_steps:
         schedule = (CyclicalSchedule(settings.kl_cycle_steps, end=model.beta) if settings.kl_cycle_steps
                     else LinearWarmup(settings.kl_warmup_steps, end=model.beta))
         callbacks.append(KLAnnealing(schedule))  # before the loggers, which then see kl_weight
+    if settings.reduce_lr_on_plateau:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
+                                                           patience=settings.reduce_lr_on_plateau))
     callbacks += [
+        # Before the CSV and TensorBoard loggers, which then see these columns.
+        LearningRateLogger(),
+        ObjectiveLogger(objective_key(model)),
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ModelCheckpoint(best, monitor=monitor, save_best_only=True, save_weights_only=True),
+        # A resumed run keeps its best checkpoint unless a later epoch beats it.
+        keras.callbacks.ModelCheckpoint(best, monitor=monitor, save_best_only=True, save_weights_only=True,
+                                        initial_value_threshold=_best_so_far(run_dir / "history.csv", monitor)),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
         *extra_callbacks,
@@ -194,14 +323,21 @@ def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callba
                         callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     if not np.all(np.isfinite(history.history.get("loss", [0.0]))):
-        raise FloatingPointError(
-            f"training diverged (loss is not finite); the last good weights are in {best}"
-        )
+        # The backup holds the diverged weights: resuming from it would only diverge again.
+        shutil.rmtree(run_dir / "backup", ignore_errors=True)
+        # ModelCheckpoint writes only finite improvements of the monitored loss, so an index means good weights.
+        if Path(best + ".index").exists():
+            raise FloatingPointError(f"training diverged (loss is not finite); the best weights of the epochs that "
+                                     f"finished with a finite {monitor} are in {best}")
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        raise FloatingPointError("training diverged: no epoch finished with a finite loss, so no weights were kept "
+                                 "(lower the learning rate, or check the data)")
 
     model.load_weights(best).expect_partial()
     metrics = {
         "dataset": data.name,
         "epochs": settings.epochs,
+        "objective": {"kind": model.objective_kind, "key": objective_key(model), "name": objective_name(model)},
         "train_seconds": seconds,
         "train": evaluate_negative_elbo(model, evaluation_images(train_x, settings.binarize), conditions(train_y)),
         "test": evaluate_negative_elbo(model, evaluation_images(data.test_images, settings.binarize),
@@ -212,19 +348,34 @@ def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callba
     return model, metrics
 
 
-def load_run(run_dir):
-    """The trained model of ``run_dir`` (its config and best weights)."""
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
+def read_run_config(run_dir):
+    """``RUN_DIR/config.json``, checked to be a run format this tfvae reads.
+
+    Runs written before the format was recorded (tfvae 0.1.0) are format 1.
+    """
+    config_path = Path(run_dir) / "config.json"
     if not config_path.exists():
         raise FileNotFoundError(f"{config_path}: not a tfvae run directory (no config.json)")
     config = json.loads(config_path.read_text())
+    if config.get("format", 1) != RUN_FORMAT:
+        raise ValueError(f"{run_dir} was written by tfvae {config.get('tfvae_version', '?')} in run format "
+                         f"{config.get('format')}; this tfvae {__version__} reads format {RUN_FORMAT}")
+    return config
+
+
+def load_run(run_dir):
+    """The trained model of ``run_dir`` (its config and best weights)."""
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    best = run_dir / "checkpoints" / "best"
+    if not Path(f"{best}.index").exists():
+        raise FileNotFoundError(f"{run_dir} holds no trained weights ({best}*): no epoch has finished with a "
+                                "finite loss (the run diverged, or was interrupted in its first epoch)")
     model = VAE.from_config(config["model"])
-    model.load_weights(str(run_dir / "checkpoints" / "best")).expect_partial()
+    model.load_weights(str(best)).expect_partial()
     return model
 
 
 def load_run_settings(run_dir):
     """The ``TrainSettings`` a run was trained with."""
-    config = json.loads((Path(run_dir) / "config.json").read_text())
-    return TrainSettings(**config["train"])
+    return TrainSettings(**read_run_config(run_dir)["train"])

@@ -1,0 +1,163 @@
+"""Run directories are never destroyed by accident; schedules and config files.
+
+A finished run stays byte-identical when its command runs again, a larger
+``--epochs`` continues it with its learning-rate schedule intact, other
+settings are refused before anything is written, ``--overwrite`` starts
+afresh; ``--config FILE.json`` gives flags that the command line overrides.
+"""
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from tfvae.cli import main
+
+FAST = ["--validation-size", "128", "--hidden-units", "32", "--latent-dim", "4", "--verbose", "0",
+        "--steps-per-execution", "1", "--jit-compile", "off"]
+SCHEDULE = ["--lr-schedule", "exponential", "--lr-decay-epochs", "1", "--lr-decay-rate", "0.5"]
+
+
+def snapshot(directory):
+    """Every file under ``directory`` with its bytes."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def history(run):
+    with open(run / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_idx_dir):
+    """A finished 1-epoch IWAE run with an exponential schedule, trained once for this module."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    args = ["train", "--data-dir", str(tiny_idx_dir), *FAST, *SCHEDULE, "--objective", "iwae", "--num-samples", "3",
+            "--epochs", "1", "--out", str(run)]
+    assert main(args) == 0
+    return run, args
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path):
+    run, args = finished_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    return copy, [a if a != str(run) else str(copy) for a in args]
+
+
+def test_the_same_command_leaves_a_finished_run_byte_identical(run_copy, capsys):
+    run, args = run_copy
+    before = snapshot(run)
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "finished run" in out and "metrics.json" in out
+    assert snapshot(run) == before
+
+
+def test_iwae_run_reports_both_numbers_by_name(run_copy, capsys):
+    run, args = run_copy
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["objective"]["key"] == "negative_iwae_bound_k3"
+    assert f"test negative IWAE bound (k=3): {metrics['test']['loss']:.2f} nats" in out
+    assert f"test negative ELBO: {metrics['test']['negative_elbo']:.2f} nats" in out
+    assert metrics["test"]["negative_elbo"] == pytest.approx(-metrics["test"]["elbo"])
+    columns = history(run)[0]
+    assert columns["negative_iwae_bound_k3"] == columns["loss"]
+    assert float(columns["val_negative_elbo"]) == pytest.approx(-float(columns["val_elbo"]))
+
+
+def test_larger_epochs_continues_with_the_schedule_intact(run_copy):
+    run, args = run_copy
+    first = history(run)
+    assert main([*args, "--epochs", "3"]) == 0
+    rows = history(run)
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert rows[0] == first[0]  # the first epoch's row is kept, not rewritten
+    # Logged at the end of epoch e, after (e + 1) epochs of steps: lr = 1e-3 * 0.5 ** (e + 1).
+    for epoch, row in enumerate(rows):
+        assert float(row["learning_rate"]) == pytest.approx(1e-3 * 0.5 ** (epoch + 1), rel=1e-5)
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 3
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 3
+
+
+def test_other_settings_are_refused_before_anything_is_written(run_copy, capsys):
+    run, args = run_copy
+    before = snapshot(run)
+    assert main([*args, "--latent-dim", "8", "--learning-rate", "0.01"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "latent_dim" in error[0] and "learning_rate" in error[0]
+    assert "--overwrite" in error[0]
+    assert snapshot(run) == before
+
+
+def test_overwrite_starts_afresh(run_copy):
+    run, args = run_copy
+    (run / "notes.txt").write_text("mine")
+    assert main([*args, "--latent-dim", "8", "--overwrite"]) == 0
+    assert json.loads((run / "config.json").read_text())["model"]["latent_dim"] == 8
+    assert [int(r["epoch"]) for r in history(run)] == [0]
+    assert (run / "notes.txt").read_text() == "mine"  # only the run's own files are removed
+
+
+def test_a_directory_that_is_not_a_run_is_refused(tmp_path, tiny_idx_dir, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "data.txt").write_text("keep")
+    assert main(["train", "--data-dir", str(tiny_idx_dir), *FAST, "--epochs", "1", "--out", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert snapshot(out) == {"data.txt": b"keep"}
+
+
+def test_a_run_of_another_format_says_so(run_copy):
+    from tfvae.training import load_run
+
+    run, _ = run_copy
+    config = json.loads((run / "config.json").read_text())
+    assert config["format"] == 1 and config["tfvae_version"]
+    config.update(format=99, tfvae_version="9.0")
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="tfvae 9.0 in run format 99"):
+        load_run(run)
+
+
+def test_config_file_gives_flags_and_the_command_line_overrides_it(tmp_path, tiny_idx_dir):
+    config = tmp_path / "exp.json"
+    config.write_text(json.dumps({"data_dir": str(tiny_idx_dir), "latent-dim": 3, "hidden_units": [16],
+                                  "epochs": 1, "validation_size": 128, "verbose": 0, "jit_compile": "off",
+                                  "lr_schedule": "cosine", "no_backup": False, "conditional": None}))
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--latent-dim", "5", "--out", str(out)]) == 0
+    resolved = json.loads((out / "config.json").read_text())
+    assert resolved["model"]["latent_dim"] == 5  # the command line wins
+    assert resolved["model"]["hidden_units"] == [16]
+    assert resolved["train"]["lr_schedule"] == "cosine" and resolved["train"]["backup"] is True
+
+
+@pytest.mark.parametrize("content,message", [
+    ({"latent_dims": 3}, "unknown flags 'latent_dims'"),
+    ({"epochs": 0}, "--epochs"),
+    ([1, 2], "expected a JSON object"),
+])
+def test_bad_config_files_are_one_error_line(tmp_path, content, message, capsys):
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps(content))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--config", str(config), "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_every_config_in_configs_parses():
+    from conftest import REPO
+    from tfvae.cli import build_parser, expand_config
+
+    parser = build_parser()
+    paths = sorted((REPO / "configs").glob("*.json"))
+    assert paths
+    for path in paths:
+        args = parser.parse_args(expand_config(["train", "--config", str(path), "--out", "x"], parser))
+        assert args.epochs >= 1

@@ -1,0 +1,82 @@
+"""A quiet start for the command line: TensorFlow's start-up lines hidden, real messages kept.
+
+Importing TensorFlow prints lines like these before its logging is set up, so
+``TF_CPP_MIN_LOG_LEVEL`` cannot hide them::
+
+    WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+    I0000 00:00:... cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
+    E0000 00:00:... cuda_platform.cc:52] failed call to cuInit: ...
+
+``import_tensorflow`` imports TensorFlow, TFP and tf_keras with the process's
+stderr (file descriptor 2, where C++ writes) captured, finds the devices
+(which logs the CUDA lines), and then writes back every captured line that is
+not known start-up noise: errors that matter stay visible. Only the command
+line calls it; importing ``tfvae`` as a library changes nothing.
+
+``TFVAE_TF_LOGS=1`` in the environment (or ``tfvae train --verbose 2``) shows
+everything, as TensorFlow prints it.
+"""
+
+import os
+import re
+import sys
+import tempfile
+
+SHOW_ENV = "TFVAE_TF_LOGS"
+
+# Lines TensorFlow prints at every start on machines without a GPU (or with
+# one), none of which the user can or needs to act on.
+NOISE = re.compile(
+    "|".join([
+        r"^WARNING: All log messages before absl::InitializeLog\(\) is called",
+        r"^[IW]\d{4} ",  # absl INFO/WARNING lines, printed before TF_CPP_MIN_LOG_LEVEL applies
+        r"cudart_stub\.cc|Could not find cuda drivers",
+        r"failed call to cuInit",
+        r"Unable to register cu(DNN|FFT|BLAS) factory",
+        r"computation placer already registered",
+        r"TF-TRT Warning: Could not find TensorRT",
+        r"oneDNN custom operations are on",
+        r"This TensorFlow binary is optimized to use available CPU instructions",
+        r"^To enable the following instructions: .* rebuild TensorFlow",
+    ])
+)
+
+
+def show_logs(verbose=None):
+    """Whether TensorFlow's own logging is shown: ``TFVAE_TF_LOGS=1``, or ``verbose == 2``."""
+    return os.environ.get(SHOW_ENV, "0") not in ("", "0") or verbose == 2
+
+
+def import_tensorflow(show=False):
+    """Imports TensorFlow, TFP and tf_keras; hides their start-up lines unless ``show``.
+
+    Returns the captured lines that were hidden (for tests).
+    """
+    if show or "tensorflow" in sys.modules:
+        import tfvae.backend  # noqa: F401
+
+        return []
+    # INFO and WARNING lines after start-up too (XLA's "Compiled cluster" and the like).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    hidden = []
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tfvae.backend
+
+            tfvae.backend.tf.config.list_physical_devices()  # device discovery logs its CUDA lines now
+        finally:
+            # Also when the import fails: its own lines may say why.
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if NOISE.search(line):
+                    hidden.append(line)
+                else:
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+    return hidden

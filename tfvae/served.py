@@ -1,0 +1,88 @@
+"""An exported model used like a trained one: ``tfvae sample``/``plot`` on ``saved_models/NAME/N``.
+
+``ExportedModel`` runs the signatures of a SavedModel written by
+``tfvae.export`` (TensorFlow alone: neither the VAE class nor TFP's Python
+code is needed) and offers the methods the plots call on a ``VAE``:
+``encode(x).mean()``, ``decode(z).mean()``, ``reconstruct(x)`` and
+``sample(n, seed)``. ``load_model(path)`` takes a run directory or an export.
+"""
+
+import json
+from pathlib import Path
+
+from tfvae.backend import tf
+
+
+class _Moments:
+    """The part of a distribution the plots use: ``mean()`` and ``stddev()``."""
+
+    def __init__(self, outputs):
+        self._outputs = outputs
+
+    def mean(self):
+        """The distribution's mean, as the signature returned it."""
+        return self._outputs["mean"]
+
+    def stddev(self):
+        """The posterior's standard deviations (``encode`` only)."""
+        return self._outputs["stddev"]
+
+
+class ExportedModel:
+    """A ``tfvae.export`` SavedModel with the VAE methods that plots and sampling use.
+
+    Args:
+        path: the version directory, e.g. ``saved_models/mnist_mlp_bernoulli/2``.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        description_path = self.path / "tfvae.json"
+        if not description_path.exists():
+            raise FileNotFoundError(f"{description_path}: not a tfvae export (no tfvae.json)")
+        self.description = json.loads(description_path.read_text())
+        config = self.description["model"]
+        self.data_shape = tuple(config["data_shape"])
+        self.latent_dim = int(config["latent_dim"])
+        self.condition_dim = int(config.get("condition_dim", 0))
+        self._signatures = tf.saved_model.load(str(self.path)).signatures
+
+    def _call(self, name, condition=None, **inputs):
+        if self.condition_dim:
+            if condition is None:
+                raise ValueError(f"this model is conditional: pass a condition of size {self.condition_dim}")
+            inputs["condition"] = tf.constant(condition, tf.float32)
+        return self._signatures[name](**inputs)
+
+    def encode(self, x, condition=None):
+        """q(z|x)'s mean and standard deviation for images ``x`` in [0, 1]."""
+        return _Moments(self._call("encode", condition, x=tf.constant(x, tf.float32)))
+
+    def decode(self, z, condition=None):
+        """p(x|z)'s mean for latents ``z`` ``[B, latent_dim]``."""
+        return _Moments(self._call("decode", condition, z=tf.constant(z, tf.float32)))
+
+    def reconstruct(self, x, condition=None):
+        """The decoded posterior mean of each image."""
+        return self._call("reconstruct", condition, x=tf.constant(x, tf.float32))["mean"]
+
+    def sample(self, num_samples, seed=0, condition=None):
+        """``num_samples`` image means from the prior; the same seed gives the same images."""
+        if self.condition_dim and condition is not None:
+            condition = tf.broadcast_to(tf.constant(condition, tf.float32), [num_samples, self.condition_dim])
+        return self._call("sample", condition, num_samples=tf.constant(num_samples, tf.int32),
+                          seed=tf.constant(0 if seed is None else seed, tf.int32))["x"]
+
+
+def is_export(path):
+    """Whether ``path`` is an exported SavedModel version directory (not a run directory)."""
+    return (Path(path) / "saved_model.pb").exists()
+
+
+def load_model(path):
+    """The model at ``path``: a ``VAE`` from a run directory, or an ``ExportedModel``."""
+    if is_export(path):
+        return ExportedModel(path)
+    from tfvae.training import load_run
+
+    return load_run(path)
