@@ -56,7 +56,7 @@ class ImageDataset:
         return tuple(self.train_images.shape[1:])
 
 
-def read_idx(path):
+def read_idx(path: str | Path) -> np.ndarray:
     """Reads one IDX file (optionally gzipped) into a NumPy array.
 
     Checks the magic number, the type code and that the payload holds exactly
@@ -88,7 +88,7 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
 
 
-def load_idx_dataset(data_dir, name="mnist"):
+def load_idx_dataset(data_dir: str | Path, name: str = "mnist") -> ImageDataset:
     """Loads MNIST-format IDX files (``*-idx?-ubyte`` or ``.gz``) from ``data_dir``.
 
     Returns:
@@ -133,7 +133,7 @@ def load_tfds_dataset(name):
     return ImageDataset(name, train_images, train_labels.astype(np.int64), test_images, test_labels.astype(np.int64))
 
 
-def load_dataset(name="mnist", data_dir=None):
+def load_dataset(name: str = "mnist", data_dir: str | Path | None = None) -> ImageDataset:
     """Loads dataset ``name`` from ``data_dir``, ``$TFVAE_DATA_DIR``, or TFDS, in that order."""
     data_dir = data_dir or os.environ.get(DATA_DIR_ENV)
     if data_dir:

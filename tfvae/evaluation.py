@@ -95,7 +95,16 @@ def _likelihood_summary(log_px, data_shape):
     }
 
 
-def evaluate(model, images, num_samples=5000, batch_size=100, chunk_size=500, seed=0, verbose=1, conditions=None):
+def evaluate(
+    model,
+    images: np.ndarray,
+    num_samples: int = 5000,
+    batch_size: int = 100,
+    chunk_size: int = 500,
+    seed: int = 0,
+    verbose: int = 1,
+    conditions: np.ndarray | None = None,
+) -> dict:
     """Importance-weighted log-likelihood, ELBO and diagnostics on ``images``.
 
     Args:
@@ -152,7 +161,8 @@ def evaluate(model, images, num_samples=5000, batch_size=100, chunk_size=500, se
     }
 
 
-def evaluate_saved_model(path, images, num_samples=5000, batch_size=100, verbose=1):
+def evaluate_saved_model(path, images: np.ndarray, num_samples: int = 5000, batch_size: int = 100,
+                         verbose: int = 1) -> dict:
     """Importance-weighted NLL and ELBO of an exported model, through its ``log_likelihood`` signature.
 
     Needs only TensorFlow; the signature's seed is fixed (see ``export``).
@@ -183,7 +193,7 @@ def evaluate_saved_model(path, images, num_samples=5000, batch_size=100, verbose
     }
 
 
-def format_table(results):
+def format_table(results: dict) -> str:
     """A short plain-text table of the main numbers (those present in ``results``)."""
     rows = [
         (f"NLL (IWAE, K={results['num_samples']})", f"{results['nll']:.2f} ± {results['nll_stderr']:.2f} nats"),

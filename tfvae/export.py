@@ -235,7 +235,8 @@ def export_tflite(model, directory):
     return paths
 
 
-def export(model, base_dir, version=1, tflite=False, preprocessing=None):
+def export(model, base_dir: str | Path, version: int = 1, tflite: bool = False,
+           preprocessing: dict | None = None) -> Path:
     """SavedModel (+ ``tfvae.json``) and optionally TFLite files in ``base_dir/version``."""
     path = export_saved_model(model, base_dir, version, preprocessing)
     if tflite:

@@ -23,7 +23,7 @@ LR_SCHEDULES = ("constant", "exponential", "cosine", "burda")
 BURDA_STAGES = 8  # i = 0..7: 1 + 3 + ... + 3**7 = 3280 epochs
 
 
-def burda_boundaries(steps_per_epoch, stages=BURDA_STAGES):
+def burda_boundaries(steps_per_epoch: int, stages: int = BURDA_STAGES) -> tuple[list[int], list[float]]:
     """Step boundaries and learning-rate factors of Burda et al.'s schedule.
 
     Stage i lasts 3**i epochs at factor 10**(-i/7); the returned boundaries are
@@ -83,7 +83,7 @@ def check_optimizer_settings(settings):
         raise ValueError(f"epsilon must be > 0, got {settings.epsilon}")
 
 
-def learning_rate_schedule(settings, steps_per_epoch, epochs):
+def learning_rate_schedule(settings, steps_per_epoch: int, epochs: int):
     """The learning rate: a float (constant) or a ``LearningRateSchedule`` of the step.
 
     Args:
@@ -111,7 +111,7 @@ def learning_rate_schedule(settings, steps_per_epoch, epochs):
     return schedule
 
 
-def make_optimizer(settings, steps_per_epoch, epochs):
+def make_optimizer(settings, steps_per_epoch: int, epochs: int) -> keras.optimizers.Adam:
     """Adam with the settings' betas, epsilon and learning-rate schedule."""
     return keras.optimizers.Adam(
         learning_rate=learning_rate_schedule(settings, steps_per_epoch, epochs),
@@ -121,7 +121,7 @@ def make_optimizer(settings, steps_per_epoch, epochs):
     )
 
 
-def current_learning_rate(optimizer):
+def current_learning_rate(optimizer) -> float:
     """The learning rate of the optimizer's next step, as a float."""
     # tf_keras's public ``learning_rate`` of a scheduled optimizer holds the
     # rate of the *last* step; the schedule itself is kept in ``_learning_rate``.

@@ -35,7 +35,7 @@ class ExportedModel:
         path: the version directory, e.g. ``saved_models/mnist_mlp_bernoulli/2``.
     """
 
-    def __init__(self, path):
+    def __init__(self, path: str | Path):
         self.path = Path(path)
         description_path = self.path / "tfvae.json"
         if not description_path.exists():
@@ -74,12 +74,12 @@ class ExportedModel:
                           seed=tf.constant(0 if seed is None else seed, tf.int32))["x"]
 
 
-def is_export(path):
+def is_export(path: str | Path) -> bool:
     """Whether ``path`` is an exported SavedModel version directory (not a run directory)."""
     return (Path(path) / "saved_model.pb").exists()
 
 
-def load_model(path):
+def load_model(path: str | Path):
     """The model at ``path``: a ``VAE`` from a run directory, or an ``ExportedModel``."""
     if is_export(path):
         return ExportedModel(path)

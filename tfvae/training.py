@@ -32,7 +32,7 @@ from tfvae.callbacks import (
     LinearWarmup,
     ObjectiveLogger,
 )
-from tfvae.data import binarize_fixed, load_dataset, make_pipeline, one_hot, to_unit_interval
+from tfvae.data import ImageDataset, binarize_fixed, load_dataset, make_pipeline, one_hot, to_unit_interval
 from tfvae.model import VAE
 from tfvae.objectives import objective_key, objective_name
 from tfvae.optimization import check_optimizer_settings, make_optimizer
@@ -92,7 +92,7 @@ def use_jit(settings, architecture):
     return architecture == "mlp" if settings.jit_compile is None else bool(settings.jit_compile)
 
 
-def get_strategy(name="default"):
+def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy named ``name``.
 
     ``"multiworker"`` reads the cluster from the ``TF_CONFIG`` environment variable.
@@ -159,7 +159,7 @@ def _normalised(value):
     return json.loads(json.dumps(value))
 
 
-def run_state(run_dir, model_config, settings):
+def run_state(run_dir: str | Path, model_config: dict, settings: "TrainSettings") -> str:
     """What ``train`` will do with ``run_dir``, decided before anything is written.
 
     Returns one of ``"new"`` (empty or missing directory), ``"resume"`` (an
@@ -204,7 +204,7 @@ def run_state(run_dir, model_config, settings):
     return "continue"
 
 
-def remove_run(run_dir):
+def remove_run(run_dir: str | Path) -> None:
     """Deletes the files a run wrote in ``run_dir`` (and nothing else there)."""
     run_dir = Path(run_dir)
     for name in RUN_FILES:
@@ -225,7 +225,15 @@ def _best_so_far(history_path, monitor):
     return min(values) if values else None
 
 
-def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callbacks=(), overwrite=False):
+def train(
+    run_dir: str | Path,
+    model_config: dict,
+    settings: TrainSettings,
+    dataset: ImageDataset | None = None,
+    verbose: int = 1,
+    extra_callbacks: tuple = (),
+    overwrite: bool = False,
+) -> tuple[VAE, dict]:
     """Trains a VAE and fills ``run_dir``.
 
     Args:
@@ -348,7 +356,7 @@ def train(run_dir, model_config, settings, dataset=None, verbose=1, extra_callba
     return model, metrics
 
 
-def read_run_config(run_dir):
+def read_run_config(run_dir: str | Path) -> dict:
     """``RUN_DIR/config.json``, checked to be a run format this tfvae reads.
 
     Runs written before the format was recorded (tfvae 0.1.0) are format 1.
@@ -363,7 +371,7 @@ def read_run_config(run_dir):
     return config
 
 
-def load_run(run_dir):
+def load_run(run_dir: str | Path) -> VAE:
     """The trained model of ``run_dir`` (its config and best weights)."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
@@ -376,6 +384,6 @@ def load_run(run_dir):
     return model
 
 
-def load_run_settings(run_dir):
+def load_run_settings(run_dir: str | Path) -> TrainSettings:
     """The ``TrainSettings`` a run was trained with."""
     return TrainSettings(**read_run_config(run_dir)["train"])
