@@ -195,31 +195,3 @@ def test_version_layout(bernoulli_export):
         export(model, path.parent, version=1)
     with pytest.raises(ValueError, match="positive integer"):
         export(model, path.parent, version=0)
-
-
-@pytest.mark.parametrize("config", [
-    {"objective": "iwae", "num_samples": 3},
-    {"objective": "free_bits"},
-    {"prior": "mixture", "prior_components": 4},
-    {"prior": "vamp", "prior_components": 6},
-    {"likelihood": "continuous_bernoulli"},
-    {"likelihood": "discretized_logistic"},
-    {"condition_dim": 10, "architecture": "conv", "filters": (4, 8)},
-])
-def test_every_variant_exports_and_reloads(tmp_path, config):
-    model = VAE(latent_dim=3, hidden_units=(16,), seed=1, **config)
-    path = export(model, tmp_path / "v", version=1)
-    signatures = tf.saved_model.load(str(path)).signatures
-    x = np.random.default_rng(0).random((2, 28, 28, 1)).astype(np.float32)
-    condition = {}
-    if model.condition_dim:
-        condition = {"condition": tf.constant(np.eye(10, dtype=np.float32)[[3, 7]])}
-    np.testing.assert_allclose(signatures["encode"](x=tf.constant(x), **condition)["mean"].numpy(),
-                               model.encode(x, condition.get("condition")).mean().numpy(), rtol=1e-5, atol=1e-6)
-    one = {"condition": condition["condition"][:1]} if condition else {}
-    images = signatures["sample"](num_samples=tf.constant(2), seed=tf.constant(1), **one)["x"].numpy()
-    assert images.shape == (2, 28, 28, 1) and np.all((images >= 0) & (images <= 1))
-    result = signatures["log_likelihood"](x=tf.constant(x), num_samples=tf.constant(4), **condition)
-    assert np.all(np.isfinite(result["log_px"].numpy()))
-    description = json.loads((path / "tfvae.json").read_text())
-    assert ("condition" in description["signatures"]["encode"]["inputs"]) == bool(model.condition_dim)

@@ -138,7 +138,7 @@ def test_config_file_gives_flags_and_the_command_line_overrides_it(tmp_path, tin
 
 
 @pytest.mark.parametrize("content,message", [
-    ({"latent_dims": 3}, "unknown flags 'latent_dims'"),
+    ({"latent_size": 3}, "unknown flags 'latent_size'"),
     ({"epochs": 0}, "--epochs"),
     ([1, 2], "expected a JSON object"),
 ])

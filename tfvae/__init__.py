@@ -22,6 +22,7 @@ _SUBMODULES = (
     "data",
     "distributions",
     "evaluation",
+    "latents",
     "export",
     "model",
     "networks",

@@ -1,5 +1,7 @@
 """Keras callbacks for VAEs: KL annealing, learning-rate logging and TensorBoard image grids."""
 
+from pathlib import Path
+
 import numpy as np
 
 from tfvae.backend import keras, tf
@@ -69,6 +71,33 @@ class ObjectiveLogger(keras.callbacks.Callback):
                 logs[prefix + self.key] = logs[prefix + "loss"]
             if prefix + "elbo" in logs:
                 logs[prefix + "negative_elbo"] = -logs[prefix + "elbo"]
+
+
+class TrimHistory(keras.callbacks.Callback):
+    """Drops the rows of a CSV history at or past the epoch that a resumed run starts from.
+
+    Place it after ``BackupAndRestore``, which restores the saved epoch in its
+    own ``on_train_begin``. A run killed after the CSV logger wrote an epoch's
+    row but before the backup saved that epoch repeats the epoch; without
+    this, the history would hold it twice.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_train_begin(self, logs=None):
+        """Rewrites the file in place (the CSV logger holds it open for appending)."""
+        state = getattr(self.model, "_training_state", None)
+        if state is None or not self.path.exists():
+            return
+        done = int(state._ckpt_saved_epoch.numpy()) + 1  # -1 when nothing was saved
+        lines = self.path.read_text().splitlines(keepends=True)
+        kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < done]
+        if len(kept) != len(lines):
+            with open(self.path, "r+") as f:
+                f.write("".join(kept))
+                f.truncate()
 
 
 class KLAnnealing(keras.callbacks.Callback):

@@ -65,7 +65,13 @@ def _add_train(subparsers):
     p.add_argument("--binarize", choices=["dynamic", "fixed", "none"], default="dynamic",
                    help="training binarisation (test data is binarised once, seed 0, unless 'none')")
     p.add_argument("--seed", type=int, default=0, help="seed of data order, binarisation and initial weights")
-    p.add_argument("--latent-dim", type=_positive_int, default=16, help="latent dimensions")
+    p.add_argument("--latent-dim", type=_positive_int, default=None, help="latent dimensions (default 16)")
+    p.add_argument("--latent-dims", type=_positive_int, nargs="+", default=None,
+                   help="sizes of the stochastic layers, lowest first (e.g. 100 50: a two-layer hierarchical VAE)")
+    p.add_argument("--inference", choices=["bottom_up", "ladder"], default="bottom_up",
+                   help="hierarchical inference: bottom-up q(z1|x) q(z2|z1) (Burda) or the ladder's top-down q")
+    p.add_argument("--latent-hidden-units", type=_positive_int, nargs="+", default=[256, 256],
+                   help="widths of the MLPs between stochastic layers")
     p.add_argument("--arch", choices=["mlp", "conv"], default="mlp", help="encoder/decoder architecture")
     p.add_argument("--hidden-units", type=_positive_int, nargs="+", default=[512, 256],
                    help="MLP encoder widths (decoder mirrors them)")
@@ -111,8 +117,13 @@ def _add_train(subparsers):
 def _run_train(args):
     from tfvae.training import TrainSettings, run_state, train
 
+    # Resolved here (check_flags refused a disagreement), so a stored run's config compares equal.
+    latent_dims = args.latent_dims or [args.latent_dim or 16]
     model_config = {
-        "latent_dim": args.latent_dim,
+        "latent_dim": latent_dims[0],
+        "latent_dims": latent_dims,
+        "inference": args.inference,
+        "latent_hidden_units": args.latent_hidden_units,
         "architecture": args.arch,
         "hidden_units": args.hidden_units,
         "filters": args.filters,
@@ -422,7 +433,8 @@ FLAG_RANGES = {
     "learning_rate": (0, None, True), "lr_decay_rate": (0, 1, True), "lr_decay_epochs": (0, None, True),
     "lr_min_fraction": (0, 1), "warmup_steps": (0, None), "reduce_lr_on_plateau": (0, None),
     "adam_beta1": (0, 1, False, True), "adam_beta2": (0, 1, False, True), "adam_epsilon": (0, None, True),
-    "validation_size": (0, None), "seed": (0, MAX_SEED), "latent_dim": (1, None), "hidden_units": (1, None),
+    "validation_size": (0, None), "seed": (0, MAX_SEED), "latent_dim": (1, None), "latent_dims": (1, None),
+    "latent_hidden_units": (1, None), "hidden_units": (1, None),
     "filters": (1, None), "likelihood_scale": (0, None, True), "prior_components": (1, None),
     "num_samples": (1, None), "free_bits": (0, None), "beta": (0, None), "kl_warmup_steps": (0, None),
     "kl_cycle_steps": (0, None), "limit": (1, None), "chunk_size": (1, None), "n": (1, MAX_IMAGES),
@@ -463,6 +475,14 @@ def check_flags(args):
     if args.command != "train":
         return
     get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+    layers = len(get("latent_dims") or [0])
+    if get("latent_dim") is not None and get("latent_dims") and get("latent_dim") != get("latent_dims")[0]:
+        raise ValueError("--latent-dim and --latent-dims disagree: --latent-dim is the lowest layer's size; "
+                         "pass one of them")
+    if layers > 1 and get("posterior") != "diagonal":
+        raise ValueError("--latent-dims with two or more layers needs --posterior diagonal")
+    if get("inference", "bottom_up") != "bottom_up" and layers < 2:
+        raise ValueError(f"--inference {get('inference')} needs two or more --latent-dims (e.g. --latent-dims 64 32)")
     if get("kl_warmup_steps", 0) and get("kl_cycle_steps", 0):
         raise ValueError("--kl-warmup-steps and --kl-cycle-steps cannot be combined: choose one KL schedule")
     if get("objective") == "free_bits" and (get("posterior") != "diagonal" or get("prior") != "normal"):

@@ -24,9 +24,13 @@ import numpy as np
 from tfvae.backend import keras, tf, tfd, tfp
 
 
-def log_importance_weights(model, x, z, posterior, condition=None):
-    """log w = log p(x|z) + log p(z) - log q(z|x), shape ``z.shape[:-1]``."""
-    return model.decode(z, condition).log_prob(x) + model.prior().log_prob(z) - posterior.log_prob(z)
+def log_importance_weights(model, x, samples, log_posterior, condition=None):
+    """log w = log p(x|z_1) + log p(z_1, ..., z_L) - log q(z_1, ..., z_L|x), shape ``[K, B]``.
+
+    ``samples`` are every layer's samples (lowest first) and ``log_posterior``
+    their log q, both from ``model.infer``.
+    """
+    return model.decode(samples[0], condition).log_prob(x) + model.log_prior(samples) - log_posterior
 
 
 def importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size=None, condition=None):
@@ -45,14 +49,16 @@ def importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size=N
     """
     x = tf.convert_to_tensor(x, tf.float32)
     num_samples = tf.convert_to_tensor(num_samples, tf.int32)
-    posterior = model.encode(x, condition)
-    z = posterior.sample(num_samples, seed=model._seed(seed))
+    x, condition = model._checked_inputs(x, condition)
+    # All K samples of every layer at once (small: [K, B, d_l]), and their log q over all layers jointly.
+    posteriors, samples, _ = model.infer(x, num_samples, seed, condition)
+    log_posterior = tf.add_n([q.log_prob(z) for q, z in zip(posteriors, samples)])
     chunk = num_samples if chunk_size is None else tf.minimum(tf.constant(chunk_size, tf.int32), num_samples)
     num_chunks = (num_samples + chunk - 1) // chunk
 
     def body(i, total):
-        z_chunk = z[i * chunk : (i + 1) * chunk]
-        log_w = log_importance_weights(model, x, z_chunk, posterior, condition)
+        rows = slice(i * chunk, (i + 1) * chunk)
+        log_w = log_importance_weights(model, x, [z[rows] for z in samples], log_posterior[rows], condition)
         return i + 1, tfp.math.log_add_exp(total, tf.reduce_logsumexp(log_w, axis=0))
 
     start = tf.fill(tf.shape(x)[:1], tf.constant(-np.inf, tf.float32))
@@ -74,14 +80,32 @@ def kl_per_dimension(posterior, prior):
 def _batch_statistics(model, x, condition, num_samples, seed, chunk_size):
     """Per-example log p(x) estimate, ELBO terms and posterior means for one batch."""
     terms = model.elbo_terms(x, seed=seed, num_samples=1, condition=condition)
-    return {
+    statistics = {
         "log_px": importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size, condition),
         "elbo": terms["elbo"],
         "reconstruction": terms["reconstruction"],
         "kl": terms["kl"],
-        "kl_per_dim": kl_per_dimension(terms["posterior"], model.prior()),
-        "posterior_mean": terms["posterior"].mean(),
+        "kl_per_dim": terms.get("kl_per_dim", None),
     }
+    if statistics["kl_per_dim"] is None:
+        statistics["kl_per_dim"] = kl_per_dimension(terms["posterior"], model.prior())
+    if model.latent_layers:  # each layer's mean along the path through the means
+        statistics["posterior_mean"] = tf.concat([q.mean() for q in model.encode_layers(x, condition)], axis=-1)
+    else:
+        statistics["posterior_mean"] = terms["posterior"].mean()
+    return statistics
+
+
+def _per_layer(latent_dims, stats):
+    """For a hierarchical model: the KL and active units of each layer, lowest first."""
+    if len(latent_dims) == 1:
+        return {}
+    ends = np.cumsum(latent_dims)[:-1]
+    kls = np.split(stats["kl_per_dim"].mean(0), ends)
+    means = np.split(stats["posterior_mean"], ends, axis=-1)
+    return {"kl_layers": [float(kl.sum()) for kl in kls],
+            "active_units_layers": [int(np.sum(m.var(0) > 0.01)) for m in means],
+            "latent_dims": [int(d) for d in latent_dims]}
 
 
 def _likelihood_summary(log_px, data_shape):
@@ -154,6 +178,7 @@ def evaluate(
         "kl": float(stats["kl"].mean()),
         "kl_per_dim": [float(v) for v in stats["kl_per_dim"].mean(0)],
         "active_units": int(np.sum(stats["posterior_mean"].var(0) > 0.01)),
+        **_per_layer(model.latent_dims, stats),
         "num_samples": int(num_samples),
         "num_examples": int(len(images)),
         "seed": int(seed),
@@ -202,8 +227,13 @@ def format_table(results: dict) -> str:
     if "kl" in results:
         rows += [("  reconstruction", f"{results['reconstruction']:.2f} nats"), ("  KL", f"{results['kl']:.2f} nats")]
     rows.append(("bits/dim", f"{results['bits_per_dim']:.4f}"))
+    if "kl_layers" in results:
+        rows += [(f"  KL of layer {i + 1}", f"{kl:.2f} nats") for i, kl in enumerate(results["kl_layers"])]
     if "active_units" in results:
         rows.append(("active units", f"{results['active_units']} of {len(results['kl_per_dim'])}"))
+    if "active_units_layers" in results:
+        rows += [(f"  of layer {i + 1}", f"{n} of {d}")
+                 for i, (n, d) in enumerate(zip(results["active_units_layers"], results["latent_dims"]))]
     rows += [("examples", str(results["num_examples"])), ("seconds", f"{results['seconds']:.1f}")]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -13,12 +13,14 @@ nor TFP's Python code.
 signature               inputs                                       outputs
 ======================  ===========================================  ======================================
 ``encode``              ``x`` float32 ``[B, *data_shape]``, in [0,1]   ``mean``, ``stddev`` ``[B, d]``
-                                                                     (+ ``scale_tril`` ``[B, d, d]``)
-``decode``              ``z`` float32 ``[B, d]``                     ``mean`` ``[B, *data_shape]`` and the
+                                                                     (+ ``scale_tril`` ``[B, d, d]``;
+                                                                     a hierarchical model adds
+                                                                     ``mean_2``, ``stddev_2``, ...)
+``decode``              ``z`` float32 ``[B, d]`` (z_1)                   ``mean`` ``[B, *data_shape]`` and the
                                                                      likelihood's ``logits`` or ``loc``,
                                                                      ``scale``
 ``reconstruct``         ``x``                                        ``mean`` (decode of the posterior mean)
-``sample``              ``num_samples``, ``seed`` int32 scalars       ``x`` image means, z ~ p(z)
+``sample``              ``num_samples``, ``seed`` int32 scalars       ``x`` image means, z ~ p(z) (all layers)
 ``log_likelihood``      ``x``, ``num_samples`` (K) int32 scalar       ``elbo``, ``log_px`` ``[B]`` (nats)
 ``serving_default``     = ``reconstruct``
 ======================  ===========================================  ======================================
@@ -98,13 +100,17 @@ class _Signatures(tf.Module):
 
     def _encode(self, x, condition=None):
         with tf.control_dependencies(self._check_images(x, condition)):
-            q = self._get_model().encode(x, condition)
+            layers = self._get_model().encode_layers(x, condition)
+        q = layers[0]
+        # Layers above z_1, along the path through the means (see VAE.encode_layers).
+        upper = {f"{name}_{i + 2}": value for i, p in enumerate(layers[1:])
+                 for name, value in (("mean", p.mean()), ("stddev", p.stddev()))}
         if self._get_model().posterior_kind == "full":
             scale_tril = q.scale.to_dense()
             # sqrt(diag(L L^T)) as row norms: TFLite has no matrix_diag_part.
             stddev = tf.sqrt(tf.reduce_sum(tf.square(scale_tril), axis=-1))
             return {"mean": q.mean(), "stddev": stddev, "scale_tril": scale_tril}
-        return {"mean": q.mean(), "stddev": q.stddev()}
+        return {"mean": q.mean(), "stddev": q.stddev(), **upper}
 
     def _decode(self, z, condition=None):
         z = tf.ensure_shape(z, [None, self._get_model().latent_dim])
@@ -130,13 +136,13 @@ class _Signatures(tf.Module):
     def _sample(self, num_samples, seed, condition=None):
         model = self._get_model()
         with tf.control_dependencies(self._check_count(num_samples)):
-            z = model.prior().sample(num_samples, seed=tf.stack([seed, 0]))
+            z = model.sample_latents(num_samples, seed=tf.stack([seed, 0]))
         return {"x": model.decode(z, self._broadcast_condition(condition, num_samples)).mean()}
 
     def _sample_unseeded(self, num_samples, condition=None):
         # Only for the standard-Normal prior: tf.random.normal is a TFLite builtin.
         model = self._get_model()
-        z = tf.random.normal(tf.stack([num_samples, model.latent_dim]))
+        z = model.sample_latents(num_samples, noise=tf.random.normal)
         return {"x": model.decode(z, self._broadcast_condition(condition, num_samples)).mean()}
 
     def _log_likelihood(self, x, num_samples, condition=None):
@@ -159,7 +165,8 @@ def describe(model, preprocessing):
         "preprocessing": preprocessing,
         "prior": model.prior.get_config(),
         "signatures": {
-            "encode": {"inputs": ["x", *condition], "outputs": ["mean", "stddev"] + (["scale_tril"] if full else [])},
+            "encode": {"inputs": ["x", *condition], "outputs": ["mean", "stddev"] + (["scale_tril"] if full else [])
+                       + [f"{name}_{i}" for i in range(2, len(model.latent_dims) + 1) for name in ("mean", "stddev")]},
             "decode": {"inputs": ["z", *condition], "outputs": ["mean", *decode_outputs]},
             "reconstruct": {"inputs": ["x", *condition], "outputs": ["mean"]},
             "sample": {"inputs": ["num_samples", "seed", *condition], "outputs": ["x"]},

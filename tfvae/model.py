@@ -4,6 +4,12 @@
     z = mu + L eps,  eps ~ N(0, I)                       (reparameterisation)
     z --decoder--> params --likelihood head--> p(x|z)
 
+The parts are separate objects: the encoder and decoder networks (presets or
+any Keras model), the heads (``distributions.py``), the prior
+(``priors.py``), the objective (``objectives.py``) and, for a hierarchical
+VAE (``latent_dims=(100, 50)``), the stochastic layers above z_1
+(``latents.py``); with one latent layer the model is the plain VAE.
+
 Per example, the model computes ``reconstruction = -E_q[log p(x|z)]`` and
 ``kl = KL(q(z|x) || p(z))``, and its objective (``objectives.py``; by default
 ``reconstruction + beta * kl``) is averaged over the batch and added to the
@@ -13,27 +19,39 @@ the default objective), and ``reconstruction``, ``kl`` and ``elbo`` are logged
 beside it as metrics.
 """
 
-import inspect
 import random
 
 import numpy as np
 
-from tfvae import validation
-from tfvae.backend import keras, tf, tfd
+from tfvae import latents, validation
+from tfvae.backend import keras, tf
 from tfvae.distributions import make_likelihood, make_posterior
+from tfvae.latents import INFERENCES, LatentLayer
 from tfvae.networks import make_networks
-from tfvae.objectives import KL_ESTIMATES, kl_divergence, make_objective, negative_elbo, reconstruction
+from tfvae.objectives import KL_ESTIMATES, make_objective, negative_elbo, reconstruction
 from tfvae.priors import make_prior
 
 
 @keras.saving.register_keras_serializable(package="tfvae")
-class VAE(keras.Model):
+class VAE(validation.CheckedEntryPoints, keras.Model):
     """A variational auto-encoder with TFP distribution heads.
 
     Args:
         data_shape: shape of one example, e.g. ``(28, 28, 1)``.
-        latent_dim: number of latent dimensions.
-        architecture: ``"mlp"`` or ``"conv"``.
+        latent_dim: number of latent dimensions (``None``: 16, or
+            ``latent_dims[0]``).
+        latent_dims: sizes of the stochastic layers, lowest first, e.g.
+            ``(100, 50)`` for a two-layer hierarchical VAE (``latents.py``);
+            ``None`` is ``(latent_dim,)``.
+        inference: for two or more layers, ``"bottom_up"`` (Burda et al.
+            2015) or ``"ladder"`` (Sønderby et al. 2016).
+        latent_hidden_units: widths of the MLPs between stochastic layers.
+        architecture: ``"mlp"`` or ``"conv"``: the preset networks, and
+            how a condition enters the encoder (flat or as image channels).
+        encoder: a Keras model x -> the posterior head's parameters
+            (``[B, params_size]``), instead of the preset; it gets what the
+            preset would get (``architecture``; with a condition appended).
+        decoder: a Keras model z_1 -> the likelihood head's flat parameters.
         hidden_units: MLP encoder widths (the decoder mirrors them).
         filters: conv encoder filters (the decoder mirrors them).
         activation: hidden-layer activation.
@@ -73,8 +91,13 @@ class VAE(keras.Model):
     def __init__(
         self,
         data_shape=(28, 28, 1),
-        latent_dim=16,
+        latent_dim=None,
+        latent_dims=None,
+        inference="bottom_up",
+        latent_hidden_units=(256, 256),
         architecture="mlp",
+        encoder=None,
+        decoder=None,
         hidden_units=(512, 256),
         filters=(32, 64),
         activation="relu",
@@ -94,15 +117,21 @@ class VAE(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(latent_dim) < 1:
-            raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        latent_dims = _latent_dims(latent_dim, latent_dims)
+        if inference not in INFERENCES:
+            raise ValueError(f"inference must be one of {INFERENCES}, got {inference!r}")
+        if len(latent_dims) > 1 and posterior != "diagonal":
+            raise ValueError("a hierarchical VAE (two or more latent_dims) needs posterior='diagonal'")
         if float(beta) < 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
         if kl_estimate not in KL_ESTIMATES:
             raise ValueError(f"kl_estimate must be one of {KL_ESTIMATES}, got {kl_estimate!r}")
         # Hyperparameters, stored under their own names for get_config.
         self.data_shape = tuple(int(d) for d in data_shape)
-        self.latent_dim = int(latent_dim)
+        self.latent_dims = latent_dims
+        self.latent_dim = latent_dims[0]  # the layer the decoder reads
+        self.inference = inference
+        self.latent_hidden_units = tuple(int(u) for u in latent_hidden_units)
         self.architecture = architecture
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.filters = tuple(int(f) for f in filters)
@@ -127,19 +156,29 @@ class VAE(keras.Model):
 
         self.posterior = make_posterior(posterior, self.latent_dim)
         self.likelihood = make_likelihood(likelihood, self.data_shape, likelihood_scale)
-        self.encoder, self.decoder = make_networks(
-            architecture,
-            self.data_shape,
-            self.latent_dim,
-            self.posterior.params_size(self.latent_dim),
-            self.likelihood.params_size(self.data_shape),
-            self.hidden_units,
-            self.filters,
-            activation,
-            condition_dim=self.condition_dim,
-        )
-        self.prior = make_prior(prior, self.latent_dim, self.prior_components, self.data_shape,
-                                self.encoder, self.posterior)
+        self.custom_networks = {"encoder": encoder is not None, "decoder": decoder is not None}
+        if encoder is None or decoder is None:
+            preset_encoder, preset_decoder = make_networks(
+                architecture,
+                self.data_shape,
+                self.latent_dim,
+                self.posterior.params_size(self.latent_dim),
+                self.likelihood.params_size(self.data_shape),
+                self.hidden_units,
+                self.filters,
+                activation,
+                condition_dim=self.condition_dim,
+            )
+        self.encoder = encoder if encoder is not None else preset_encoder
+        self.decoder = decoder if decoder is not None else preset_decoder
+        self._check_networks()
+        # The stochastic layers above z_1; empty for a one-layer VAE.
+        self.latent_layers = [
+            LatentLayer(dim, below, self.latent_hidden_units, activation, inference, name=f"latent_layer_{i + 2}")
+            for i, (below, dim) in enumerate(zip(latent_dims, latent_dims[1:]))
+        ]
+        self.prior = make_prior(prior, latent_dims[-1], self.prior_components, self.data_shape,
+                                self._top_posterior)
         # A variable, so KL-annealing callbacks change it without retracing.
         self.kl_weight = tf.Variable(self.beta, trainable=False, dtype=tf.float32, name="kl_weight")
         self.objective = make_objective(objective, self.kl_weight, self.num_samples, self.free_bits)
@@ -153,18 +192,58 @@ class VAE(keras.Model):
     # --- the probabilistic model -------------------------------------------
 
     def encode(self, x, condition=None):
-        """q(z|x): the approximate posterior for a batch ``x`` (batch shape ``[B]``)."""
+        """q(z_1|x): the lowest layer's approximate posterior (batch shape ``[B]``).
+
+        For a hierarchical model this is ``encode_layers(x)[0]``.
+        """
         x, condition = self._checked_inputs(x, condition)
-        return self._encode(x, condition)
+        if not self.latent_layers:
+            return self._encode(x, condition)
+        return self._encode_layers(x, condition)[0]
+
+    def encode_layers(self, x, condition=None):
+        """Every layer's Gaussian posterior, lowest first, along the path through the means.
+
+        Each layer's q is taken at the means of the layers it depends on (the
+        layers below for bottom-up inference, above for the ladder). For one
+        layer, and for z_1 of bottom-up inference, this is q exactly.
+        """
+        x, condition = self._checked_inputs(x, condition)
+        return self._encode_layers(x, condition)
 
     def _encode(self, x, condition=None):
-        """``encode`` without the input checks (``x`` is float32 already)."""
+        """The encoder's distribution for z_1, without input checks (``x`` is float32 already)."""
         params = self.encoder(self._with_condition(x, condition, "encoder"))
         # Distributions and the loss stay in float32 under a mixed_float16 policy.
         return self.posterior.distribution(tf.cast(params, tf.float32))
 
+    def _encode_layers(self, x, condition=None):
+        posteriors, _, _ = latents.infer(self._encode(x, condition), self.latent_layers, self.inference, None,
+                                         [None] * len(self.latent_dims))
+        return posteriors
+
+    def _top_posterior(self, x):
+        """q(z_L|x) along the means path: the VampPrior's components at its pseudo-inputs."""
+        return self._encode(x) if not self.latent_layers else self._encode_layers(x)[-1]
+
+    def infer(self, x, num_samples=1, seed=None, condition=None):
+        """Samples of every latent layer from q, lowest first.
+
+        Returns ``(posteriors, samples, conditionals)``: each layer's q (batch
+        ``[B]`` or ``[K, B]``), its samples ``[K, B, d_l]``, and the generative
+        p(z_l | z_{l+1}) of the layers below the top at the samples above
+        (see ``latents.infer``). ``x`` must be checked float32 already.
+        """
+        seeds = latents.layer_seeds(self._seed(seed), len(self.latent_dims))
+        return latents.infer(self._encode(x, condition), self.latent_layers, self.inference, num_samples, seeds)
+
+    def log_prior(self, samples):
+        """log p(z_1, ..., z_L) = log p(z_L) + sum_l log p(z_l | z_{l+1}) for ``samples`` (lowest first)."""
+        conditionals = [layer.conditional_prior(z) for layer, z in zip(self.latent_layers, samples[1:])]
+        return _log_densities(self.prior().log_prob(samples[-1]), conditionals, samples)
+
     def decode(self, z, condition=None):
-        """p(x|z): the likelihood for latents ``z`` of shape ``[..., latent_dim]``.
+        """p(x|z_1): the likelihood for latents ``z`` of shape ``[..., latent_dim]``.
 
         For a conditional model, ``condition`` is ``[B, condition_dim]`` and
         broadcasts over the leading sample dimensions of ``z``.
@@ -177,33 +256,38 @@ class VAE(keras.Model):
         return self.likelihood.distribution(params)
 
     def elbo_terms(self, x, seed=None, num_samples=None, condition=None):
-        """Per-example terms of the objective from ``num_samples`` samples of z.
+        """Per-example terms of the objective from ``num_samples`` samples of the latents.
 
         Returns a dict with the objective's inputs (``log_likelihood``,
-        ``log_prior``, ``log_posterior`` ``[K, B]``; ``kl`` ``[B]``;
-        ``kl_per_dim`` ``[B, d]`` for free bits), the summaries
-        ``reconstruction`` (-E_q log p(x|z)) and ``elbo`` ``[B]``, and the
-        ``posterior``, ``likelihood`` and samples ``z`` ``[K, B, d]``.
-        ``seed`` (an int or a pair of ints) makes the samples reproducible;
+        ``log_prior``, ``log_posterior`` ``[K, B]``, over all layers jointly;
+        ``kl`` ``[B]``, the sum of ``kl_layers``; ``kl_per_dim`` ``[B, sum d]``
+        for free bits and hierarchical models), the summaries
+        ``reconstruction`` (-E_q log p(x|z)) and ``elbo`` ``[B]``, the lowest
+        layer's ``posterior`` and samples ``z`` ``[K, B, d]``, every layer's
+        ``posteriors`` and ``samples``, and the ``likelihood``. ``seed`` (an
+        int or a pair of ints) makes the samples reproducible;
         ``num_samples`` defaults to the model's.
         """
         x, condition = self._checked_inputs(x, condition)
-        posterior = self._encode(x, condition)
-        z = posterior.sample(num_samples or self.num_samples, seed=self._seed(seed))
-        likelihood = self.decode(z, condition)
+        posteriors, samples, conditionals = self.infer(x, num_samples or self.num_samples, seed, condition)
+        likelihood = self.decode(samples[0], condition)
         prior = self.prior()
+        kl_layers = latents.layer_kls(posteriors, samples, conditionals, prior, self.inference, self.kl_estimate)
         terms = {
             "log_likelihood": likelihood.log_prob(x),
-            "log_prior": prior.log_prob(z),
-            "log_posterior": posterior.log_prob(z),
-            "kl": kl_divergence(posterior, prior, z, self.kl_estimate),
-            "posterior": posterior,
+            "log_prior": _log_densities(prior.log_prob(samples[-1]), conditionals, samples),
+            "log_posterior": _log_densities(0.0, posteriors, samples),
+            "kl": tf.add_n(kl_layers),
+            "kl_layers": kl_layers,
+            "posterior": posteriors[0],
+            "posteriors": posteriors,
             "likelihood": likelihood,
-            "z": z,
+            "z": samples[0],
+            "samples": samples,
         }
-        if self.objective_kind == "free_bits":
-            marginals = tfd.Normal(posterior.mean(), posterior.stddev())
-            terms["kl_per_dim"] = tfd.kl_divergence(marginals, tfd.Normal(0.0, 1.0))
+        if self.objective_kind == "free_bits" or self.latent_layers:
+            terms["kl_per_dim"] = latents.kl_per_dimension(posteriors, samples, conditionals, prior, self.inference,
+                                                           self.kl_estimate)
         terms["reconstruction"] = reconstruction(terms)
         terms["elbo"] = -negative_elbo(terms)
         return terms
@@ -213,19 +297,31 @@ class VAE(keras.Model):
         return self.elbo_terms(x, seed, num_samples, condition)["elbo"]
 
     def reconstruct(self, x, condition=None):
-        """E[x | z = posterior mean]: a deterministic reconstruction of ``x``."""
-        x, condition = self._checked_inputs(x, condition)
-        return self.decode(self._encode(x, condition).mean(), condition).mean()
+        """E[x | z_1 = its posterior mean]: a deterministic reconstruction of ``x``."""
+        return self.decode(self.encode(x, condition).mean(), condition).mean()
+
+    def sample_latents(self, num_samples, seed=None, noise=None):
+        """z_1 ``[num_samples, latent_dim]`` from the generative model: z_L ~ p(z_L), then each p(z_l|z_{l+1}).
+
+        ``noise(shape)`` (e.g. ``tf.random.normal``) instead draws the
+        standard-Normal noise of a standard-Normal prior and of every layer:
+        what TFLite can run.
+        """
+        if noise is not None:
+            top = noise(tf.stack([num_samples, self.latent_dims[-1]]))
+            return latents.generate(top, self.latent_layers, [None] * len(self.latent_layers), noise)
+        seeds = latents.layer_seeds(self._seed(seed), len(self.latent_dims))
+        return latents.generate(self.prior().sample(num_samples, seed=seeds[-1]), self.latent_layers, seeds[:-1])
 
     def sample(self, num_samples, seed=None, condition=None):
-        """``num_samples`` images: means of p(x|z) at z drawn from the prior.
+        """``num_samples`` images: means of p(x|z_1) at latents drawn from the generative model.
 
         A conditional model needs ``condition``: one vector ``[condition_dim]``
         for all images, or one per image ``[num_samples, condition_dim]``.
         """
         if isinstance(num_samples, (int, np.integer)) and num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        z = self.prior().sample(num_samples, seed=self._seed(seed))
+        z = self.sample_latents(num_samples, seed)
         if condition is not None:
             condition = tf.convert_to_tensor(condition, tf.float32)
             condition = tf.broadcast_to(condition, [num_samples, self.condition_dim])
@@ -247,8 +343,13 @@ class VAE(keras.Model):
         self.add_metric(terms["reconstruction"], name="reconstruction")
         self.add_metric(terms["kl"], name="kl")
         self.add_metric(terms["elbo"], name="elbo")
+        if self.latent_layers:
+            for i, kl in enumerate(terms["kl_layers"]):
+                self.add_metric(kl, name=f"kl_{i + 1}")
         if training:
             return terms["likelihood"].mean()[0]
+        if self.latent_layers:
+            return self.reconstruct(x, condition)
         return self.decode(terms["posterior"].mean(), condition).mean()
 
     def get_config(self):
@@ -257,7 +358,13 @@ class VAE(keras.Model):
             **super().get_config(),
             "data_shape": list(self.data_shape),
             "latent_dim": self.latent_dim,
+            "latent_dims": list(self.latent_dims),
+            "inference": self.inference,
+            "latent_hidden_units": list(self.latent_hidden_units),
             "architecture": self.architecture,
+            # Custom networks as Keras serializes them; presets are rebuilt from the hyperparameters.
+            **{name: keras.saving.serialize_keras_object(getattr(self, name))
+               for name, custom in self.custom_networks.items() if custom},
             "hidden_units": list(self.hidden_units),
             "filters": list(self.filters),
             "activation": self.activation,
@@ -279,50 +386,11 @@ class VAE(keras.Model):
     @classmethod
     def from_config(cls, config):
         """Builds a VAE from ``get_config()`` output."""
+        config = dict(config)
+        for name in ("encoder", "decoder"):
+            if isinstance(config.get(name), dict):
+                config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)
-
-    # --- input checks at the Keras entry points ---------------------------------
-    #
-    # ``call`` checks every batch in the graph, but XLA drops Assert ops: with
-    # ``jit_compile`` those value checks never fire. So the data is also
-    # checked here, before Keras builds its compiled step: arrays and eager
-    # tensors at once (a ValueError before anything trains), tf.data pipelines
-    # by their element spec at once and, under XLA, by a ``map`` that checks
-    # each batch's values in the pipeline, outside the compiled step.
-
-    def fit(self, *args, **kwargs):
-        """Keras's ``fit``, with ``x`` and ``validation_data`` checked first (see ``tfvae.validation``)."""
-        arguments = _bind(keras.Model.fit, self, args, kwargs)
-        arguments["x"] = self._checked_source(arguments.get("x"), element=False)
-        if arguments.get("validation_data") is not None:
-            arguments["validation_data"] = self._checked_source(arguments["validation_data"], element=True)
-        return super().fit(**_unbind(arguments))
-
-    def evaluate(self, *args, **kwargs):
-        """Keras's ``evaluate``, with ``x`` checked first."""
-        arguments = _bind(keras.Model.evaluate, self, args, kwargs)
-        # Inside ``fit``, Keras evaluates the validation data that ``fit`` checked already.
-        if not arguments.get("kwargs", {}).get("_use_cached_eval_dataset"):
-            arguments["x"] = self._checked_source(arguments.get("x"), element=False)
-        return super().evaluate(**_unbind(arguments))
-
-    def predict(self, *args, **kwargs):
-        """Keras's ``predict``, with ``x`` checked first."""
-        arguments = _bind(keras.Model.predict, self, args, kwargs)
-        arguments["x"] = self._checked_source(arguments.get("x"), element=False)
-        return super().predict(**_unbind(arguments))
-
-    def train_on_batch(self, x, *args, **kwargs):
-        """Keras's ``train_on_batch``, with ``x`` checked first."""
-        return super().train_on_batch(self._checked_source(x, element=False), *args, **kwargs)
-
-    def test_on_batch(self, x, *args, **kwargs):
-        """Keras's ``test_on_batch``, with ``x`` checked first."""
-        return super().test_on_batch(self._checked_source(x, element=False), *args, **kwargs)
-
-    def predict_on_batch(self, x):
-        """Keras's ``predict_on_batch``, with ``x`` checked first."""
-        return super().predict_on_batch(self._checked_source(x, element=False))
 
     def check_inputs(self, x, condition=None):
         """Checks model inputs eagerly: ``x`` (and ``condition``) as arrays or eager tensors.
@@ -347,6 +415,32 @@ class VAE(keras.Model):
         return self._inputs().check_tensors(x, condition)
 
     # --- helpers ---------------------------------------------------------------
+
+    def _check_networks(self):
+        """Custom networks must give the heads' parameter sizes (checked on one zero input)."""
+        checks = {
+            "encoder": (self._network_input_shape(), self.posterior.params_size(self.latent_dim), "posterior"),
+            "decoder": ((self.latent_dim + self.condition_dim,), self.likelihood.params_size(self.data_shape),
+                        "likelihood"),
+        }
+        for name, (input_shape, size, head) in checks.items():
+            if not self.custom_networks[name]:
+                continue
+            network = getattr(self, name)
+            if not callable(network):
+                raise ValueError(f"{name} must be a Keras layer or model, got {type(network).__name__}")
+            shape = tuple(network(tf.zeros([1, *input_shape])).shape)
+            if shape != (1, size):
+                raise ValueError(f"the {name} must map [batch, {', '.join(map(str, input_shape))}] to "
+                                 f"[batch, {size}] (the {head} head's parameters), but it gives {list(shape)}")
+
+    def _network_input_shape(self):
+        """What the encoder reads: the image, with a condition appended as the preset would append it."""
+        if not self.condition_dim:
+            return self.data_shape
+        if self.architecture == "conv":
+            return (*self.data_shape[:-1], self.data_shape[-1] + self.condition_dim)
+        return (int(np.prod(self.data_shape)) + self.condition_dim,)
 
     def _split_inputs(self, inputs):
         """``x`` or ``(x, c)`` -> ``(x, c or None)``, checked against ``condition_dim``."""
@@ -390,14 +484,21 @@ class VAE(keras.Model):
         return tf.cast(seed, tf.int32)
 
 
-def _bind(method, model, args, kwargs):
-    """The arguments of a call of Keras's ``method`` by name (positional ones included)."""
-    arguments = inspect.signature(method).bind(model, *args, **kwargs).arguments
-    arguments.pop("self")
-    return arguments
+def _latent_dims(latent_dim, latent_dims):
+    """The layer sizes from ``latent_dim`` and/or ``latent_dims`` (they must agree)."""
+    if latent_dims is None:
+        latent_dims = (16 if latent_dim is None else latent_dim,)
+    latent_dims = tuple(int(d) for d in np.atleast_1d(latent_dims))
+    if not latent_dims or min(latent_dims) < 1:
+        raise ValueError(f"latent_dim and latent_dims must be >= 1, got {list(latent_dims)}")
+    if latent_dim is not None and int(latent_dim) != latent_dims[0]:
+        raise ValueError(f"latent_dim={latent_dim} disagrees with latent_dims={list(latent_dims)} "
+                         "(latent_dim is the lowest layer's size: pass one of them)")
+    return latent_dims
 
 
-def _unbind(arguments):
-    """``_bind``'s dict as keyword arguments (a method's ``**kwargs`` merged in)."""
-    return {**{k: v for k, v in arguments.items() if k != "kwargs"}, **arguments.get("kwargs", {})}
-
+def _log_densities(start, distributions, samples):
+    """``start`` plus the log-density of each distribution at its samples (paired in order)."""
+    for distribution, z in zip(distributions, samples):
+        start = start + distribution.log_prob(z)
+    return start

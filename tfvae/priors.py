@@ -99,16 +99,16 @@ class VampPrior(_Prior):
 
     The pseudo-inputs live in data space (``sigmoid`` of a free variable, so
     they stay in [0, 1] like the images) and go through the model's own
-    encoder and posterior head, which this layer shares with the VAE.
+    inference path: ``encode(u)`` is q(z|u) (for a hierarchical VAE, the top
+    layer's q along the path through the means).
     """
 
-    def __init__(self, latent_dim, data_shape, encoder, posterior, num_components=500, **kwargs):
+    def __init__(self, latent_dim, data_shape, encode, num_components=500, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = int(latent_dim)
         self.data_shape = tuple(int(d) for d in data_shape)
         self.num_components = int(num_components)
-        self.encoder = encoder
-        self.posterior = posterior
+        self._encode = encode
         # Pseudo-inputs start near 0.5 with small noise (logits ~ N(0, 0.1)).
         initial = np.random.default_rng(0).normal(0.0, 0.1, size=(self.num_components, *self.data_shape))
         self.pseudo_input_logits = self.add_weight(
@@ -124,27 +124,28 @@ class VampPrior(_Prior):
 
     def call(self, inputs=None):
         """Returns the mixture of the pseudo-inputs' posteriors; ``inputs`` is ignored."""
-        components = self.posterior.distribution(self.encoder(self.pseudo_inputs()))
         return tfd.MixtureSameFamily(
             mixture_distribution=tfd.Categorical(logits=tf.zeros([self.num_components])),
-            components_distribution=components,
+            components_distribution=self._encode(self.pseudo_inputs()),
         )
 
     def get_config(self):
-        """Plain hyperparameters (the shared encoder comes from the VAE)."""
+        """Plain hyperparameters (the inference path comes from the VAE)."""
         return {**super().get_config(), "latent_dim": self.latent_dim, "data_shape": list(self.data_shape),
                 "num_components": self.num_components}
 
 
-def make_prior(kind, latent_dim, num_components=None, data_shape=None, encoder=None, posterior=None):
+def make_prior(kind, latent_dim, num_components=None, data_shape=None, encode=None):
     """The prior named ``kind`` (``"normal"``, ``"mixture"`` or ``"vamp"``).
 
-    ``num_components`` defaults to 10 for the mixture and 500 for the VampPrior.
+    ``num_components`` defaults to 10 for the mixture and 500 for the
+    VampPrior, which also needs ``data_shape`` and the model's ``encode``
+    (pseudo-inputs -> q(z|u)).
     """
     if kind == "normal":
         return StandardNormalPrior(latent_dim, name="prior")
     if kind == "mixture":
         return MixturePrior(latent_dim, num_components or 10, name="prior")
     if kind == "vamp":
-        return VampPrior(latent_dim, data_shape, encoder, posterior, num_components or 500, name="prior")
+        return VampPrior(latent_dim, data_shape, encode, num_components or 500, name="prior")
     raise ValueError(f"prior must be one of {PRIORS}, got {kind!r}")

@@ -31,6 +31,7 @@ from tfvae.callbacks import (
     LearningRateLogger,
     LinearWarmup,
     ObjectiveLogger,
+    TrimHistory,
 )
 from tfvae.data import ImageDataset, binarize_fixed, load_dataset, make_pipeline, one_hot, to_unit_interval
 from tfvae.model import VAE
@@ -298,9 +299,6 @@ def train(
     monitor = "val_loss" if valid_data is not None else "loss"
     best = str(run_dir / "checkpoints" / "best")
     callbacks = []
-    if settings.backup:
-        # Kept after the last epoch, so a larger --epochs continues the run.
-        callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False))
     if settings.kl_warmup_steps or settings.kl_cycle_steps:
         schedule = (CyclicalSchedule(settings.kl_cycle_steps, end=model.beta) if settings.kl_cycle_steps
                     else LinearWarmup(settings.kl_warmup_steps, end=model.beta))
@@ -325,6 +323,12 @@ def train(
         callbacks.append(ImageLogger(run_dir / "logs", evaluation_images(source_x[:8], settings.binarize),
                                      every=settings.image_every, seed=settings.seed,
                                      conditions=conditions(source_y[:8])))
+    if settings.backup:
+        # Last, so an epoch counts as done only once every logger has written it; kept after
+        # the last epoch, so a larger --epochs continues the run. A kill between the loggers
+        # and the backup repeats that epoch, and TrimHistory drops its first row.
+        callbacks += [keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),
+                      TrimHistory(run_dir / "history.csv")]
 
     start = time.perf_counter()
     history = model.fit(train_data, validation_data=valid_data, epochs=settings.epochs,

@@ -25,11 +25,12 @@ compiled step: arrays at once, ``tf.data`` pipelines with a ``map`` in the
 pipeline. ``tfvae.VAE`` holds one ``InputChecker`` for its inputs.
 """
 
+import inspect
 import math
 
 import numpy as np
 
-from tfvae.backend import tf
+from tfvae.backend import keras, tf
 
 # The values each likelihood is a distribution over (its documented support);
 # None: any finite value.
@@ -326,3 +327,64 @@ def _is_array(value):
 def _batch_dim(shape):
     shape = tf.TensorShape(shape)
     return None if shape.rank is None or shape.rank == 0 else shape[0]
+
+
+class CheckedEntryPoints:
+    """Keras's ``fit``/``evaluate``/``predict`` and ``*_on_batch``, with the data checked first.
+
+    ``call`` checks every batch in the graph, but XLA drops Assert ops: with
+    ``jit_compile`` those value checks never fire. So the data is also
+    checked here, before Keras builds its compiled step: arrays and eager
+    tensors at once (a ValueError before anything trains), tf.data pipelines
+    by their element spec at once and, under XLA, by a ``map`` that checks
+    each batch's values in the pipeline, outside the compiled step.
+
+    A mixin for a ``keras.Model`` with a ``_checked_source(data, element)`` method.
+    """
+
+    def fit(self, *args, **kwargs):
+        """Keras's ``fit``, with ``x`` and ``validation_data`` checked first (see ``tfvae.validation``)."""
+        arguments = _bind(keras.Model.fit, self, args, kwargs)
+        arguments["x"] = self._checked_source(arguments.get("x"), element=False)
+        if arguments.get("validation_data") is not None:
+            arguments["validation_data"] = self._checked_source(arguments["validation_data"], element=True)
+        return super().fit(**_unbind(arguments))
+
+    def evaluate(self, *args, **kwargs):
+        """Keras's ``evaluate``, with ``x`` checked first."""
+        arguments = _bind(keras.Model.evaluate, self, args, kwargs)
+        # Inside ``fit``, Keras evaluates the validation data that ``fit`` checked already.
+        if not arguments.get("kwargs", {}).get("_use_cached_eval_dataset"):
+            arguments["x"] = self._checked_source(arguments.get("x"), element=False)
+        return super().evaluate(**_unbind(arguments))
+
+    def predict(self, *args, **kwargs):
+        """Keras's ``predict``, with ``x`` checked first."""
+        arguments = _bind(keras.Model.predict, self, args, kwargs)
+        arguments["x"] = self._checked_source(arguments.get("x"), element=False)
+        return super().predict(**_unbind(arguments))
+
+    def train_on_batch(self, x, *args, **kwargs):
+        """Keras's ``train_on_batch``, with ``x`` checked first."""
+        return super().train_on_batch(self._checked_source(x, element=False), *args, **kwargs)
+
+    def test_on_batch(self, x, *args, **kwargs):
+        """Keras's ``test_on_batch``, with ``x`` checked first."""
+        return super().test_on_batch(self._checked_source(x, element=False), *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        """Keras's ``predict_on_batch``, with ``x`` checked first."""
+        return super().predict_on_batch(self._checked_source(x, element=False))
+
+
+def _bind(method, model, args, kwargs):
+    """The arguments of a call of Keras's ``method`` by name (positional ones included)."""
+    arguments = inspect.signature(method).bind(model, *args, **kwargs).arguments
+    arguments.pop("self")
+    return arguments
+
+
+def _unbind(arguments):
+    """``_bind``'s dict as keyword arguments (a method's ``**kwargs`` merged in)."""
+    return {**{k: v for k, v in arguments.items() if k != "kwargs"}, **arguments.get("kwargs", {})}
+
