@@ -321,6 +321,14 @@ T = ["train", "--out", "OUT"]
 # (id, arguments, exit status, regex of the one error line). All fail before TensorFlow loads.
 FLAG_CASES = [
     ("negative beta", [*T, "--beta", "-1"], r"--beta must be >= 0, got -1"),
+    ("SVI steps without --gaps", ["evaluate", "runs/x", "--svi-steps", "10"], r"--svi-steps .* are for --gaps"),
+    ("SVI learning rate 0", ["evaluate", "runs/x", "--gaps", "--svi-learning-rate", "0"],
+     r"--svi-learning-rate must be > 0"),
+    ("latent layer of size 0", [*T, "--latent-dims", "8", "0"], r"(--latent-dims|positive)"),
+    ("latent sizes that disagree", [*T, "--latent-dim", "8", "--latent-dims", "16", "8"], r"disagree"),
+    ("ladder with one layer", [*T, "--inference", "ladder"], r"--inference ladder needs two or more --latent-dims"),
+    ("full posterior in a hierarchy", [*T, "--latent-dims", "8", "4", "--posterior", "full"],
+     r"needs --posterior diagonal"),
     ("learning rate 0", [*T, "--learning-rate", "0"], r"--learning-rate must be > 0"),
     ("learning rate NaN", [*T, "--learning-rate", "nan"], r"--learning-rate must be > 0, got nan"),
     ("negative seed", [*T, "--seed", "-1"], r"--seed must be in \[0, 2147483647\]"),

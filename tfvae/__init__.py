@@ -22,6 +22,7 @@ _SUBMODULES = (
     "data",
     "distributions",
     "evaluation",
+    "inference",
     "latents",
     "export",
     "model",

@@ -212,7 +212,13 @@ def _add_evaluate(subparsers):
     p.add_argument("--chunk-size", type=_positive_int, default=500, help="samples decoded at once (memory)")
     p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
     p.add_argument("--data-dir", default=None, help="override the run's data directory")
-    p.add_argument("--out", default=None, help="where to write the JSON (default RUN_DIR/eval.json)")
+    p.add_argument("--out", default=None, help="where to write the JSON (default RUN_DIR/eval.json, or gaps.json "
+                                               "with --gaps; a curve PNG of the same name beside it)")
+    p.add_argument("--gaps", action="store_true",
+                   help="measure the approximation and amortization gaps by per-example stochastic VI "
+                        f"(on the first {GAPS_LIMIT} examples unless --limit says otherwise)")
+    p.add_argument("--svi-steps", type=_positive_int, default=500, help="with --gaps: Adam steps per example")
+    p.add_argument("--svi-learning-rate", type=float, default=1e-2, help="with --gaps: Adam's first step size")
     p.set_defaults(run=_run_evaluate)
 
 
@@ -234,6 +240,8 @@ def _run_evaluate(args):
     from tfvae.served import is_export
     from tfvae.training import load_run
 
+    if args.gaps:
+        return _run_gaps(args)
     if is_export(args.run_dir):
         return _evaluate_saved_model(args)
     model = load_run(args.run_dir)
@@ -243,6 +251,32 @@ def _run_evaluate(args):
                        chunk_size=args.chunk_size, seed=args.seed, conditions=conditions)
     _report(results, Path(args.out or Path(args.run_dir) / "eval.json"), settings.dataset, args.split,
             settings.binarize)
+
+
+def _run_gaps(args):
+    """``tfvae evaluate --gaps``: the inference gaps (``tfvae.inference``) of a run or an export."""
+    from tfvae.data import one_hot
+    from tfvae.inference import format_gaps, inference_gaps
+    from tfvae.plots import plot_refinement
+    from tfvae.served import is_export, rebuild
+    from tfvae.training import load_run
+
+    export = is_export(args.run_dir)
+    model = rebuild(args.run_dir) if export else load_run(args.run_dir)
+    limit = args.limit or GAPS_LIMIT
+    if not args.limit:
+        print(f"inference gaps on the first {limit} {args.split} examples (--limit to change)")
+    images, labels, _ = _load_split(args.run_dir, args.split, args.data_dir, limit)
+    conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
+    results = inference_gaps(model, images, conditions, steps=args.svi_steps, learning_rate=args.svi_learning_rate,
+                             num_samples=args.num_samples, batch_size=args.batch_size, seed=args.seed)
+    # Never write into a served version directory.
+    out = Path(args.out or ("gaps.json" if export else Path(args.run_dir) / "gaps.json"))
+    results.update(split=args.split)
+    out.write_text(json.dumps(results, indent=2))
+    plot_refinement(results, out.with_suffix(".png"))
+    print(format_gaps(results))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
 
 
 def _evaluate_saved_model(args):
@@ -425,6 +459,7 @@ def expand_config(argv, parser):
 
 MAX_SEED = 2**31 - 1  # seeds become int32 stateless seeds
 MAX_IMAGES = 10_000  # one PNG grid (100 x 100 images)
+GAPS_LIMIT = 500  # examples for --gaps by default: per-example VI costs ~steps/2 evaluations of the same images
 # The range of every numeric flag, by its argparse dest: (low, high, low_open, high_open);
 # None: unbounded. Floats must also be finite. tests/test_bad_inputs.py checks that
 # every numeric flag of every command is listed here.
@@ -439,6 +474,7 @@ FLAG_RANGES = {
     "num_samples": (1, None), "free_bits": (0, None), "beta": (0, None), "kl_warmup_steps": (0, None),
     "kl_cycle_steps": (0, None), "limit": (1, None), "chunk_size": (1, None), "n": (1, MAX_IMAGES),
     "label": (0, None), "num_points": (1, None), "version": (1, None),
+    "svi_steps": (1, None), "svi_learning_rate": (0, None, True),
 }
 
 
@@ -472,6 +508,8 @@ def check_flags(args):
     if args.command in ("sample", "plot") and out and not Path(out).suffix:
         # matplotlib would add ".png" itself, and "wrote OUT" would name a file that does not exist.
         raise ValueError(f"--out {out} has no file extension: name the image file, e.g. {out}.png")
+    if args.command == "evaluate" and not args.gaps and (args.svi_steps != 500 or args.svi_learning_rate != 1e-2):
+        raise ValueError("--svi-steps and --svi-learning-rate are for --gaps")
     if args.command != "train":
         return
     get = lambda name, default=None: getattr(args, name, default)  # noqa: E731

@@ -48,11 +48,22 @@ def importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size=N
         ``[B]`` estimates of log p(x), in nats.
     """
     x = tf.convert_to_tensor(x, tf.float32)
-    num_samples = tf.convert_to_tensor(num_samples, tf.int32)
     x, condition = model._checked_inputs(x, condition)
     # All K samples of every layer at once (small: [K, B, d_l]), and their log q over all layers jointly.
     posteriors, samples, _ = model.infer(x, num_samples, seed, condition)
     log_posterior = tf.add_n([q.log_prob(z) for q, z in zip(posteriors, samples)])
+    return log_mean_weight(model, x, samples, log_posterior, chunk_size, condition)
+
+
+def log_mean_weight(model, x, samples, log_posterior, chunk_size=None, condition=None):
+    """log (1/K) sum_k w_k for samples ``[K, B, d_l]`` of every layer and their log q ``[K, B]``.
+
+    The decoder runs over ``chunk_size`` samples at a time (default: all)
+    and a running log-sum-exp combines the chunks. Any proposal works: the
+    encoder's q (``importance_weighted_log_likelihood``) or per-example
+    posteriors (``tfvae.inference``).
+    """
+    num_samples = tf.shape(log_posterior)[0]
     chunk = num_samples if chunk_size is None else tf.minimum(tf.constant(chunk_size, tf.int32), num_samples)
     num_chunks = (num_samples + chunk - 1) // chunk
 

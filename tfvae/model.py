@@ -27,7 +27,7 @@ from tfvae import latents, validation
 from tfvae.backend import keras, tf
 from tfvae.distributions import make_likelihood, make_posterior
 from tfvae.latents import INFERENCES, LatentLayer
-from tfvae.networks import make_networks
+from tfvae.networks import check_network, encoder_input_shape, make_networks, with_condition
 from tfvae.objectives import KL_ESTIMATES, make_objective, negative_elbo, reconstruction
 from tfvae.priors import make_prior
 
@@ -171,7 +171,14 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
             )
         self.encoder = encoder if encoder is not None else preset_encoder
         self.decoder = decoder if decoder is not None else preset_decoder
-        self._check_networks()
+        for name, input_shape, size, head in (
+            ("encoder", encoder_input_shape(self.data_shape, self.condition_dim, architecture),
+             self.posterior.params_size(self.latent_dim), "posterior"),
+            ("decoder", (self.latent_dim + self.condition_dim,), self.likelihood.params_size(self.data_shape),
+             "likelihood"),
+        ):
+            if self.custom_networks[name]:
+                check_network(getattr(self, name), name, input_shape, size, head)
         # The stochastic layers above z_1; empty for a one-layer VAE.
         self.latent_layers = [
             LatentLayer(dim, below, self.latent_hidden_units, activation, inference, name=f"latent_layer_{i + 2}")
@@ -392,55 +399,7 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
                 config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)
 
-    def check_inputs(self, x, condition=None):
-        """Checks model inputs eagerly: ``x`` (and ``condition``) as arrays or eager tensors.
-
-        Raises:
-            ValueError: naming the problem (dtype, shape, NaN or infinity, or
-                values outside the likelihood's range) and the fix.
-        """
-        self._inputs().check_arrays(x if condition is None else (x, condition))
-
-    def _inputs(self):
-        """The checks of this model's inputs (built when called: ``validate_inputs`` may change)."""
-        return validation.InputChecker(self.data_shape, self.condition_dim, self.likelihood_kind,
-                                       self.validate_inputs)
-
-    def _checked_source(self, data, element):
-        """``data`` of ``fit``/``evaluate``/``predict`` checked (see ``InputChecker.check_source``)."""
-        return self._inputs().check_source(data, element=element, compiled=bool(self.jit_compile))
-
-    def _checked_inputs(self, x, condition=None):
-        """``x`` as float32 and ``condition``, checked: dtype and shapes always, values if ``validate_inputs``."""
-        return self._inputs().check_tensors(x, condition)
-
     # --- helpers ---------------------------------------------------------------
-
-    def _check_networks(self):
-        """Custom networks must give the heads' parameter sizes (checked on one zero input)."""
-        checks = {
-            "encoder": (self._network_input_shape(), self.posterior.params_size(self.latent_dim), "posterior"),
-            "decoder": ((self.latent_dim + self.condition_dim,), self.likelihood.params_size(self.data_shape),
-                        "likelihood"),
-        }
-        for name, (input_shape, size, head) in checks.items():
-            if not self.custom_networks[name]:
-                continue
-            network = getattr(self, name)
-            if not callable(network):
-                raise ValueError(f"{name} must be a Keras layer or model, got {type(network).__name__}")
-            shape = tuple(network(tf.zeros([1, *input_shape])).shape)
-            if shape != (1, size):
-                raise ValueError(f"the {name} must map [batch, {', '.join(map(str, input_shape))}] to "
-                                 f"[batch, {size}] (the {head} head's parameters), but it gives {list(shape)}")
-
-    def _network_input_shape(self):
-        """What the encoder reads: the image, with a condition appended as the preset would append it."""
-        if not self.condition_dim:
-            return self.data_shape
-        if self.architecture == "conv":
-            return (*self.data_shape[:-1], self.data_shape[-1] + self.condition_dim)
-        return (int(np.prod(self.data_shape)) + self.condition_dim,)
 
     def _split_inputs(self, inputs):
         """``x`` or ``(x, c)`` -> ``(x, c or None)``, checked against ``condition_dim``."""
@@ -458,22 +417,8 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         return x, condition
 
     def _with_condition(self, tensor, condition, network):
-        """Appends the condition to a network's input (as extra image channels for conv encoders)."""
-        if not self.condition_dim:
-            if condition is not None:
-                raise ValueError("this model is unconditional (condition_dim=0)")
-            return tensor
-        if condition is None:
-            raise ValueError(f"this model is conditional: pass a condition of size {self.condition_dim}")
-        condition = tf.convert_to_tensor(condition, tf.float32)
-        if network == "decoder":
-            condition = tf.broadcast_to(condition, tf.concat([tf.shape(tensor)[:-1], [self.condition_dim]], 0))
-            return tf.concat([tensor, condition], axis=-1)
-        if self.architecture == "conv":
-            spatial = tf.ones(tf.concat([tf.shape(tensor)[:-1], [1]], 0))
-            return tf.concat([tensor, spatial * condition[:, None, None, :]], axis=-1)
-        flat = tf.reshape(tensor, [tf.shape(tensor)[0], -1])
-        return tf.concat([flat, condition], axis=-1)
+        """``tensor`` with the condition appended for ``network`` (see ``networks.with_condition``)."""
+        return with_condition(tensor, condition, self.condition_dim, self.architecture, network)
 
     def _seed(self, seed=None):
         """A stateless TFP seed: ``seed`` as a pair, or the next from the model's stream."""

@@ -6,7 +6,7 @@ parameters of p(x|z). Their output sizes come from the heads' ``params_size``.
 
 import numpy as np
 
-from tfvae.backend import keras
+from tfvae.backend import keras, tf
 
 ARCHITECTURES = ("mlp", "conv")
 
@@ -91,3 +91,43 @@ def make_networks(architecture, data_shape, latent_dim, encoder_size, decoder_si
             conv_decoder(decoder_input, data_shape, decoder_size, tuple(reversed(filters)), activation=activation),
         )
     raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
+
+
+def encoder_input_shape(data_shape, condition_dim=0, architecture="mlp"):
+    """What an encoder reads: the image, with a condition appended as ``with_condition`` appends it."""
+    data_shape = tuple(data_shape)
+    if not condition_dim:
+        return data_shape
+    if architecture == "conv":
+        return (*data_shape[:-1], data_shape[-1] + condition_dim)
+    return (int(np.prod(data_shape)) + condition_dim,)
+
+
+def with_condition(tensor, condition, condition_dim, architecture, network):
+    """Appends the condition to a network's input: to ``[z, c]`` for a decoder; for an encoder, to the
+    flattened image (``"mlp"``) or as constant extra image channels (``"conv"``)."""
+    if not condition_dim:
+        if condition is not None:
+            raise ValueError("this model is unconditional (condition_dim=0)")
+        return tensor
+    if condition is None:
+        raise ValueError(f"this model is conditional: pass a condition of size {condition_dim}")
+    condition = tf.convert_to_tensor(condition, tf.float32)
+    if network == "decoder":
+        condition = tf.broadcast_to(condition, tf.concat([tf.shape(tensor)[:-1], [condition_dim]], 0))
+        return tf.concat([tensor, condition], axis=-1)
+    if architecture == "conv":
+        spatial = tf.ones(tf.concat([tf.shape(tensor)[:-1], [1]], 0))
+        return tf.concat([tensor, spatial * condition[:, None, None, :]], axis=-1)
+    flat = tf.reshape(tensor, [tf.shape(tensor)[0], -1])
+    return tf.concat([flat, condition], axis=-1)
+
+
+def check_network(network, name, input_shape, size, head):
+    """Refuses a user's network that does not map ``[1, *input_shape]`` to ``[1, size]`` (one zero input)."""
+    if not callable(network):
+        raise ValueError(f"{name} must be a Keras layer or model, got {type(network).__name__}")
+    shape = tuple(network(tf.zeros([1, *input_shape])).shape)
+    if shape != (1, size):
+        raise ValueError(f"the {name} must map [batch, {', '.join(map(str, input_shape))}] to [batch, {size}] "
+                         f"(the {head} head's parameters), but it gives {list(shape)}")

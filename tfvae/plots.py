@@ -141,3 +141,26 @@ def plot_curves(history, path):
         ax.legend()
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_refinement(results, path):
+    """The mean ELBO at every step of per-example refinement, between the encoder's ELBO and log p(x).
+
+    ``results`` is ``tfvae.inference.inference_gaps`` output: the gap from
+    the curve's end to log p(x) is the approximation gap, from the encoder's
+    line to the curve's end the amortization gap.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=DPI)
+    ax.plot(np.arange(1, len(results["curve"]) + 1), results["curve"], label="ELBO of q_psi (training estimate)")
+    ax.axhline(results["elbo_amortized"], color="gray", linestyle="--", label="ELBO of the encoder's q")
+    ax.axhline(results["elbo_optimized"], color="tab:blue", linestyle=":", label="ELBO of q* (final estimate)")
+    ax.axhline(results["log_px"], color="black", label="log p(x) (importance weighted)")
+    low = min(results["elbo_amortized"], results["curve"][-1] if results["curve"] else results["elbo_optimized"])
+    span = results["log_px"] - low
+    ax.set_ylim(low - 0.5 * span, results["log_px"] + 0.3 * span)
+    ax.set_xlabel("refinement step")
+    ax.set_ylabel("nats per example")
+    ax.set_title(f"inference gaps, {results['num_examples']} examples")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -74,6 +74,29 @@ class ExportedModel:
                           seed=tf.constant(0 if seed is None else seed, tf.int32))["x"]
 
 
+def rebuild(path: str | Path):
+    """The ``tfvae.VAE`` of an export, with its trained weights: for what needs the Python model.
+
+    Builds the model from ``tfvae.json``'s config and copies the SavedModel's
+    variables into it (the export keeps them in the model's own order;
+    shapes are checked). Needs tfvae and TFP, unlike ``ExportedModel``.
+    """
+    from tfvae.model import VAE
+
+    path = Path(path)
+    if not is_export(path):
+        raise FileNotFoundError(f"{path}: not an exported SavedModel version directory (no saved_model.pb)")
+    model = VAE.from_config(json.loads((path / "tfvae.json").read_text())["model"])
+    saved = tf.saved_model.load(str(path)).model_variables
+    if len(saved) != len(model.variables):
+        raise ValueError(f"{path} holds {len(saved)} variables, a model of its config has {len(model.variables)}")
+    for variable, value in zip(model.variables, saved):
+        if variable.shape != value.shape:
+            raise ValueError(f"{path}: variable {variable.name} has shape {value.shape}, expected {variable.shape}")
+        variable.assign(value)
+    return model
+
+
 def is_export(path: str | Path) -> bool:
     """Whether ``path`` is an exported SavedModel version directory (not a run directory)."""
     return (Path(path) / "saved_model.pb").exists()

@@ -339,8 +339,31 @@ class CheckedEntryPoints:
     by their element spec at once and, under XLA, by a ``map`` that checks
     each batch's values in the pipeline, outside the compiled step.
 
-    A mixin for a ``keras.Model`` with a ``_checked_source(data, element)`` method.
+    A mixin for a ``keras.Model`` with ``data_shape``, ``condition_dim``,
+    ``likelihood_kind`` and ``validate_inputs`` attributes.
     """
+
+    def check_inputs(self, x, condition=None):
+        """Checks model inputs eagerly: ``x`` (and ``condition``) as arrays or eager tensors.
+
+        Raises:
+            ValueError: naming the problem (dtype, shape, NaN or infinity, or
+                values outside the likelihood's range) and the fix.
+        """
+        self._inputs().check_arrays(x if condition is None else (x, condition))
+
+    def _inputs(self):
+        """The checks of this model's inputs (built when called: ``validate_inputs`` may change)."""
+        return InputChecker(self.data_shape, self.condition_dim, self.likelihood_kind,
+                                       self.validate_inputs)
+
+    def _checked_source(self, data, element):
+        """``data`` of ``fit``/``evaluate``/``predict`` checked (see ``InputChecker.check_source``)."""
+        return self._inputs().check_source(data, element=element, compiled=bool(self.jit_compile))
+
+    def _checked_inputs(self, x, condition=None):
+        """``x`` as float32 and ``condition``, checked: dtype and shapes always, values if ``validate_inputs``."""
+        return self._inputs().check_tensors(x, condition)
 
     def fit(self, *args, **kwargs):
         """Keras's ``fit``, with ``x`` and ``validation_data`` checked first (see ``tfvae.validation``)."""

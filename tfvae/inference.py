@@ -1,0 +1,234 @@
+"""Per-example (stochastic) variational inference beside the encoder, and the inference gaps.
+
+A VAE's ELBO falls short of log p(x) for two reasons (Cremer, Li & Duvenaud
+2018, "Inference Suboptimality in Variational Autoencoders"):
+
+    log p(x) - ELBO[q_phi]  =  (log p(x) - ELBO[q*])  +  (ELBO[q*] - ELBO[q_phi])
+                               approximation gap         amortization gap
+
+q_phi(z|x) is the encoder's posterior (amortized inference); q* is the best
+member of the same Gaussian family for this one x, found here by stochastic
+variational inference: each example gets its own parameters psi_n (means and
+scales, diagonal or full covariance), optimized with Adam on its ELBO while
+the decoder and prior stay fixed,
+
+    ELBO[q_psi] = E_{q_psi}[log p(x, z)] + H(q_psi),
+
+reparameterized, with the entropy in closed form. All examples of a batch are
+optimized at once in one compiled loop (the loss is the sum of their ELBOs, so
+each example's Adam steps are its own). Starting from the encoder's q is the
+semi-amortized refinement of Kim et al. (2018); starting from N(0, I) is plain
+stochastic VI. For a hierarchical VAE, q_psi is a Gaussian per layer,
+independent across layers (mean-field), started from ``encode_layers``.
+"""
+
+import math
+
+import numpy as np
+
+from tfvae.backend import keras, tf, tfb, tfd
+from tfvae.distributions import FullCovarianceNormalPosterior
+from tfvae.evaluation import importance_weighted_log_likelihood, log_mean_weight
+
+STARTS = ("encoder", "prior")
+COVARIANCES = ("diagonal", "full")
+MIN_SCALE = 1e-4  # the heads' floor, so q_psi's scales stay positive
+
+
+class PerExamplePosteriors(tf.Module):
+    """One Gaussian q_psi(z_l) per example and latent layer, with trainable parameters.
+
+    Args:
+        initial: for each layer, lowest first, a Gaussian with batch shape
+            ``[B]`` to start from (the encoder's q, or N(0, I)).
+        covariance: ``"diagonal"`` or ``"full"``.
+    """
+
+    def __init__(self, initial, covariance="diagonal"):
+        super().__init__(name="per_example_posteriors")
+        if covariance not in COVARIANCES:
+            raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
+        self.covariance = covariance
+        softplus = tfb.Softplus(low=MIN_SCALE)
+        self.locs, self.raw_scales = [], []
+        for q in initial:
+            self.locs.append(tf.Variable(q.mean(), name="loc"))
+            if covariance == "diagonal":
+                self.raw_scales.append(tf.Variable(softplus.inverse(_stddev(q)), name="raw_scale"))
+            else:
+                is_full = isinstance(q, tfd.MultivariateNormalTriL)
+                tril = q.scale.to_dense() if is_full else tf.linalg.diag(_stddev(q))
+                # The raw entries whose FillTriangular + floored softplus diagonal give ``tril``.
+                eye = tf.eye(tril.shape[-1])
+                raw = tril * (1.0 - eye) + tf.linalg.diag(softplus.inverse(tf.linalg.diag_part(tril)))
+                self.raw_scales.append(tf.Variable(tfb.FillTriangular().inverse(raw), name="raw_tril"))
+
+    def distributions(self):
+        """The current q_psi of every layer, lowest first (batch shape ``[B]``)."""
+        if self.covariance == "diagonal":
+            return [tfd.MultivariateNormalDiag(loc, tfb.Softplus(low=MIN_SCALE).forward(raw))
+                    for loc, raw in zip(self.locs, self.raw_scales)]
+        return [tfd.MultivariateNormalTriL(loc, FullCovarianceNormalPosterior.scale_tril(raw, MIN_SCALE))
+                for loc, raw in zip(self.locs, self.raw_scales)]
+
+
+def _stddev(q):
+    return tf.sqrt(tf.linalg.diag_part(q.covariance())) if not isinstance(q, tfd.MultivariateNormalDiag) \
+        else q.stddev()
+
+
+def elbo_under(model, x, posteriors, num_samples, seed, condition=None):
+    """ELBO[q] = E_q[log p(x|z_1) + log p(z_1, ..., z_L)] + H(q) per example ``[B]``.
+
+    ``posteriors`` are independent Gaussians per layer (batch ``[B]``), e.g.
+    ``PerExamplePosteriors.distributions()``; ``num_samples`` reparameterized
+    samples estimate the expectation, the entropy is exact.
+    """
+    seeds = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), len(posteriors)))
+    samples = [q.sample(num_samples, seed=s) for q, s in zip(posteriors, seeds)]
+    log_joint = model.decode(samples[0], condition).log_prob(x) + model.log_prior(samples)
+    return tf.reduce_mean(log_joint, axis=0) + tf.add_n([q.entropy() for q in posteriors])
+
+
+def log_likelihood_under(model, x, posteriors, num_samples, seed, chunk_size=500, condition=None):
+    """The importance-weighted estimate of log p(x) with ``posteriors`` (per layer, independent) as proposal.
+
+    log (1/K) sum_k p(x, z_k) / q(z_k), z_k ~ q: ``[B]`` (``evaluation.log_mean_weight``).
+    """
+    seeds = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), len(posteriors)))
+    samples = [q.sample(num_samples, seed=s) for q, s in zip(posteriors, seeds)]
+    log_q = tf.add_n([q.log_prob(z) for q, z in zip(posteriors, samples)])
+    return log_mean_weight(model, x, samples, log_q, chunk_size, condition)
+
+
+def fit_posteriors(model, x, steps=500, start="encoder", covariance="diagonal", learning_rate=1e-2,
+                   num_samples=10, seed=0, condition=None):
+    """Per-example stochastic VI: the best Gaussian q_psi for each example of ``x``.
+
+    Args:
+        model: a trained ``tfvae.VAE`` (left unchanged).
+        x: a batch ``[B, ...]``, float in the likelihood's range.
+        steps: Adam steps.
+        start: ``"encoder"`` (semi-amortized refinement of the encoder's q)
+            or ``"prior"`` (plain stochastic VI from N(0, I)).
+        covariance: ``"diagonal"`` or ``"full"`` (one layer only).
+        learning_rate: Adam's first step size; it decays to 1 % of it along a
+            cosine over the ``steps``.
+        num_samples: reparameterized samples per example per step.
+        seed: seed of the samples (step ``i`` uses the stateless seed ``(seed, i)``).
+        condition: ``[B, condition_dim]`` for a conditional model.
+
+    Returns:
+        ``(posteriors, curve)``: the ``PerExamplePosteriors`` after the last
+        step and the batch-mean ELBO at every step (NumPy ``[steps]``).
+    """
+    if start not in STARTS:
+        raise ValueError(f"start must be one of {STARTS}, got {start!r}")
+    if covariance == "full" and model.latent_layers:
+        raise ValueError("covariance='full' is for one-layer models; a hierarchy gets diagonal Gaussians per layer")
+    if int(steps) < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    x, condition = model._checked_inputs(x, condition)
+    if start == "encoder":
+        initial = model.encode_layers(x, condition)
+    else:
+        batch = tf.shape(x)[0]
+        initial = [tfd.MultivariateNormalDiag(tf.zeros([batch, d]), tf.ones([batch, d])) for d in model.latent_dims]
+    posteriors = PerExamplePosteriors(initial, covariance)
+    variables = posteriors.locs + posteriors.raw_scales
+    # Cosine decay to 1 %: large steps first, then small ones that let the Monte Carlo noise average out.
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(int(steps), 1), alpha=0.01)
+    optimizer = keras.optimizers.Adam(schedule)
+    optimizer.build(variables)
+
+    @tf.function
+    def run(steps):
+        curve = tf.TensorArray(tf.float32, size=steps)
+        for step in tf.range(steps):
+            with tf.GradientTape() as tape:
+                elbo = elbo_under(model, x, posteriors.distributions(), num_samples, tf.stack([seed, step]),
+                                  condition)
+                loss = -tf.reduce_sum(elbo)  # a sum: every example's steps are its own
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            curve = curve.write(step, tf.reduce_mean(elbo))
+        return curve.stack()
+
+    curve = run(tf.constant(int(steps))).numpy() if steps else np.zeros([0], np.float32)
+    return posteriors, curve
+
+
+def inference_gaps(model, images: np.ndarray, conditions=None, steps: int = 500, learning_rate: float = 1e-2,
+                   num_samples: int = 5000, elbo_samples: int = 1000, train_samples: int = 10,
+                   batch_size: int = 100, seed: int = 0, verbose: int = 1) -> dict:
+    """The approximation and amortization gaps of ``model`` on ``images``, in nats per example.
+
+    Per example: log p(x) by importance weighting (``num_samples``; the
+    larger of the estimates with the encoder's q as proposal, as ``tfvae
+    evaluate``, and with q*: both are stochastic lower bounds, and a poor
+    encoder makes the first one loose), the ELBO under the
+    model's own q (``elbo_samples`` samples), and the ELBO under q* from
+    ``fit_posteriors`` started at the encoder (``steps`` Adam steps).
+
+    Returns:
+        A dict with the means and standard errors over examples of
+        ``log_px``, ``elbo_amortized``, ``elbo_optimized``,
+        ``approximation_gap`` (log p(x) - ELBO[q*]) and
+        ``amortization_gap`` (ELBO[q*] - ELBO[q]); ``curve``, the mean ELBO
+        at every refinement step; per-example arrays under ``per_example``;
+        and the settings.
+    """
+    model.check_inputs(np.asarray(images), None if conditions is None else np.asarray(conditions))
+    images = np.asarray(images, np.float32)
+    if len(images) == 0:
+        raise ValueError("no images to evaluate")
+    parts = {"log_px": [], "elbo_amortized": [], "elbo_optimized": []}
+    curves = []
+    num_batches = math.ceil(len(images) / batch_size)
+    progress = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch")
+    for i in range(num_batches):
+        rows = slice(i * batch_size, (i + 1) * batch_size)
+        x = tf.constant(images[rows])
+        condition = None if conditions is None else tf.constant(np.asarray(conditions[rows], np.float32))
+        batch_seed = tf.constant([seed, i], tf.int32)
+        by_encoder = importance_weighted_log_likelihood(model, x, num_samples, batch_seed, 500, condition)
+        parts["elbo_amortized"].append(model.elbo(x, seed=batch_seed, num_samples=elbo_samples,
+                                                  condition=condition).numpy())
+        posteriors, curve = fit_posteriors(model, x, steps, "encoder", "diagonal", learning_rate, train_samples,
+                                           seed + 1 + i, condition)
+        optimized = elbo_under(model, x, posteriors.distributions(), elbo_samples, batch_seed, condition)
+        parts["elbo_optimized"].append(optimized.numpy())
+        # Two stochastic lower bounds on log p(x); where the encoder's q is a poor proposal, q* is the better one.
+        by_optimized = log_likelihood_under(model, x, posteriors.distributions(), num_samples, batch_seed + 1,
+                                            condition=condition)
+        parts["log_px"].append(np.maximum(by_encoder.numpy(), by_optimized.numpy()))
+        curves.append(curve * len(images[rows]))
+        progress.update(i + 1)
+    values = {k: np.concatenate(v).astype(np.float64) for k, v in parts.items()}
+    values["approximation_gap"] = values["log_px"] - values["elbo_optimized"]
+    values["amortization_gap"] = values["elbo_optimized"] - values["elbo_amortized"]
+    results = {}
+    for key, value in values.items():
+        results[key] = float(value.mean())
+        results[key + "_stderr"] = float(value.std(ddof=1) / math.sqrt(len(value))) if len(value) > 1 else 0.0
+    results.update({
+        "curve": (np.sum(curves, axis=0) / len(images)).tolist() if steps else [],
+        "per_example": {k: v.tolist() for k, v in values.items()},
+        "steps": int(steps), "learning_rate": float(learning_rate), "num_samples": int(num_samples),
+        "elbo_samples": int(elbo_samples), "train_samples": int(train_samples), "num_examples": len(images),
+        "seed": int(seed),
+    })
+    return results
+
+
+def format_gaps(results: dict) -> str:
+    """A short table of ``inference_gaps`` results."""
+    rows = [
+        (f"log p(x) (IWAE, K={results['num_samples']})", "log_px"),
+        ("ELBO, encoder's q", "elbo_amortized"),
+        (f"ELBO, optimized q* ({results['steps']} steps)", "elbo_optimized"),
+        ("approximation gap  log p(x) - ELBO[q*]", "approximation_gap"),
+        ("amortization gap   ELBO[q*] - ELBO[q]", "amortization_gap"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name:<{width}}  {results[key]:8.2f} ± {results[key + '_stderr']:.2f} nats" for name, key in rows]
+    return "\n".join(lines + [f"{'examples':<{width}}  {results['num_examples']}"])
