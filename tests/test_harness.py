@@ -34,6 +34,7 @@ VARIANTS = {
     "full_posterior_normal_pixel": ({"posterior": "full", "likelihood": "normal", "likelihood_scale": "pixel"}, True),
     "beta": ({"beta": 4.0}, False),
     "iwae": ({"objective": "iwae", "num_samples": 3}, False),
+    "iwae_dreg_vamp": ({"objective": "iwae_dreg", "num_samples": 3, "prior": "vamp", "prior_components": 4}, False),
     "free_bits": ({"objective": "free_bits", "free_bits": 0.2}, False),
     "mixture_prior": ({"prior": "mixture", "prior_components": 3}, False),
     "vamp_prior": ({"prior": "vamp", "prior_components": 4}, False),

@@ -44,6 +44,39 @@ def test_iwae_model_trains_and_reports_the_elbo_beside_its_loss(binary_batch):
     model.fit(binary_batch, batch_size=32, epochs=1, verbose=0)
 
 
+def _encoder_and_decoder_gradients(model, x, seed):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model.objective.loss(model.elbo_terms(x, seed=seed)))
+    encoder, decoder = model.encoder.trainable_variables, model.decoder.trainable_variables
+    gradients = tape.gradient(loss, encoder + decoder)
+    flat = lambda grads: np.concatenate([g.numpy().ravel() for g in grads])  # noqa: E731
+    return float(loss), flat(gradients[: len(encoder)]), flat(gradients[len(encoder):])
+
+
+def test_dreg_has_the_iwae_value_and_decoder_gradient_and_an_unbiased_lower_variance_encoder_gradient(binary_batch):
+    iwae = _small(objective="iwae", num_samples=8)
+    dreg = _small(objective="iwae_dreg", num_samples=8)
+    dreg.set_weights(iwae.get_weights())
+    x = binary_batch[:4]
+    encoder = {"iwae": [], "iwae_dreg": []}
+    for seed in range(100):
+        results = {m.objective_kind: _encoder_and_decoder_gradients(m, x, (seed, 1)) for m in (iwae, dreg)}
+        # Same samples: the same loss and, for the decoder, the same IWAE gradient.
+        np.testing.assert_allclose(results["iwae_dreg"][0], results["iwae"][0], rtol=1e-6)
+        np.testing.assert_allclose(results["iwae_dreg"][2], results["iwae"][2], rtol=1e-3, atol=1e-5)
+        for kind, result in results.items():
+            encoder[kind].append(result[1])
+    iwae_grads, dreg_grads = np.array(encoder["iwae"]), np.array(encoder["iwae_dreg"])
+    # Both estimate the same gradient: their means agree within the Monte Carlo error of the difference.
+    standard_error = np.sqrt((iwae_grads.var(0) + dreg_grads.var(0)) / len(iwae_grads)) + 1e-6
+    z = np.abs(iwae_grads.mean(0) - dreg_grads.mean(0)) / standard_error
+    assert np.mean(z) < 1.2 and np.mean(z > 4) < 0.01, (np.mean(z), np.mean(z > 4))
+    # The point of DReG (measured: 33 % less total variance for this untrained model at K = 8).
+    assert dreg_grads.var(0).sum() < 0.8 * iwae_grads.var(0).sum()
+    with pytest.raises(ValueError, match="one latent layer"):
+        VAE(latent_dims=(3, 2), objective="iwae_dreg")
+
+
 def test_free_bits_penalty_by_hand_and_zero_gradients_under_the_floor():
     kl_per_dim = tf.Variable([[0.1, 2.0, 0.3], [0.3, 1.0, 0.5]])  # batch means 0.2, 1.5, 0.4
     objective = FreeBits(lambda_=0.5)

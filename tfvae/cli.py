@@ -88,7 +88,7 @@ def _add_train(subparsers):
                    help="p(z): standard Normal, learned Gaussian mixture, or VampPrior")
     p.add_argument("--prior-components", type=_positive_int, default=None,
                    help="mixture components / VampPrior pseudo-inputs (default 10 / 500)")
-    p.add_argument("--objective", choices=["elbo", "iwae", "free_bits"], default="elbo",
+    p.add_argument("--objective", choices=["elbo", "iwae", "iwae_dreg", "free_bits"], default="elbo",
                    help="training objective (the true ELBO is always logged as 'elbo')")
     p.add_argument("--num-samples", type=_positive_int, default=1,
                    help="latent samples per example in training (K of the IWAE objective)")
@@ -517,6 +517,8 @@ def check_flags(args):
     if get("latent_dim") is not None and get("latent_dims") and get("latent_dim") != get("latent_dims")[0]:
         raise ValueError("--latent-dim and --latent-dims disagree: --latent-dim is the lowest layer's size; "
                          "pass one of them")
+    if layers > 1 and get("objective") == "iwae_dreg":
+        raise ValueError("--objective iwae_dreg is for one latent layer; use --objective iwae with --latent-dims")
     if layers > 1 and get("posterior") != "diagonal":
         raise ValueError("--latent-dims with two or more layers needs --posterior diagonal")
     if get("inference", "bottom_up") != "bottom_up" and layers < 2:

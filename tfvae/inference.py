@@ -19,16 +19,24 @@ optimized at once in one compiled loop (the loss is the sum of their ELBOs, so
 each example's Adam steps are its own). Starting from the encoder's q is the
 semi-amortized refinement of Kim et al. (2018); starting from N(0, I) is plain
 stochastic VI. For a hierarchical VAE, q_psi is a Gaussian per layer,
-independent across layers (mean-field), started from ``encode_layers``.
+independent across layers (mean-field), started from ``encode_layers``: a
+different family from the model's own conditional q, so there the
+"amortization gap" also holds the difference between the two families
+(``inference_gaps`` says so in its ``family`` entry).
+
+log p(x) is estimated by importance sampling with the defensive mixture
+(q_phi + q*) / 2 as proposal: still a stochastic lower bound, and good where
+either proposal is (a poor encoder alone makes a loose estimate).
 """
 
 import math
 
 import numpy as np
 
-from tfvae.backend import keras, tf, tfb, tfd
+from tfvae import latents
+from tfvae.backend import keras, tf, tfb, tfd, tfp
 from tfvae.distributions import FullCovarianceNormalPosterior
-from tfvae.evaluation import importance_weighted_log_likelihood, log_mean_weight
+from tfvae.evaluation import log_mean_weight
 
 STARTS = ("encoder", "prior")
 COVARIANCES = ("diagonal", "full")
@@ -53,11 +61,13 @@ class PerExamplePosteriors(tf.Module):
         self.locs, self.raw_scales = [], []
         for q in initial:
             self.locs.append(tf.Variable(q.mean(), name="loc"))
+            # The ladder's precision weighting can go below the floor, whose inverse would be NaN.
+            stddev = tf.maximum(latents.marginals(q).stddev(), MIN_SCALE * 1.001)
             if covariance == "diagonal":
-                self.raw_scales.append(tf.Variable(softplus.inverse(_stddev(q)), name="raw_scale"))
+                self.raw_scales.append(tf.Variable(softplus.inverse(stddev), name="raw_scale"))
             else:
                 is_full = isinstance(q, tfd.MultivariateNormalTriL)
-                tril = q.scale.to_dense() if is_full else tf.linalg.diag(_stddev(q))
+                tril = q.scale.to_dense() if is_full else tf.linalg.diag(stddev)
                 # The raw entries whose FillTriangular + floored softplus diagonal give ``tril``.
                 eye = tf.eye(tril.shape[-1])
                 raw = tril * (1.0 - eye) + tf.linalg.diag(softplus.inverse(tf.linalg.diag_part(tril)))
@@ -72,11 +82,6 @@ class PerExamplePosteriors(tf.Module):
                 for loc, raw in zip(self.locs, self.raw_scales)]
 
 
-def _stddev(q):
-    return tf.sqrt(tf.linalg.diag_part(q.covariance())) if not isinstance(q, tfd.MultivariateNormalDiag) \
-        else q.stddev()
-
-
 def elbo_under(model, x, posteriors, num_samples, seed, condition=None):
     """ELBO[q] = E_q[log p(x|z_1) + log p(z_1, ..., z_L)] + H(q) per example ``[B]``.
 
@@ -84,24 +89,37 @@ def elbo_under(model, x, posteriors, num_samples, seed, condition=None):
     ``PerExamplePosteriors.distributions()``; ``num_samples`` reparameterized
     samples estimate the expectation, the entropy is exact.
     """
-    seeds = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), len(posteriors)))
-    samples = [q.sample(num_samples, seed=s) for q, s in zip(posteriors, seeds)]
+    samples = _draw(posteriors, num_samples, seed)
     log_joint = model.decode(samples[0], condition).log_prob(x) + model.log_prior(samples)
     return tf.reduce_mean(log_joint, axis=0) + tf.add_n([q.entropy() for q in posteriors])
 
 
-def log_likelihood_under(model, x, posteriors, num_samples, seed, chunk_size=500, condition=None):
-    """The importance-weighted estimate of log p(x) with ``posteriors`` (per layer, independent) as proposal.
+def _draw(posteriors, num_samples, seed):
+    """``num_samples`` samples of each (independent) layer's q, one stateless seed per layer."""
+    seeds = tfp.random.split_seed(tf.cast(seed, tf.int32), n=len(posteriors))
+    return [q.sample(num_samples, seed=s) for q, s in zip(posteriors, seeds)]
 
-    log (1/K) sum_k p(x, z_k) / q(z_k), z_k ~ q: ``[B]`` (``evaluation.log_mean_weight``).
+
+def log_likelihood_with_mixture(model, x, posteriors, num_samples, seed, chunk_size=500, condition=None):
+    """log p(x) by importance sampling from the mixture (q_phi + q*) / 2: ``[B]``.
+
+    Half the ``num_samples`` come from the model's own q_phi (``model.infer``),
+    half from ``posteriors`` (q*, independent per layer); every sample is
+    weighted by p(x, z) / ((q_phi(z) + q*(z)) / 2), an unbiased estimate of
+    p(x) whose log is a stochastic lower bound on log p(x).
     """
-    seeds = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), len(posteriors)))
-    samples = [q.sample(num_samples, seed=s) for q, s in zip(posteriors, seeds)]
-    log_q = tf.add_n([q.log_prob(z) for q, z in zip(posteriors, samples)])
-    return log_mean_weight(model, x, samples, log_q, chunk_size, condition)
+    encoder_seed, optimized_seed = tfp.random.split_seed(tf.cast(seed, tf.int32), n=2)
+    half = max(int(num_samples) // 2, 1)
+    _, from_encoder, _ = model.infer(x, half, encoder_seed, condition)
+    from_optimized = _draw(posteriors, half, optimized_seed)
+    samples = [tf.concat(pair, axis=0) for pair in zip(from_encoder, from_optimized)]
+    log_q_phi = latents.log_posterior_at(model._encode(x, condition), model.latent_layers, model.inference, samples)
+    log_q_star = tf.add_n([q.log_prob(z) for q, z in zip(posteriors, samples)])
+    log_proposal = tf.reduce_logsumexp(tf.stack([log_q_phi, log_q_star]), axis=0) - tf.math.log(2.0)
+    return log_mean_weight(model, x, samples, log_proposal, chunk_size, condition)
 
 
-def fit_posteriors(model, x, steps=500, start="encoder", covariance="diagonal", learning_rate=1e-2,
+def fit_posteriors(model, x, steps=500, start="encoder", covariance=None, learning_rate=1e-2,
                    num_samples=10, seed=0, condition=None):
     """Per-example stochastic VI: the best Gaussian q_psi for each example of ``x``.
 
@@ -111,11 +129,12 @@ def fit_posteriors(model, x, steps=500, start="encoder", covariance="diagonal", 
         steps: Adam steps.
         start: ``"encoder"`` (semi-amortized refinement of the encoder's q)
             or ``"prior"`` (plain stochastic VI from N(0, I)).
-        covariance: ``"diagonal"`` or ``"full"`` (one layer only).
+        covariance: ``"diagonal"`` or ``"full"`` (one layer only); ``None``:
+            the model's own posterior family.
         learning_rate: Adam's first step size; it decays to 1 % of it along a
             cosine over the ``steps``.
         num_samples: reparameterized samples per example per step.
-        seed: seed of the samples (step ``i`` uses the stateless seed ``(seed, i)``).
+        seed: an int or a stateless seed pair; step ``i`` folds ``i`` into it.
         condition: ``[B, condition_dim]`` for a conditional model.
 
     Returns:
@@ -124,6 +143,8 @@ def fit_posteriors(model, x, steps=500, start="encoder", covariance="diagonal", 
     """
     if start not in STARTS:
         raise ValueError(f"start must be one of {STARTS}, got {start!r}")
+    if covariance is None:
+        covariance = model.posterior_kind
     if covariance == "full" and model.latent_layers:
         raise ValueError("covariance='full' is for one-layer models; a hierarchy gets diagonal Gaussians per layer")
     if int(steps) < 0:
@@ -141,13 +162,16 @@ def fit_posteriors(model, x, steps=500, start="encoder", covariance="diagonal", 
     optimizer = keras.optimizers.Adam(schedule)
     optimizer.build(variables)
 
+    base_seed = tf.constant([seed, 0] if isinstance(seed, int) else seed, tf.int32)
+
+    # A new function per call (it closes over this batch's variables): one trace per batch.
     @tf.function
     def run(steps):
         curve = tf.TensorArray(tf.float32, size=steps)
         for step in tf.range(steps):
             with tf.GradientTape() as tape:
-                elbo = elbo_under(model, x, posteriors.distributions(), num_samples, tf.stack([seed, step]),
-                                  condition)
+                step_seed = tf.random.experimental.stateless_fold_in(base_seed, step)
+                elbo = elbo_under(model, x, posteriors.distributions(), num_samples, step_seed, condition)
                 loss = -tf.reduce_sum(elbo)  # a sum: every example's steps are its own
             optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
             curve = curve.write(step, tf.reduce_mean(elbo))
@@ -162,10 +186,9 @@ def inference_gaps(model, images: np.ndarray, conditions=None, steps: int = 500,
                    batch_size: int = 100, seed: int = 0, verbose: int = 1) -> dict:
     """The approximation and amortization gaps of ``model`` on ``images``, in nats per example.
 
-    Per example: log p(x) by importance weighting (``num_samples``; the
-    larger of the estimates with the encoder's q as proposal, as ``tfvae
-    evaluate``, and with q*: both are stochastic lower bounds, and a poor
-    encoder makes the first one loose), the ELBO under the
+    Per example: log p(x) by importance weighting (``num_samples`` from the
+    mixture of the encoder's q and q*, see ``log_likelihood_with_mixture``),
+    the ELBO under the
     model's own q (``elbo_samples`` samples), and the ELBO under q* from
     ``fit_posteriors`` started at the encoder (``steps`` Adam steps).
 
@@ -189,18 +212,17 @@ def inference_gaps(model, images: np.ndarray, conditions=None, steps: int = 500,
         rows = slice(i * batch_size, (i + 1) * batch_size)
         x = tf.constant(images[rows])
         condition = None if conditions is None else tf.constant(np.asarray(conditions[rows], np.float32))
-        batch_seed = tf.constant([seed, i], tf.int32)
-        by_encoder = importance_weighted_log_likelihood(model, x, num_samples, batch_seed, 500, condition)
-        parts["elbo_amortized"].append(model.elbo(x, seed=batch_seed, num_samples=elbo_samples,
+        # Independent streams for the four random parts of this batch.
+        fit_seed, amortized_seed, optimized_seed, likelihood_seed = (
+            s.numpy() for s in tfp.random.split_seed(tf.constant([seed, i], tf.int32), n=4))
+        parts["elbo_amortized"].append(model.elbo(x, seed=amortized_seed, num_samples=elbo_samples,
                                                   condition=condition).numpy())
-        posteriors, curve = fit_posteriors(model, x, steps, "encoder", "diagonal", learning_rate, train_samples,
-                                           seed + 1 + i, condition)
-        optimized = elbo_under(model, x, posteriors.distributions(), elbo_samples, batch_seed, condition)
-        parts["elbo_optimized"].append(optimized.numpy())
-        # Two stochastic lower bounds on log p(x); where the encoder's q is a poor proposal, q* is the better one.
-        by_optimized = log_likelihood_under(model, x, posteriors.distributions(), num_samples, batch_seed + 1,
-                                            condition=condition)
-        parts["log_px"].append(np.maximum(by_encoder.numpy(), by_optimized.numpy()))
+        posteriors, curve = fit_posteriors(model, x, steps, "encoder", None, learning_rate, train_samples,
+                                           fit_seed, condition)
+        q_star = posteriors.distributions()
+        parts["elbo_optimized"].append(elbo_under(model, x, q_star, elbo_samples, optimized_seed, condition).numpy())
+        parts["log_px"].append(log_likelihood_with_mixture(model, x, q_star, num_samples, likelihood_seed,
+                                                           condition=condition).numpy())
         curves.append(curve * len(images[rows]))
         progress.update(i + 1)
     values = {k: np.concatenate(v).astype(np.float64) for k, v in parts.items()}
@@ -216,6 +238,9 @@ def inference_gaps(model, images: np.ndarray, conditions=None, steps: int = 500,
         "steps": int(steps), "learning_rate": float(learning_rate), "num_samples": int(num_samples),
         "elbo_samples": int(elbo_samples), "train_samples": int(train_samples), "num_examples": len(images),
         "seed": int(seed),
+        "family": (f"{model.posterior_kind} Gaussian" if not model.latent_layers else
+                   "diagonal Gaussian per layer, independent across layers (mean-field): the model's own q "
+                   "conditions layers on each other, so the amortization gap also holds the family difference"),
     })
     return results
 
@@ -231,4 +256,5 @@ def format_gaps(results: dict) -> str:
     ]
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {results[key]:8.2f} ± {results[key + '_stderr']:.2f} nats" for name, key in rows]
-    return "\n".join(lines + [f"{'examples':<{width}}  {results['num_examples']}"])
+    lines += [f"{'examples':<{width}}  {results['num_examples']}", f"{'q* family':<{width}}  {results['family']}"]
+    return "\n".join(lines)

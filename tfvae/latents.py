@@ -145,6 +145,26 @@ def infer(lowest, layers, inference, num_samples, seeds):
     return posteriors, samples, conditionals
 
 
+def log_posterior_at(lowest, layers, inference, samples):
+    """log q(z_1, ..., z_L | x) ``[K, B]`` of the model's own q at any ``samples`` (lowest first).
+
+    ``lowest`` is the encoder's distribution for z_1 (see ``infer``). Used
+    where other proposals' samples must be scored under q (``tfvae.inference``).
+    """
+    if inference == "bottom_up":
+        log_q = lowest.log_prob(samples[0])
+        for layer, below, z in zip(layers, samples[:-1], samples[1:]):
+            log_q += layer.posterior(below).log_prob(z)
+        return log_q
+    estimates = [lowest]
+    for layer in layers:
+        estimates.append(layer.posterior(summary(estimates[-1])))
+    log_q = estimates[-1].log_prob(samples[-1])
+    for layer, estimate, z, above in zip(layers, estimates[:-1], samples[:-1], samples[1:]):
+        log_q += precision_weighted(estimate, layer.conditional_prior(above)).log_prob(z)
+    return log_q
+
+
 def generate(top, layers, seeds, noise=None):
     """z_1 from a top sample ``top``, descending through every p(z_{l-1} | z_l).
 
@@ -199,8 +219,8 @@ def layer_kls(posteriors, samples, conditionals, prior, inference, estimate="aut
     return kls
 
 
-def _marginals(distribution):
-    """The per-dimension Normal marginals of a Gaussian (or of a mixture's moments: a diagnostic)."""
+def marginals(distribution):
+    """The per-dimension Normal marginals of a Gaussian (of a mixture: its moments, a diagnostic only)."""
     if isinstance(distribution, tfd.MultivariateNormalDiag):
         return tfd.Normal(distribution.mean(), distribution.stddev())
     return tfd.Normal(distribution.mean(), tf.sqrt(tf.linalg.diag_part(distribution.covariance())))
@@ -210,13 +230,16 @@ def kl_per_dimension(posteriors, samples, conditionals, prior, inference, estima
     """Per-dimension KL of every layer, concatenated lowest layer first: ``[B, sum_l d_l]``.
 
     Diagonal posteriors: the dimensions of a layer sum to its ``layer_kls``
-    entry when the prior is Gaussian (closed form or the same Monte Carlo
-    samples). Free bits floor these; evaluation reports them per layer.
+    entry when its prior is Gaussian (closed form, or Monte Carlo at the same
+    samples; for the lower layers of bottom-up inference a one-sample
+    estimate can be negative). A mixture prior is replaced by its moments
+    (a diagnostic: its dimensions then do not sum to the KL). Free bits floor
+    these; evaluation reports them for active-unit diagnostics.
     """
     priors = list(conditionals) + [prior]
     parts = []
     for i, (q, z, p) in enumerate(zip(posteriors, samples, priors)):
-        q_marginals, p_marginals = _marginals(q), _marginals(p)
+        q_marginals, p_marginals = marginals(q), marginals(p)
         if estimate != "sample" and _closed_form(inference, i, len(posteriors)):
             kl = tfd.kl_divergence(q_marginals, p_marginals)
         else:

@@ -44,7 +44,8 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
             ``(100, 50)`` for a two-layer hierarchical VAE (``latents.py``);
             ``None`` is ``(latent_dim,)``.
         inference: for two or more layers, ``"bottom_up"`` (Burda et al.
-            2015) or ``"ladder"`` (Sønderby et al. 2016).
+            2015) or ``"ladder"`` (Sønderby et al. 2016). A VampPrior on a
+            hierarchy mixes q(z_L | u_k) along the path through the means.
         latent_hidden_units: widths of the MLPs between stochastic layers.
         architecture: ``"mlp"`` or ``"conv"``: the preset networks, and
             how a condition enters the encoder (flat or as image channels).
@@ -63,11 +64,15 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
             Gaussians) or ``"vamp"`` (VampPrior).
         prior_components: mixture components or VampPrior pseudo-inputs
             (``None``: 10 and 500).
-        objective: ``"elbo"``, ``"iwae"`` or ``"free_bits"`` (see ``objectives``).
+        objective: ``"elbo"``, ``"iwae"``, ``"iwae_dreg"`` (IWAE with
+            doubly reparameterized encoder gradients; one latent layer) or
+            ``"free_bits"`` (see ``objectives``).
         num_samples: samples of z per example in training (K of the IWAE bound).
         free_bits: the per-dimension KL floor lambda (nats) of ``"free_bits"``.
         beta: weight of the KL term (1 gives the ELBO).
-        kl_estimate: ``"auto"``, ``"analytic"`` or ``"sample"``.
+        kl_estimate: ``"auto"``, ``"analytic"`` or ``"sample"``. In a
+            bottom-up hierarchy only the top layer has a closed form; the
+            layers below always use Monte Carlo.
         condition_dim: size of a conditioning vector c (e.g. one-hot labels)
             fed to encoder and decoder; 0 for an unconditional VAE. A
             conditional model takes ``(x, c)`` as input.
@@ -120,6 +125,10 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         latent_dims = _latent_dims(latent_dim, latent_dims)
         if inference not in INFERENCES:
             raise ValueError(f"inference must be one of {INFERENCES}, got {inference!r}")
+        if len(latent_dims) == 1 and inference != "bottom_up":
+            raise ValueError(f"inference={inference!r} needs two or more latent_dims (one layer has no hierarchy)")
+        if len(latent_dims) > 1 and objective == "iwae_dreg":
+            raise ValueError("objective='iwae_dreg' is for one latent layer; use 'iwae' for a hierarchy")
         if len(latent_dims) > 1 and posterior != "diagonal":
             raise ValueError("a hierarchical VAE (two or more latent_dims) needs posterior='diagonal'")
         if float(beta) < 0:
@@ -268,15 +277,17 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         Returns a dict with the objective's inputs (``log_likelihood``,
         ``log_prior``, ``log_posterior`` ``[K, B]``, over all layers jointly;
         ``kl`` ``[B]``, the sum of ``kl_layers``; ``kl_per_dim`` ``[B, sum d]``
-        for free bits and hierarchical models), the summaries
+        for free bits), the summaries
         ``reconstruction`` (-E_q log p(x|z)) and ``elbo`` ``[B]``, the lowest
         layer's ``posterior`` and samples ``z`` ``[K, B, d]``, every layer's
-        ``posteriors`` and ``samples``, and the ``likelihood``. ``seed`` (an
+        ``posteriors`` and ``samples``, the ``conditionals`` p(z_l|z_{l+1})
+        below the top, and the ``likelihood``. ``seed`` (an
         int or a pair of ints) makes the samples reproducible;
         ``num_samples`` defaults to the model's.
         """
         x, condition = self._checked_inputs(x, condition)
-        posteriors, samples, conditionals = self.infer(x, num_samples or self.num_samples, seed, condition)
+        num_samples = self.num_samples if num_samples is None else num_samples
+        posteriors, samples, conditionals = self.infer(x, num_samples, seed, condition)
         likelihood = self.decode(samples[0], condition)
         prior = self.prior()
         kl_layers = latents.layer_kls(posteriors, samples, conditionals, prior, self.inference, self.kl_estimate)
@@ -291,8 +302,11 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
             "likelihood": likelihood,
             "z": samples[0],
             "samples": samples,
+            "conditionals": conditionals,
         }
-        if self.objective_kind == "free_bits" or self.latent_layers:
+        if self.objective_kind == "iwae_dreg":
+            terms.update(_dreg_terms(self, x, posteriors[0], samples[0], condition))
+        if self.objective_kind == "free_bits":
             terms["kl_per_dim"] = latents.kl_per_dimension(posteriors, samples, conditionals, prior, self.inference,
                                                            self.kl_estimate)
         terms["reconstruction"] = reconstruction(terms)
@@ -447,3 +461,12 @@ def _log_densities(start, distributions, samples):
     for distribution, z in zip(distributions, samples):
         start = start + distribution.log_prob(z)
     return start
+
+
+def _dreg_terms(model, x, posterior, z, condition):
+    """What DReG's surrogate needs: log q at z with q's parameters stopped, and log p(x, z) at a stopped z."""
+    stopped = type(posterior)(**{key: tf.stop_gradient(value) if tf.is_tensor(value) else value
+                                 for key, value in posterior.parameters.items()})
+    fixed_z = tf.stop_gradient(z)
+    return {"log_posterior_stopped": stopped.log_prob(z),
+            "log_joint_stopped_z": model.decode(fixed_z, condition).log_prob(x) + model.prior().log_prob(fixed_z)}

@@ -20,7 +20,7 @@ changes between variants: only its objective does.
 from tfvae.backend import tf, tfd, tfp
 
 KL_ESTIMATES = ("auto", "analytic", "sample")
-OBJECTIVES = ("elbo", "iwae", "free_bits")
+OBJECTIVES = ("elbo", "iwae", "iwae_dreg", "free_bits")
 
 
 def kl_divergence(posterior, prior, z, estimate="auto"):
@@ -98,6 +98,35 @@ class IWAE:
         return -tfp.math.reduce_logmeanexp(log_weights, axis=0)
 
 
+class IWAEDReG(IWAE):
+    """The IWAE bound with doubly reparameterized gradients for the encoder (Tucker et al. 2019).
+
+    The loss value is the negative IWAE bound; its gradient differs. With
+    normalized weights w~_k = w_k / sum_j w_j, the encoder (phi) gets
+
+        sum_k w~_k^2  d log w_k / d z_k  d z_k / d phi
+
+    (no score-function term, so its variance falls as K grows, where the IWAE
+    encoder gradient's signal-to-noise ratio falls), and the generative
+    parameters (theta) get the usual sum_k w~_k grad_theta log p(x, z_k).
+    A surrogate gives both: -sum_k w~_k^2 log w'_k, with log q's parameters
+    stopped in log w'_k, plus -sum_k (w~_k - w~_k^2) log p(x, stop(z_k)),
+    whose theta-gradients add up to the IWAE one. Needs the terms
+    ``log_posterior_stopped`` and ``log_joint_stopped_z`` (one-layer models).
+    """
+
+    name = "iwae_dreg"
+
+    def loss(self, terms):
+        """Per-example loss ``[B]``: the negative IWAE bound, with DReG gradients."""
+        value = super().loss(terms)
+        log_w = terms["log_likelihood"] + terms["log_prior"] - terms["log_posterior_stopped"]
+        weights = tf.stop_gradient(tf.nn.softmax(log_w, axis=0))
+        surrogate = -tf.reduce_sum(tf.square(weights) * log_w, axis=0)
+        surrogate -= tf.reduce_sum((weights - tf.square(weights)) * terms["log_joint_stopped_z"], axis=0)
+        return tf.stop_gradient(value) + surrogate - tf.stop_gradient(surrogate)
+
+
 class FreeBits:
     """ELBO with free bits (Kingma et al. 2016): each latent dimension's KL,
     averaged over the batch, is floored at ``lambda_`` nats:
@@ -135,7 +164,7 @@ def objective_key(model):
     ``num_samples`` and ``free_bits``). The plain negative ELBO (beta 1, no
     free bits) is ``negative_elbo``.
     """
-    if model.objective_kind == "iwae":
+    if model.objective_kind in ("iwae", "iwae_dreg"):
         return f"negative_iwae_bound_k{model.num_samples}"
     if model.objective_kind == "free_bits":
         return "negative_elbo_free_bits"
@@ -144,19 +173,22 @@ def objective_key(model):
 
 def objective_name(model):
     """The training objective in words, e.g. ``"negative IWAE bound (k=5)"``."""
-    if model.objective_kind == "iwae":
-        return f"negative IWAE bound (k={model.num_samples})"
+    if model.objective_kind in ("iwae", "iwae_dreg"):
+        gradients = ", DReG gradients" if model.objective_kind == "iwae_dreg" else ""
+        return f"negative IWAE bound (k={model.num_samples}{gradients})"
     if model.objective_kind == "free_bits":
         return f"negative ELBO with free bits (lambda={model.free_bits:g} nats/dim, beta={model.beta:g})"
     return "negative ELBO" if model.beta == 1 else f"beta-weighted negative ELBO (beta={model.beta:g})"
 
 
 def make_objective(kind, beta=1.0, num_samples=1, free_bits=0.5):
-    """The objective named ``kind``: ``"elbo"``, ``"iwae"`` or ``"free_bits"``."""
+    """The objective named ``kind``: ``"elbo"``, ``"iwae"``, ``"iwae_dreg"`` or ``"free_bits"``."""
     if kind == "elbo":
         return ELBO(beta, num_samples)
     if kind == "iwae":
         return IWAE(num_samples)
+    if kind == "iwae_dreg":
+        return IWAEDReG(num_samples)
     if kind == "free_bits":
         return FreeBits(free_bits, beta, num_samples)
     raise ValueError(f"objective must be one of {OBJECTIVES}, got {kind!r}")
