@@ -85,6 +85,8 @@ QUICK_SHELL = [
     (rf"^({TFVAE} evaluate|python scripts/(train_mnist|compare_objectives)\.py)\b", r"(--num-samples|-k) \d{3,}",
      r"\1 5", "K = 5 runs the same chunked importance-weighted estimator as K = 5000 (K >= 100 is an evaluation; "
               "a training K such as --objective iwae --num-samples 5 is kept)"),
+    (rf"^{TFVAE} evaluate\b.*--gaps", r"--limit \d+", "--limit 20",
+     "20 images run the same per-example optimisation and gap estimates as 200"),
     (rf"^{TFVAE} train\b.*--strategy multiworker", r'"worker": \[[^\]]*\]', '"worker": ["127.0.0.1:{port}"]',
      "the two-machine cluster becomes a one-worker cluster on this machine: the same TF_CONFIG parsing and "
      "MultiWorkerMirroredStrategy"),
