@@ -147,3 +147,14 @@ def test_export_matches_keras(variant, tmp_path):
     if model.prior_kind == "normal" and not model.condition_dim:
         images = interpreter.get_signature_runner("sample")(num_samples=np.array(4, np.int32))["x"]
         assert images.shape == (4, *SHAPE) and np.all(np.isfinite(images))
+
+
+def test_per_example_inference_runs_on_every_variant(variant):
+    from tfvae.inference import elbo_under, fit_posteriors
+
+    name, model, x, condition = variant
+    posteriors, curve = fit_posteriors(model, x, steps=5, num_samples=2, seed=3, condition=condition)
+    q_star = posteriors.distributions()
+    assert [q.event_shape[-1] for q in q_star] == list(model.latent_dims)
+    assert curve.shape == (5,) and np.all(np.isfinite(curve))
+    assert np.all(np.isfinite(elbo_under(model, x, q_star, 4, (1, 1), condition).numpy()))
