@@ -105,6 +105,14 @@ class LatentLayer(keras.layers.Layer):
                 "inference": self.inference, "min_scale": self.min_scale}
 
 
+def ladder_estimates(lowest, layers):
+    """The ladder's deterministic bottom-up pass: every layer's estimate N(mu_hat_l, sigma_hat_l^2), lowest first."""
+    estimates = [lowest]
+    for layer in layers:
+        estimates.append(layer.posterior(summary(estimates[-1])))
+    return estimates
+
+
 def infer(lowest, layers, inference, num_samples, seeds):
     """Samples every layer from q, given the lowest layer's q(z_1 | x) (or its ladder estimate).
 
@@ -134,9 +142,7 @@ def infer(lowest, layers, inference, num_samples, seeds):
         conditionals = [layer.conditional_prior(z) for layer, z in zip(layers, samples[1:])]
         return posteriors, samples, conditionals
     # Ladder: a deterministic pass up, then samples down.
-    estimates = [lowest]
-    for layer in layers:
-        estimates.append(layer.posterior(summary(estimates[-1])))
+    estimates = ladder_estimates(lowest, layers)
     posteriors, samples, conditionals = [estimates[-1]], [draw(estimates[-1], seeds[-1], True)], []
     for layer, estimate, seed in zip(reversed(layers), reversed(estimates[:-1]), reversed(seeds[:-1])):
         conditionals.insert(0, layer.conditional_prior(samples[0]))
@@ -156,9 +162,7 @@ def log_posterior_at(lowest, layers, inference, samples):
         for layer, below, z in zip(layers, samples[:-1], samples[1:]):
             log_q += layer.posterior(below).log_prob(z)
         return log_q
-    estimates = [lowest]
-    for layer in layers:
-        estimates.append(layer.posterior(summary(estimates[-1])))
+    estimates = ladder_estimates(lowest, layers)
     log_q = estimates[-1].log_prob(samples[-1])
     for layer, estimate, z, above in zip(layers, estimates[:-1], samples[:-1], samples[1:]):
         log_q += precision_weighted(estimate, layer.conditional_prior(above)).log_prob(z)
