@@ -31,14 +31,18 @@ _SUBMODULES = (
     "optimization",
     "plots",
     "priors",
+    "sentence",
+    "sentence_export",
     "served",
+    "text",
+    "text_commands",
     "training",
     "validation",
 )
 _INTERNAL = ("__main__", "quiet")  # submodules that are not public API (still importable by name)
-_ATTRIBUTES = {"VAE": "model"}  # name -> submodule that defines it
+_ATTRIBUTES = {"VAE": "model", "SentenceVAE": "sentence"}  # name -> submodule that defines it
 
-__all__ = ["VAE", "__version__", *_SUBMODULES]
+__all__ = ["VAE", "SentenceVAE", "__version__", *_SUBMODULES]
 
 
 def __getattr__(name):

@@ -27,6 +27,13 @@ def _likelihood_scale(text):
     return value
 
 
+def _nonnegative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -43,9 +50,11 @@ def _add_train(subparsers):
                    help="run directory: the same command again resumes an interrupted run and leaves a finished one "
                         "as it is; a larger --epochs continues it; other settings are refused")
     p.add_argument("--overwrite", action="store_true", help="delete the run in --out first and start afresh")
-    p.add_argument("--dataset", default="mnist", help="dataset name (mnist, fashion_mnist, or any TFDS image dataset)")
+    p.add_argument("--dataset", default="mnist",
+                   help="dataset name (mnist, fashion_mnist, or any TFDS image dataset), or 'text': sentences "
+                        "from --data-dir (train.txt/valid.txt/test.txt or ptb.*.txt) or from --tfds-name")
     p.add_argument("--data-dir", default=None,
-                   help="directory of MNIST-format IDX files; default $TFVAE_DATA_DIR, then TFDS")
+                   help="directory of MNIST-format IDX files (default $TFVAE_DATA_DIR, then TFDS), or of sentences")
     p.add_argument("--epochs", type=_positive_int, default=10, help="training epochs")
     p.add_argument("--batch-size", type=_positive_int, default=128, help="examples per batch and device")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (the schedule's first)")
@@ -65,14 +74,16 @@ def _add_train(subparsers):
     p.add_argument("--binarize", choices=["dynamic", "fixed", "none"], default="dynamic",
                    help="training binarisation (test data is binarised once, seed 0, unless 'none')")
     p.add_argument("--seed", type=int, default=0, help="seed of data order, binarisation and initial weights")
-    p.add_argument("--latent-dim", type=_positive_int, default=None, help="latent dimensions (default 16)")
+    p.add_argument("--latent-dim", type=_nonnegative_int, default=None,
+                   help="latent dimensions (default 16; text 32, and 0 gives the RNN language model)")
     p.add_argument("--latent-dims", type=_positive_int, nargs="+", default=None,
                    help="sizes of the stochastic layers, lowest first (e.g. 100 50: a two-layer hierarchical VAE)")
     p.add_argument("--inference", choices=["bottom_up", "ladder"], default="bottom_up",
                    help="hierarchical inference: bottom-up q(z1|x) q(z2|z1) (Burda) or the ladder's top-down q")
     p.add_argument("--latent-hidden-units", type=_positive_int, nargs="+", default=[256, 256],
                    help="widths of the MLPs between stochastic layers")
-    p.add_argument("--arch", choices=["mlp", "conv"], default="mlp", help="encoder/decoder architecture")
+    p.add_argument("--arch", choices=["mlp", "conv", "lstm", "gru"], default=None,
+                   help="encoder/decoder architecture (default mlp; lstm or gru for text, default lstm)")
     p.add_argument("--hidden-units", type=_positive_int, nargs="+", default=[512, 256],
                    help="MLP encoder widths (decoder mirrors them)")
     p.add_argument("--filters", type=_positive_int, nargs="+", default=[32, 64],
@@ -109,6 +120,22 @@ def _add_train(subparsers):
     p.add_argument("--mixed-precision", action="store_true",
                    help="mixed_float16 compute (for GPUs); variables, distributions and loss stay float32")
     p.add_argument("--deterministic", action="store_true", help="enable TF op determinism (bit-identical reruns)")
+    text = p.add_argument_group("text (--dataset text)")
+    text.add_argument("--tfds-name", default=None, help="a TFDS text dataset instead of --data-dir (needs a network)")
+    text.add_argument("--max-vocab", type=_positive_int, default=None, help="keep the N most frequent training words")
+    text.add_argument("--min-count", type=_positive_int, default=1, help="rarer training words become <unk>")
+    text.add_argument("--max-length", type=_positive_int, default=100, help="longer sentences are cut (and counted)")
+    text.add_argument("--tokenizer", choices=["whitespace", "standardize"], default="whitespace",
+                      help="split on spaces, or first lowercase and strip punctuation (TextVectorization's)")
+    text.add_argument("--embedding-dim", type=_positive_int, default=256, help="word-embedding size")
+    text.add_argument("--rnn-units", type=_positive_int, default=256, help="LSTM/GRU state size")
+    text.add_argument("--bidirectional", action="store_true", help="a bidirectional encoder")
+    text.add_argument("--latent-injection", choices=["initial_state", "inputs", "both"], default="both",
+                      help="how z enters the decoder: its initial state, every input, or both")
+    text.add_argument("--word-dropout", type=float, default=0.0,
+                      help="rate at which training replaces decoder inputs by <unk> (Bowman et al.: 0.25 and up)")
+    text.add_argument("--bn-gamma", type=float, default=0.0,
+                      help="BN-VAE: batch-normalize the posterior means with this fixed gamma (0: off)")
     p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
                    help="0: quiet, 1: progress bar, 2: one line per epoch and TensorFlow's own start-up logging")
     p.set_defaults(run=_run_train)
@@ -118,13 +145,13 @@ def _run_train(args):
     from tfvae.training import TrainSettings, run_state, train
 
     # Resolved here (check_flags refused a disagreement), so a stored run's config compares equal.
-    latent_dims = args.latent_dims or [args.latent_dim or 16]
+    latent_dims = args.latent_dims or [16 if args.latent_dim is None else args.latent_dim]
     model_config = {
         "latent_dim": latent_dims[0],
         "latent_dims": latent_dims,
         "inference": args.inference,
         "latent_hidden_units": args.latent_hidden_units,
-        "architecture": args.arch,
+        "architecture": args.arch or "mlp",
         "hidden_units": args.hidden_units,
         "filters": args.filters,
         "activation": args.activation,
@@ -150,7 +177,11 @@ def _run_train(args):
         steps_per_execution=args.steps_per_execution, backup=not args.no_backup,
         conditional=args.conditional, kl_warmup_steps=args.kl_warmup_steps, kl_cycle_steps=args.kl_cycle_steps,
         mixed_precision=args.mixed_precision, deterministic=args.deterministic,
+        tfds_name=args.tfds_name, max_vocab=args.max_vocab, min_count=args.min_count, max_length=args.max_length,
+        tokenizer=args.tokenizer,
     )
+    if args.dataset == "text":
+        model_config = text_model_config(args)
     state = "new" if args.overwrite else run_state(args.out, model_config, settings)
     if state == "finished":
         print(f"{args.out} holds a finished run; its results are in {Path(args.out) / 'metrics.json'} "
@@ -160,9 +191,32 @@ def _run_train(args):
         if state in ("resume", "continue"):
             print(f"{state[:-1]}ing the run in {args.out}")
         _, metrics = train(args.out, model_config, settings, verbose=args.verbose, overwrite=args.overwrite)
-        print(json.dumps({"test": metrics["test"], "train": metrics["train"]}, indent=2))
+        print(json.dumps({split: metrics[split] for split in ("test", "train", "valid") if split in metrics},
+                         indent=2))
     _print_objective(metrics)
     print(f"run directory: {args.out}")
+
+
+def text_model_config(args):
+    """The ``SentenceVAE`` arguments of ``tfvae train --dataset text``."""
+    return {
+        "latent_dim": 32 if args.latent_dim is None else args.latent_dim,
+        "embedding_dim": args.embedding_dim,
+        "units": args.rnn_units,
+        "rnn": args.arch or "lstm",
+        "bidirectional": args.bidirectional,
+        "latent_injection": args.latent_injection,
+        "word_dropout": args.word_dropout,
+        "batch_norm_gamma": args.bn_gamma,
+        "posterior": args.posterior,
+        "beta": args.beta,
+        "kl_estimate": args.kl_estimate,
+        "prior": args.prior,
+        "prior_components": args.prior_components,
+        "objective": args.objective,
+        "num_samples": args.num_samples,
+        "free_bits": args.free_bits,
+    }
 
 
 def _print_objective(metrics):
@@ -205,11 +259,13 @@ def _add_evaluate(subparsers):
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir", help="a run directory written by 'tfvae train', or an exported SavedModel version "
                                    "directory (saved_models/NAME/N; then --data-dir or $TFVAE_DATA_DIR gives the data)")
-    p.add_argument("--num-samples", "-k", type=_positive_int, default=5000, help="K of the importance-weighted bound")
+    p.add_argument("--num-samples", "-k", type=_positive_int, default=None,
+                   help="K of the importance-weighted bound (default 5000; 500 for text)")
     p.add_argument("--split", choices=["test", "train", "validation"], default="test", help="which data")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N examples")
-    p.add_argument("--batch-size", type=_positive_int, default=100, help="examples per step")
-    p.add_argument("--chunk-size", type=_positive_int, default=500, help="samples decoded at once (memory)")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="examples per step (default 100; text 25)")
+    p.add_argument("--chunk-size", type=_positive_int, default=None,
+                   help="samples decoded at once (memory; default 500, text 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
     p.add_argument("--data-dir", default=None, help="override the run's data directory")
     p.add_argument("--out", default=None, help="where to write the JSON (default RUN_DIR/eval.json, or gaps.json "
@@ -235,11 +291,21 @@ def _report(results, out, dataset, split, binarize):
 
 
 def _run_evaluate(args):
+    from tfvae import text_commands
     from tfvae.data import one_hot
     from tfvae.evaluation import evaluate
     from tfvae.served import is_export
     from tfvae.training import load_run
 
+    text = text_commands.is_text_model(args.run_dir)
+    defaults = {"num_samples": (5000, 500), "batch_size": (100, 25), "chunk_size": (500, 10)}
+    for name, (image_default, text_default) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, text_default if text else image_default)
+    if text:
+        if args.gaps:
+            raise ValueError("--gaps is for image models (per-example inference on sentences is not in the CLI)")
+        return text_commands.evaluate(args)
     if args.gaps:
         return _run_gaps(args)
     if is_export(args.run_dir):
@@ -300,20 +366,33 @@ def _evaluate_saved_model(args):
 
 
 def _add_sample(subparsers):
-    p = subparsers.add_parser("sample", help="draw images from the prior into a PNG grid",
+    p = subparsers.add_parser("sample", help="draw images from the prior into a PNG grid (text: print sentences)",
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir", help="a run directory written by 'tfvae train', or an exported saved_models/NAME/N")
-    p.add_argument("--n", type=_positive_int, default=64, help="number of images")
+    p.add_argument("--n", type=_positive_int, default=None, help="number of images (default 64) or sentences (10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the prior draws")
     p.add_argument("--out", default="samples.png", help="PNG file to write")
     p.add_argument("--label", type=int, default=None, help="for a conditional model: the class to draw")
+    p.add_argument("--homotopy", nargs=2, metavar=("FROM", "TO"), default=None,
+                   help="a text model: also print greedy sentences between these two sentences' posterior means")
+    p.add_argument("--steps", type=_positive_int, default=5, help="with --homotopy: points on the line")
     p.set_defaults(run=_run_sample)
 
 
 def _run_sample(args):
+    from tfvae import text_commands
     from tfvae.data import one_hot
     from tfvae.plots import plot_samples
     from tfvae.served import load_model
+
+    if text_commands.is_text_model(args.run_dir):
+        if args.label is not None:
+            raise ValueError("--label is for conditional image models")
+        args.n = args.n or 10
+        return text_commands.sample(args)
+    args.n = args.n or 64
+    if args.homotopy:
+        raise ValueError("--homotopy is for text models")
 
     model = load_model(args.run_dir)
     condition = None
@@ -343,10 +422,13 @@ def _add_plot(subparsers):
 
 
 def _run_plot(args):
-    from tfvae import plots
+    from tfvae import plots, text_commands
     from tfvae.served import is_export, load_model
 
     out = args.out or f"{args.kind}.png"
+    if args.kind != "curves" and text_commands.is_text_model(args.run_dir):
+        raise ValueError(f"--kind {args.kind} draws images; for a text model use --kind curves, "
+                         "and 'tfvae sample' for sentences")
     if args.kind == "curves":
         if is_export(args.run_dir):
             raise ValueError("an export keeps no training history: plot the curves of its run directory")
@@ -392,8 +474,13 @@ def _run_export(args):
         existing = [int(p.name) for p in base.glob("*") if p.name.isdigit()]
         version = max(existing, default=0) + 1
     settings = load_run_settings(args.run_dir)
-    path = export(load_run(args.run_dir), base, version, tflite=args.tflite,
-                  preprocessing=default_preprocessing(settings.binarize))
+    from tfvae import text_commands
+
+    if text_commands.is_text_model(args.run_dir):
+        path = text_commands.export(args, version)
+    else:
+        path = export(load_run(args.run_dir), base, version, tflite=args.tflite,
+                      preprocessing=default_preprocessing(settings.binarize))
     # The run's numbers travel with the model.
     metrics = {}
     for name in ("metrics.json", "eval.json"):
@@ -468,13 +555,15 @@ FLAG_RANGES = {
     "learning_rate": (0, None, True), "lr_decay_rate": (0, 1, True), "lr_decay_epochs": (0, None, True),
     "lr_min_fraction": (0, 1), "warmup_steps": (0, None), "reduce_lr_on_plateau": (0, None),
     "adam_beta1": (0, 1, False, True), "adam_beta2": (0, 1, False, True), "adam_epsilon": (0, None, True),
-    "validation_size": (0, None), "seed": (0, MAX_SEED), "latent_dim": (1, None), "latent_dims": (1, None),
+    "validation_size": (0, None), "seed": (0, MAX_SEED), "latent_dim": (0, None), "latent_dims": (1, None),
     "latent_hidden_units": (1, None), "hidden_units": (1, None),
     "filters": (1, None), "likelihood_scale": (0, None, True), "prior_components": (1, None),
     "num_samples": (1, None), "free_bits": (0, None), "beta": (0, None), "kl_warmup_steps": (0, None),
     "kl_cycle_steps": (0, None), "limit": (1, None), "chunk_size": (1, None), "n": (1, MAX_IMAGES),
-    "label": (0, None), "num_points": (1, None), "version": (1, None),
+    "label": (0, None), "num_points": (1, None), "version": (1, None), "steps": (1, None),
     "svi_steps": (1, None), "svi_learning_rate": (0, None, True),
+    "max_vocab": (1, None), "min_count": (1, None), "max_length": (1, None), "embedding_dim": (1, None),
+    "rnn_units": (1, None), "word_dropout": (0, 1, False, True), "bn_gamma": (0, None),
 }
 
 
@@ -513,6 +602,7 @@ def check_flags(args):
     if args.command != "train":
         return
     get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+    _check_text_flags(args, get)
     layers = len(get("latent_dims") or [0])
     if get("latent_dim") is not None and get("latent_dims") and get("latent_dim") != get("latent_dims")[0]:
         raise ValueError("--latent-dim and --latent-dims disagree: --latent-dim is the lowest layer's size; "
@@ -538,6 +628,34 @@ def check_flags(args):
         raise ValueError(f"--free-bits is for --objective free_bits, not --objective {get('objective')}")
     if get("reduce_lr_on_plateau", 0) and get("lr_schedule", "constant") != "constant":
         raise ValueError("--reduce-lr-on-plateau sets the learning rate itself: use it with --lr-schedule constant")
+
+
+TEXT_FLAGS = {"tfds_name": None, "max_vocab": None, "min_count": 1, "max_length": 100, "tokenizer": "whitespace",
+              "embedding_dim": 256, "rnn_units": 256, "bidirectional": False, "latent_injection": "both",
+              "word_dropout": 0.0, "bn_gamma": 0.0}
+IMAGE_FLAGS = {"latent_dims": None, "inference": "bottom_up", "conditional": False, "likelihood": "bernoulli",
+               "likelihood_scale": 1.0, "validation_size": 5000, "binarize": "dynamic"}
+
+
+def _check_text_flags(args, get):
+    """Refuses image flags on text and text flags on images."""
+    text = get("dataset") == "text"
+    wrong = IMAGE_FLAGS if text else TEXT_FLAGS
+    given = [name for name, default in wrong.items() if get(name, default) != default]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ValueError(f"{flags}: {'image' if text else 'text'} flags, not for --dataset {get('dataset')}")
+    if text and get("arch") in ("mlp", "conv"):
+        raise ValueError(f"--arch {get('arch')} is for images; text takes --arch lstm or gru")
+    if not text and get("arch") in ("lstm", "gru"):
+        raise ValueError(f"--arch {get('arch')} is for --dataset text")
+    if not text and get("latent_dim") == 0:
+        raise ValueError("--latent-dim 0 (a language model, no latent) is for --dataset text")
+    if text and get("prior") == "vamp":
+        raise ValueError("--prior vamp needs images (its pseudo-inputs); use --prior normal or mixture for text")
+    if text and get("latent_dim") == 0 and get("objective") in ("free_bits", "iwae", "iwae_dreg"):
+        raise ValueError(f"--latent-dim 0 is the language model: --objective {get('objective')} has no latent "
+                         "to act on")
 
 
 def _write_problem(args):

@@ -90,7 +90,7 @@ def elbo_under(model, x, posteriors, num_samples, seed, condition=None):
     samples estimate the expectation, the entropy is exact.
     """
     samples = _draw(posteriors, num_samples, seed)
-    log_joint = model.decode(samples[0], condition).log_prob(x) + model.log_prior(samples)
+    log_joint = model.likelihood_of(x, samples[0], condition).log_prob(x) + model.log_prior(samples)
     return tf.reduce_mean(log_joint, axis=0) + tf.add_n([q.entropy() for q in posteriors])
 
 

@@ -122,7 +122,7 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        latent_dims = _latent_dims(latent_dim, latent_dims)
+        latent_dims = _latent_dims(latent_dim, latent_dims, self.min_latent_dim)
         if inference not in INFERENCES:
             raise ValueError(f"inference must be one of {INFERENCES}, got {inference!r}")
         if len(latent_dims) == 1 and inference != "bottom_up":
@@ -136,7 +136,7 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         if kl_estimate not in KL_ESTIMATES:
             raise ValueError(f"kl_estimate must be one of {KL_ESTIMATES}, got {kl_estimate!r}")
         # Hyperparameters, stored under their own names for get_config.
-        self.data_shape = tuple(int(d) for d in data_shape)
+        self.data_shape = tuple(None if d is None else int(d) for d in data_shape)
         self.latent_dims = latent_dims
         self.latent_dim = latent_dims[0]  # the layer the decoder reads
         self.inference = inference
@@ -164,30 +164,9 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
             raise ValueError("the VampPrior is unconditional; use prior='normal' or 'mixture' with condition_dim")
 
         self.posterior = make_posterior(posterior, self.latent_dim)
-        self.likelihood = make_likelihood(likelihood, self.data_shape, likelihood_scale)
+        self.likelihood = self._make_likelihood()
         self.custom_networks = {"encoder": encoder is not None, "decoder": decoder is not None}
-        if encoder is None or decoder is None:
-            preset_encoder, preset_decoder = make_networks(
-                architecture,
-                self.data_shape,
-                self.latent_dim,
-                self.posterior.params_size(self.latent_dim),
-                self.likelihood.params_size(self.data_shape),
-                self.hidden_units,
-                self.filters,
-                activation,
-                condition_dim=self.condition_dim,
-            )
-        self.encoder = encoder if encoder is not None else preset_encoder
-        self.decoder = decoder if decoder is not None else preset_decoder
-        for name, input_shape, size, head in (
-            ("encoder", encoder_input_shape(self.data_shape, self.condition_dim, architecture),
-             self.posterior.params_size(self.latent_dim), "posterior"),
-            ("decoder", (self.latent_dim + self.condition_dim,), self.likelihood.params_size(self.data_shape),
-             "likelihood"),
-        ):
-            if self.custom_networks[name]:
-                check_network(getattr(self, name), name, input_shape, size, head)
+        self.encoder, self.decoder = self._make_networks(encoder, decoder)
         # The stochastic layers above z_1; empty for a one-layer VAE.
         self.latent_layers = [
             LatentLayer(dim, below, self.latent_hidden_units, activation, inference, name=f"latent_layer_{i + 2}")
@@ -204,6 +183,39 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         # Every sublayer is built already; saying so lets Keras save and
         # restore weights (BackupAndRestore, load_weights) before the first call.
         self.built = True
+
+    # The smallest latent size; a sentence VAE allows 0 (its language-model baseline).
+    min_latent_dim = 1
+
+    def _make_likelihood(self):
+        """The likelihood head (``distributions.make_likelihood``)."""
+        return make_likelihood(self.likelihood_kind, self.data_shape, self.likelihood_scale)
+
+    def _make_networks(self, encoder, decoder):
+        """The (encoder, decoder) pair: the user's networks, checked, or the presets."""
+        latent_dim, condition_dim, architecture = self.latent_dim, self.condition_dim, self.architecture
+        if encoder is None or decoder is None:
+            preset_encoder, preset_decoder = make_networks(
+                architecture,
+                self.data_shape,
+                latent_dim,
+                self.posterior.params_size(latent_dim),
+                self.likelihood.params_size(self.data_shape),
+                self.hidden_units,
+                self.filters,
+                self.activation,
+                condition_dim=condition_dim,
+            )
+        for name, network, input_shape, size, head in (
+            ("encoder", encoder, encoder_input_shape(self.data_shape, condition_dim, architecture),
+             self.posterior.params_size(latent_dim), "posterior"),
+            ("decoder", decoder, (latent_dim + condition_dim,), self.likelihood.params_size(self.data_shape),
+             "likelihood"),
+        ):
+            if network is not None:
+                check_network(network, name, input_shape, size, head)
+        return (encoder if encoder is not None else preset_encoder,
+                decoder if decoder is not None else preset_decoder)
 
     # --- the probabilistic model -------------------------------------------
 
@@ -271,6 +283,14 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         params = tf.reshape(params, tf.concat([tf.shape(z)[:-1], tf.shape(params)[-1:]], axis=0))
         return self.likelihood.distribution(params)
 
+    def likelihood_of(self, x, z, condition=None):
+        """p(x|z) as the distribution that scores ``x``: ``decode(z)``.
+
+        An autoregressive decoder (``tfvae.sentence.SentenceVAE``) also reads
+        x's own prefix here (teacher forcing). ``x`` is checked already.
+        """
+        return self.decode(z, condition)
+
     def elbo_terms(self, x, seed=None, num_samples=None, condition=None):
         """Per-example terms of the objective from ``num_samples`` samples of the latents.
 
@@ -288,7 +308,7 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         x, condition = self._checked_inputs(x, condition)
         num_samples = self.num_samples if num_samples is None else num_samples
         posteriors, samples, conditionals = self.infer(x, num_samples, seed, condition)
-        likelihood = self.decode(samples[0], condition)
+        likelihood = self.likelihood_of(x, samples[0], condition)
         prior = self.prior()
         kl_layers = latents.layer_kls(posteriors, samples, conditionals, prior, self.inference, self.kl_estimate)
         terms = {
@@ -367,6 +387,10 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         if self.latent_layers:
             for i, kl in enumerate(terms["kl_layers"]):
                 self.add_metric(kl, name=f"kl_{i + 1}")
+        return self._call_output(x, condition, terms, training)
+
+    def _call_output(self, x, condition, terms, training):
+        """What ``call`` (and so ``predict``) returns: reconstruction means."""
         if training:
             return terms["likelihood"].mean()[0]
         if self.latent_layers:
@@ -443,13 +467,13 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         return tf.cast(seed, tf.int32)
 
 
-def _latent_dims(latent_dim, latent_dims):
+def _latent_dims(latent_dim, latent_dims, smallest=1):
     """The layer sizes from ``latent_dim`` and/or ``latent_dims`` (they must agree)."""
     if latent_dims is None:
         latent_dims = (16 if latent_dim is None else latent_dim,)
     latent_dims = tuple(int(d) for d in np.atleast_1d(latent_dims))
-    if not latent_dims or min(latent_dims) < 1:
-        raise ValueError(f"latent_dim and latent_dims must be >= 1, got {list(latent_dims)}")
+    if not latent_dims or min(latent_dims) < smallest:
+        raise ValueError(f"latent_dim and latent_dims must be >= {smallest}, got {list(latent_dims)}")
     if latent_dim is not None and int(latent_dim) != latent_dims[0]:
         raise ValueError(f"latent_dim={latent_dim} disagrees with latent_dims={list(latent_dims)} "
                          "(latent_dim is the lowest layer's size: pass one of them)")
@@ -469,4 +493,5 @@ def _dreg_terms(model, x, posterior, z, condition):
                                  for key, value in posterior.parameters.items()})
     fixed_z = tf.stop_gradient(z)
     return {"log_posterior_stopped": stopped.log_prob(z),
-            "log_joint_stopped_z": model.decode(fixed_z, condition).log_prob(x) + model.prior().log_prob(fixed_z)}
+            "log_joint_stopped_z": model.likelihood_of(x, fixed_z, condition).log_prob(x)
+            + model.prior().log_prob(fixed_z)}

@@ -6,6 +6,11 @@
     RUN_DIR/logs/              TensorBoard
     RUN_DIR/history.csv        one row per epoch
     RUN_DIR/metrics.json       final train/test negative ELBO and timings
+    RUN_DIR/vocabulary.txt     a text run's vocabulary (``tfvae.text``)
+
+Images train a ``VAE``; ``dataset="text"`` (a directory of sentences, or a
+TFDS text dataset by ``tfds_name``) trains a ``tfvae.sentence.SentenceVAE``
+through the same loop, with the text settings below.
 
 ``train`` is what ``tfvae train`` runs; ``load_run`` gives the trained model
 back.
@@ -22,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfvae import __version__
+from tfvae import __version__, text
 from tfvae.backend import keras, tf
 from tfvae.callbacks import (
     CyclicalSchedule,
@@ -37,6 +42,7 @@ from tfvae.data import ImageDataset, binarize_fixed, load_dataset, make_pipeline
 from tfvae.model import VAE
 from tfvae.objectives import objective_key, objective_name
 from tfvae.optimization import check_optimizer_settings, make_optimizer
+from tfvae.sentence import SentenceVAE
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 TEST_BINARIZATION_SEED = 0  # the one fixed draw of binary test images
@@ -46,7 +52,10 @@ RUN_FORMAT = 1  # layout of a run directory; bumped when an older tfvae could no
 RUNTIME_SETTINGS = ("epochs", "data_dir", "strategy", "jit_compile", "steps_per_execution", "backup",
                     "image_every")
 # Files a run writes; --overwrite removes these and nothing else.
-RUN_FILES = ("config.json", "checkpoints", "backup", "logs", "history.csv", "metrics.json", "eval.json")
+RUN_FILES = ("config.json", "checkpoints", "backup", "logs", "history.csv", "metrics.json", "eval.json",
+             text.VOCABULARY_FILE)
+TEXT_DATASET = "text"  # settings.dataset of a sentence VAE
+MODEL_CLASSES = {"VAE": VAE, "SentenceVAE": SentenceVAE}
 
 
 @dataclasses.dataclass
@@ -86,6 +95,12 @@ class TrainSettings:
     kl_cycle_steps: int = 0  # cyclical KL annealing with this period (0: none)
     mixed_precision: bool = False  # float16 compute (GPUs), float32 variables and loss
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism(): bit-identical reruns
+    # Text (dataset="text"): tfvae.text's vocabulary and tokenization.
+    tfds_name: str | None = None  # a TFDS text dataset instead of data_dir
+    max_vocab: int | None = None  # most frequent training words kept (None: all)
+    min_count: int = 1  # words seen fewer times in training become <unk>
+    max_length: int = 100  # words per sentence; longer ones are cut (and counted)
+    tokenizer: str = "whitespace"  # or "standardize" (lowercase, strip punctuation)
 
 
 def use_jit(settings, architecture):
@@ -144,11 +159,11 @@ def model_inputs(images, conditions=None, batch_size=128, binarize="none", shuff
     return dataset.map(lambda x, c: ((x, c),))
 
 
-def evaluate_negative_elbo(model, images, conditions=None, batch_size=500):
-    """Keras's ``evaluate`` on fixed images, per example: the objective (``loss``,
-    and again under its own name, e.g. ``negative_iwae_bound_k5``), the plain
+def evaluate_negative_elbo(model, images, conditions=None, batch_size=500, dataset=None):
+    """Keras's ``evaluate`` on fixed images (or on ``dataset``), per example: the objective
+    (``loss``, and again under its own name, e.g. ``negative_iwae_bound_k5``), the plain
     ``negative_elbo`` (beta 1, no free bits), reconstruction, KL and ELBO."""
-    dataset = model_inputs(images, conditions, batch_size)
+    dataset = model_inputs(images, conditions, batch_size) if dataset is None else dataset
     results = {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
     results[objective_key(model)] = results["loss"]
     results["negative_elbo"] = -results["elbo"]
@@ -266,36 +281,25 @@ def train(
     keras.utils.set_random_seed(settings.seed)
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
-    data = dataset if dataset is not None else load_dataset(settings.dataset, settings.data_dir)
-    (train_x, train_y), (valid_x, valid_y) = split_validation(data.train_images, data.train_labels,
-                                                              settings.validation_size)
-    num_classes = int(data.train_labels.max()) + 1
-    conditions = (lambda labels: one_hot(labels, num_classes)) if settings.conditional else (lambda labels: None)
-
     strategy = get_strategy(settings.strategy)
     global_batch = settings.batch_size * strategy.num_replicas_in_sync
-    steps_per_epoch = math.ceil(len(train_x) / global_batch)
-    model_config = {**model_config, "data_shape": list(data.data_shape)}
-    if settings.conditional:
-        model_config["condition_dim"] = num_classes
+    prepare = _prepare_text if settings.dataset == TEXT_DATASET else _prepare_images
+    data = prepare(settings, dataset, model_config, global_batch)
     policy = dtype_policy("mixed_float16") if settings.mixed_precision else contextlib.nullcontext()
     with strategy.scope(), policy:
-        model = VAE(**model_config)
+        model = data.model_class(**data.model_config)
         model.compile(
-            optimizer=make_optimizer(settings, steps_per_epoch, settings.epochs),
+            optimizer=make_optimizer(settings, data.steps_per_epoch, settings.epochs),
             jit_compile=use_jit(settings, model.architecture),
-            steps_per_execution=settings.steps_per_execution,
+            steps_per_execution=data.steps_per_execution or settings.steps_per_execution,
         )
-    config = {"tfvae_version": __version__, "format": RUN_FORMAT, "model": model.get_config(),
-              "train": dataclasses.asdict(settings)}
+    config = {"tfvae_version": __version__, "format": RUN_FORMAT, "class": type(model).__name__,
+              "model": model.get_config(), "train": dataclasses.asdict(settings)}
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
-
-    train_data = model_inputs(train_x, conditions(train_y), global_batch, binarize=settings.binarize,
-                              shuffle=True, seed=settings.seed)
-    valid_data = None
-    if len(valid_x):
-        valid_data = model_inputs(evaluation_images(valid_x, settings.binarize), conditions(valid_y), global_batch)
+    if data.vocabulary is not None:
+        data.vocabulary.save(run_dir / text.VOCABULARY_FILE)
+    train_data, valid_data = data.train_data, data.valid_data
     monitor = "val_loss" if valid_data is not None else "loss"
     best = str(run_dir / "checkpoints" / "best")
     callbacks = []
@@ -318,11 +322,8 @@ def train(
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
         *extra_callbacks,
     ]
-    if settings.image_every:
-        source_x, source_y = (valid_x, valid_y) if len(valid_x) else (train_x, train_y)
-        callbacks.append(ImageLogger(run_dir / "logs", evaluation_images(source_x[:8], settings.binarize),
-                                     every=settings.image_every, seed=settings.seed,
-                                     conditions=conditions(source_y[:8])))
+    if settings.image_every and data.image_logger is not None:
+        callbacks.append(data.image_logger(run_dir / "logs"))
     if settings.backup:
         # Last, so an epoch counts as done only once every logger has written it; kept after
         # the last epoch, so a larger --epochs continues the run. A kill between the loggers
@@ -351,13 +352,102 @@ def train(
         "epochs": settings.epochs,
         "objective": {"kind": model.objective_kind, "key": objective_key(model), "name": objective_name(model)},
         "train_seconds": seconds,
-        "train": evaluate_negative_elbo(model, evaluation_images(train_x, settings.binarize), conditions(train_y)),
-        "test": evaluate_negative_elbo(model, evaluation_images(data.test_images, settings.binarize),
-                                       conditions(data.test_labels)),
-        "test_binarization_seed": TEST_BINARIZATION_SEED,
+        **data.final_metrics(model),
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return model, metrics
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """What ``train`` needs from a dataset: the model to build, pipelines and final metrics."""
+
+    name: str
+    model_class: type
+    model_config: dict
+    steps_per_epoch: int
+    train_data: tf.data.Dataset
+    valid_data: tf.data.Dataset | None
+    final_metrics: object  # model -> {"train": ..., "test": ..., ...}
+    image_logger: object = None  # log_dir -> an ImageLogger, or None
+    vocabulary: text.Vocabulary | None = None
+    steps_per_execution: int | None = None  # instead of the setting
+
+
+def _prepare_images(settings, dataset, model_config, global_batch):
+    """Images: a validation split, binarisation, conditions, and a ``VAE``."""
+    data = dataset if dataset is not None else load_dataset(settings.dataset, settings.data_dir)
+    (train_x, train_y), (valid_x, valid_y) = split_validation(data.train_images, data.train_labels,
+                                                              settings.validation_size)
+    num_classes = int(data.train_labels.max()) + 1
+    conditions = (lambda labels: one_hot(labels, num_classes)) if settings.conditional else (lambda labels: None)
+    model_config = {**model_config, "data_shape": list(data.data_shape)}
+    if settings.conditional:
+        model_config["condition_dim"] = num_classes
+    valid_data = None
+    if len(valid_x):
+        valid_data = model_inputs(evaluation_images(valid_x, settings.binarize), conditions(valid_y), global_batch)
+    source_x, source_y = (valid_x, valid_y) if len(valid_x) else (train_x, train_y)
+
+    def final_metrics(model):
+        return {
+            "train": evaluate_negative_elbo(model, evaluation_images(train_x, settings.binarize),
+                                            conditions(train_y)),
+            "test": evaluate_negative_elbo(model, evaluation_images(data.test_images, settings.binarize),
+                                           conditions(data.test_labels)),
+            "test_binarization_seed": TEST_BINARIZATION_SEED,
+        }
+
+    return PreparedData(
+        name=data.name, model_class=VAE, model_config=model_config,
+        steps_per_epoch=math.ceil(len(train_x) / global_batch),
+        train_data=model_inputs(train_x, conditions(train_y), global_batch, binarize=settings.binarize,
+                                shuffle=True, seed=settings.seed),
+        valid_data=valid_data, final_metrics=final_metrics,
+        image_logger=lambda log_dir: ImageLogger(log_dir, evaluation_images(source_x[:8], settings.binarize),
+                                                 every=settings.image_every, seed=settings.seed,
+                                                 conditions=conditions(source_y[:8])))
+
+
+def load_text(settings, dataset=None):
+    """The run's ``TextDataset``: given, from ``settings.data_dir`` or from TFDS (``settings.tfds_name``)."""
+    if dataset is not None:
+        return dataset
+    if settings.data_dir:
+        return text.load_text_dir(settings.data_dir)
+    if settings.tfds_name:
+        return text.load_tfds_text(settings.tfds_name)
+    raise ValueError("text data needs --data-dir (a directory of train/valid/test sentences) or --tfds-name")
+
+
+def _prepare_text(settings, dataset, model_config, global_batch):
+    """Sentences: a vocabulary from the training split, bucketed pipelines, and a ``SentenceVAE``."""
+    data = load_text(settings, dataset)
+    vocabulary = text.Vocabulary.build(data.train, settings.max_vocab, settings.min_count, settings.tokenizer,
+                                       settings.max_length)
+    for split in ("train", "valid", "test"):
+        cut = vocabulary.count_cut(getattr(data, split))
+        if cut:
+            print(f"tfvae: {cut} {split} sentences are longer than max_length={settings.max_length} words; "
+                  "they are cut (raise --max-length to keep them whole)")
+    ids = {split: text.encode_sentences(vocabulary, getattr(data, split)) for split in ("train", "valid", "test")}
+    model_config = {**model_config, "vocab_size": vocabulary.size, "max_length": settings.max_length}
+
+    def final_metrics(model):
+        # Validation and test: a pass over the training split costs a third of an epoch here.
+        return {split: evaluate_negative_elbo(model, None, dataset=text.make_text_pipeline(
+                    ids[split], global_batch, shuffle=False, bucket=False)) for split in ("valid", "test")}
+
+    return PreparedData(
+        name=data.name, model_class=SentenceVAE, model_config=model_config,
+        # Bucketing leaves some batches part-full: one more step per bucket at most.
+        steps_per_epoch=math.ceil(int(ids["train"].nrows()) / global_batch),
+        train_data=text.make_text_pipeline(ids["train"], global_batch, shuffle=True, seed=settings.seed),
+        valid_data=text.make_text_pipeline(ids["valid"], global_batch, shuffle=False, bucket=False),
+        final_metrics=final_metrics, vocabulary=vocabulary,
+        # Bucketed batches have no fixed count per epoch, which Keras needs for several steps a call;
+        # an RNN step is long enough that one step a call costs nothing measurable.
+        steps_per_execution=1)
 
 
 def read_run_config(run_dir: str | Path) -> dict:
@@ -383,9 +473,18 @@ def load_run(run_dir: str | Path) -> VAE:
     if not Path(f"{best}.index").exists():
         raise FileNotFoundError(f"{run_dir} holds no trained weights ({best}*): no epoch has finished with a "
                                 "finite loss (the run diverged, or was interrupted in its first epoch)")
-    model = VAE.from_config(config["model"])
+    model = MODEL_CLASSES[config.get("class", "VAE")].from_config(config["model"])
     model.load_weights(str(best)).expect_partial()
     return model
+
+
+def load_vocabulary(run_dir: str | Path) -> text.Vocabulary:
+    """A text run's vocabulary, with the tokenizer and ``max_length`` it was trained with."""
+    settings = load_run_settings(run_dir)
+    path = Path(run_dir) / text.VOCABULARY_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} holds no {text.VOCABULARY_FILE}: not a text run")
+    return text.Vocabulary.load(path, settings.tokenizer, settings.max_length)
 
 
 def load_run_settings(run_dir: str | Path) -> TrainSettings:

@@ -1,0 +1,400 @@
+"""The sentence VAE (Bowman et al. 2016): the VAE with an RNN encoder and an autoregressive decoder.
+
+    x = w_1 .. w_n <eos>                     token ids (``tfvae.text``), 0-padded
+    q(z|x):  embedding -> (bi)LSTM/GRU -> final state -> the posterior head
+    p(x|z) = prod_t Cat(x_t | softmax(W h_t)),   h_t = RNN(h_{t-1}, [emb(x_{t-1}), z]),  x_0 = <bos>
+
+z enters the decoder as its initial state (h_0 = tanh(A z), and c_0 = A z for
+an LSTM), as an extra input at every step, or both (``latent_injection``).
+The likelihood is a TFP ``Categorical`` per position, masked by the
+sentence's length, so log p(x|z) = sum_t log p(x_t | x_<t, z) with ``<eos>``
+included and padding contributing nothing.
+
+``SentenceVAE`` is a ``tfvae.VAE``: the objective, priors, KL, IWAE bound,
+free bits, KL annealing, evaluation and per-example inference are the
+image VAE's. It differs in its parts (networks, likelihood, input checks)
+and in ``likelihood_of``, which feeds x's own prefix to the decoder (teacher
+forcing). Against posterior collapse it adds word dropout on the decoder's
+inputs (Bowman et al.) and batch-normalized posterior means (BN-VAE, Zhu et
+al. 2020). With ``latent_dim=0`` it is the plain RNN language model: no
+encoder, KL = 0, and the ELBO is log p(x) exactly.
+"""
+
+from tfvae import validation
+from tfvae.backend import keras, tf, tfd, tfpl
+from tfvae.model import VAE
+from tfvae.text import BOS, EOS, PAD, UNK
+
+RNNS = ("lstm", "gru")
+LATENT_INJECTIONS = ("initial_state", "inputs", "both")
+# VAE keywords that a sentence VAE fixes itself (they are not part of its config).
+_IMAGE_ONLY = ("data_shape", "architecture", "hidden_units", "filters", "likelihood", "likelihood_scale",
+               "condition_dim", "latent_dims", "inference", "latent_hidden_units", "encoder", "decoder",
+               "activation")
+
+
+def _rnn_layer(kind, units, **kwargs):
+    if kind not in RNNS:
+        raise ValueError(f"rnn must be one of {RNNS}, got {kind!r}")
+    return (keras.layers.LSTM if kind == "lstm" else keras.layers.GRU)(units, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="tfvae")
+class WordDropout(keras.layers.Layer):
+    """In training, replaces each word of the decoder's input by ``<unk>`` with probability ``rate``.
+
+    The begin marker and padding are never replaced; outside training the
+    input passes unchanged. (Bowman et al. 2016: the decoder must then lean
+    on z for the words it cannot see.)
+    """
+
+    def __init__(self, rate=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"word dropout rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+
+    def call(self, tokens, training=None):
+        """``tokens`` int ``[B, T]`` with words replaced in training."""
+        if not training or self.rate == 0.0:
+            return tokens
+        drop = tf.random.uniform(tf.shape(tokens)) < self.rate
+        drop &= (tokens != BOS) & (tokens != PAD)
+        return tf.where(drop, tf.constant(UNK, tokens.dtype), tokens)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
+@keras.saving.register_keras_serializable(package="tfvae")
+class SentenceEncoder(keras.layers.Layer):
+    """Token ids ``[B, T]`` -> the posterior head's parameters ``[B, output_size]``.
+
+    Embedding (``<pad>`` masked) -> LSTM/GRU (``bidirectional``: both
+    directions' final states) -> a linear layer. With ``batch_norm_gamma``
+    > 0 the first ``latent_dim`` outputs (the posterior means) are batch
+    normalized and scaled by that fixed gamma (BN-VAE): over a batch, the
+    means then have variance gamma^2 per dimension, which keeps the expected
+    KL above d * gamma^2 / 2 and the posterior from collapsing.
+    """
+
+    def __init__(self, vocab_size, output_size, latent_dim, embedding_dim=256, units=256, rnn="lstm",
+                 bidirectional=False, batch_norm_gamma=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.output_size, self.latent_dim = int(vocab_size), int(output_size), int(latent_dim)
+        self.embedding_dim, self.units, self.rnn_kind = int(embedding_dim), int(units), rnn
+        self.bidirectional, self.batch_norm_gamma = bool(bidirectional), float(batch_norm_gamma)
+        self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, mask_zero=True)
+        rnn_layer = _rnn_layer(rnn, self.units)
+        self.rnn = keras.layers.Bidirectional(rnn_layer) if self.bidirectional else rnn_layer
+        self.params = keras.layers.Dense(self.output_size, name="params")
+        self.mean_norm = (keras.layers.BatchNormalization(scale=False, name="mean_norm")
+                          if self.batch_norm_gamma > 0 else None)
+
+    def call(self, tokens):
+        """Parameters ``[B, output_size]`` for int tokens ``[B, T]``."""
+        if self.output_size == 0:  # the language model: nothing to infer
+            return tf.zeros([tf.shape(tokens)[0], 0])
+        params = self.params(self.rnn(self.embedding(tokens)))
+        if self.mean_norm is None:
+            return params
+        mean, rest = params[:, : self.latent_dim], params[:, self.latent_dim:]
+        return tf.concat([self.batch_norm_gamma * self.mean_norm(mean), rest], axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "output_size": self.output_size,
+                "latent_dim": self.latent_dim, "embedding_dim": self.embedding_dim, "units": self.units,
+                "rnn": self.rnn_kind, "bidirectional": self.bidirectional,
+                "batch_norm_gamma": self.batch_norm_gamma}
+
+
+@keras.saving.register_keras_serializable(package="tfvae")
+class SentenceDecoder(keras.layers.Layer):
+    """The autoregressive decoder: ``(z, x)`` -> next-token logits ``[B, T, vocab_size]``.
+
+    Position t reads ``x_{t-1}`` (``<bos>`` at t = 1; word dropout in
+    training) and predicts ``x_t``. z (``[B, latent_dim]``) sets the initial
+    state and/or joins every input (``latent_injection``); with
+    ``latent_dim=0`` this is an RNN language model.
+    """
+
+    def __init__(self, vocab_size, latent_dim, embedding_dim=256, units=256, rnn="lstm",
+                 latent_injection="both", word_dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if latent_injection not in LATENT_INJECTIONS:
+            raise ValueError(f"latent_injection must be one of {LATENT_INJECTIONS}, got {latent_injection!r}")
+        self.vocab_size, self.latent_dim = int(vocab_size), int(latent_dim)
+        self.embedding_dim, self.units, self.rnn_kind = int(embedding_dim), int(units), rnn
+        self.latent_injection, self.word_dropout_rate = latent_injection, float(word_dropout)
+        self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim)
+        self.word_dropout = WordDropout(word_dropout)
+        self.rnn = _rnn_layer(rnn, self.units, return_sequences=True, return_state=True)
+        self.to_state = (keras.layers.Dense(self.units, name="latent_to_state")
+                         if self.latent_dim and latent_injection != "inputs" else None)
+        self.logits = keras.layers.Dense(self.vocab_size, name="logits")
+
+    def initial_state(self, z):
+        """The RNN's state before ``<bos>``: from z, or zeros."""
+        batch = tf.shape(z)[0]
+        if self.to_state is None:
+            zeros = tf.zeros([batch, self.units])
+            return [zeros, zeros] if self.rnn_kind == "lstm" else [zeros]
+        cell = self.to_state(z)
+        return [tf.tanh(cell), cell] if self.rnn_kind == "lstm" else [tf.tanh(cell)]
+
+    def step(self, z, inputs, state):
+        """Logits ``[B, T, V]`` and the new state for input tokens ``[B, T]`` after ``state``."""
+        embedded = self.embedding(inputs)
+        if self.latent_dim and self.latent_injection != "initial_state":
+            steps = tf.shape(inputs)[1]
+            embedded = tf.concat([embedded, tf.tile(z[:, None, :], [1, steps, 1])], axis=-1)
+        outputs = self.rnn(embedded, initial_state=state)
+        return self.logits(outputs[0]), list(outputs[1:])
+
+    def call(self, inputs):
+        """Teacher forcing: logits ``[B, T, V]`` for ``inputs = (z [B, d], x [B, T])``."""
+        z, x = inputs
+        shifted = tf.concat([tf.fill([tf.shape(x)[0], 1], tf.constant(BOS, x.dtype)), x[:, :-1]], axis=1)
+        logits, _ = self.step(z, self.word_dropout(shifted), self.initial_state(z))
+        return logits
+
+    def generate(self, z, max_length, greedy=True, seed=None):
+        """Sentences ``[B, max_length]`` from z ``[B, d]``: greedy (argmax) or sampled words until ``<eos>``.
+
+        Positions after ``<eos>`` are ``<pad>``; ``seed`` (a stateless pair)
+        makes sampled decoding reproducible.
+        """
+        batch = tf.shape(z)[0]
+        seed = tf.constant([0, 0], tf.int32) if seed is None else tf.cast(seed, tf.int32)
+
+        def body(t, token, state, done, words):
+            logits, state = self.step(z, token, state)
+            logits = logits[:, 0]
+            if greedy:
+                word = tf.argmax(logits, axis=-1, output_type=tf.int32)
+            else:
+                step_seed = tf.random.experimental.stateless_fold_in(seed, t)
+                word = tf.random.stateless_categorical(logits, 1, step_seed, dtype=tf.int32)[:, 0]
+            word = tf.where(done, PAD, word)
+            return t + 1, word[:, None], state, done | (word == EOS), words.write(t, word)
+
+        words = tf.TensorArray(tf.int32, size=max_length, element_shape=[None])
+        start = (tf.constant(0), tf.fill([batch, 1], BOS), self.initial_state(z), tf.zeros([batch], tf.bool), words)
+        t, _, _, _, words = tf.while_loop(lambda t, _, __, done, ___: (t < max_length) & ~tf.reduce_all(done),
+                                          body, start)
+        # Steps never taken (every sentence ended) are padding.
+        stacked = tf.transpose(words.gather(tf.range(t)))
+        return tf.pad(stacked, [[0, 0], [0, max_length - t]])
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "latent_dim": self.latent_dim,
+                "embedding_dim": self.embedding_dim, "units": self.units, "rnn": self.rnn_kind,
+                "latent_injection": self.latent_injection, "word_dropout": self.word_dropout_rate}
+
+
+class CategoricalSequenceLikelihood(tfpl.DistributionLambda):
+    """p(x|z) = prod_{t: x_t != <pad>} Categorical(x_t; softmax(logits_t)): a TFP head for token sequences.
+
+    ``new(logits, mask)`` is ``Independent(Masked(Categorical(logits), mask), 1)``:
+    ``log_prob(x)`` sums the per-position log-probabilities where ``mask``
+    holds and adds 0 elsewhere.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(lambda inputs: self.new(*inputs), **kwargs)
+
+    @staticmethod
+    def params_size(vocab_size):
+        """One logit per word of the vocabulary, per position."""
+        return int(vocab_size)
+
+    @staticmethod
+    def new(logits, mask):
+        """The masked categorical sequence for ``logits [..., T, V]`` and a boolean ``mask [..., T]``."""
+        return tfd.Independent(tfd.Masked(tfd.Categorical(logits=logits), validity_mask=mask),
+                               reinterpreted_batch_ndims=1)
+
+    def distribution(self, logits, mask):
+        """``new(logits, mask)`` (as the image heads' ``distribution``)."""
+        return self.new(logits, mask)
+
+
+def check_tokens_spec(dtype, shape, name="x"):
+    """Static check of token ids: an integer dtype and shape ``[batch, length]``.
+
+    Raises:
+        ValueError: naming the problem and how to get ids from sentences.
+    """
+    hint = "turn sentences into ids with tfvae.text.Vocabulary.ids(sentences) (its first output)"
+    dtype, shape = tf.as_dtype(dtype), tf.TensorShape(shape)
+    if not dtype.is_integer:
+        raise ValueError(f"{name}: expected integer token ids of shape [batch, length], got dtype {dtype.name}; {hint}")
+    if shape.rank is not None and shape.rank != 2:
+        raise ValueError(f"{name}: expected token ids of shape [batch, length], got "
+                         f"{validation.format_shape(shape, batch='?')}; {hint}")
+
+
+def check_token_values(x, vocab_size, name="x"):
+    """Token ids in ``[0, vocab_size)``: eagerly a ``ValueError``, in a graph an ``Assert``; returns ``x``."""
+    message = f"{name}: token ids must lie in [0, {vocab_size}) (this model's vocabulary)"
+    if tf.executing_eagerly():
+        x = tf.convert_to_tensor(x)
+        if tf.size(x) and (int(tf.reduce_min(x)) < 0 or int(tf.reduce_max(x)) >= vocab_size):
+            raise ValueError(f"{message}, found ids in [{int(tf.reduce_min(x))}, {int(tf.reduce_max(x))}]; "
+                             "use the vocabulary the model was trained with")
+        return x
+    inside = (tf.reduce_min(x) >= 0) & (tf.reduce_max(x) < vocab_size)
+    with tf.control_dependencies([tf.raw_ops.Assert(condition=inside | (tf.size(x) == 0),
+                                                    data=[message + "; found [min, max] =",
+                                                          tf.reduce_min(x), tf.reduce_max(x)])]):
+        return tf.identity(x)
+
+
+class TokenChecker(validation.InputChecker):
+    """The checks of a sentence VAE's inputs: int ids ``[batch, length]`` in ``[0, vocab_size)``."""
+
+    def __init__(self, vocab_size, check_values=True):
+        super().__init__((None,), 0, "categorical", check_values)
+        self.vocab_size = int(vocab_size)
+
+    def check_tensors(self, x, condition=None):
+        """``x`` as int32, checked; a sentence VAE takes no condition."""
+        if condition is not None:
+            raise ValueError("a sentence VAE is unconditional: pass the token ids alone")
+        x = x if tf.is_tensor(x) else tf.convert_to_tensor(x)
+        check_tokens_spec(x.dtype, x.shape)
+        x = tf.cast(x, tf.int32)
+        return (check_token_values(x, self.vocab_size) if self.values else x), None
+
+    def check_arrays(self, inputs, specs_only=False):
+        """Checks token ids (arrays, eager tensors or, ``specs_only``, a pipeline's spec)."""
+        if isinstance(inputs, (tuple, list)):
+            raise ValueError("a sentence VAE takes a batch of token ids [batch, length], not a tuple")
+        check_tokens_spec(inputs.dtype, inputs.shape)
+        if self.values and not specs_only:
+            check_token_values(inputs, self.vocab_size)
+
+    def _pipeline_check(self, is_tuple):
+        def check(*element):
+            inputs = check_token_values(element[0], self.vocab_size)
+            return (inputs, *element[1:]) if is_tuple else inputs
+
+        return check
+
+
+@keras.saving.register_keras_serializable(package="tfvae")
+class SentenceVAE(VAE):
+    """A VAE over sentences: ``tfvae.VAE`` with an RNN encoder and decoder (see the module docstring).
+
+    Args:
+        vocab_size: ids the model reads and writes (``tfvae.text.Vocabulary.size``).
+        latent_dim: latent dimensions; 0 gives the RNN language model.
+        embedding_dim: word-embedding size (encoder and decoder each have one).
+        units: RNN state size.
+        rnn: ``"lstm"`` or ``"gru"``.
+        bidirectional: a bidirectional encoder.
+        latent_injection: ``"initial_state"``, ``"inputs"`` or ``"both"``.
+        word_dropout: the rate at which training replaces decoder inputs by ``<unk>``.
+        batch_norm_gamma: BN-VAE's fixed gamma on the posterior means (0: off).
+        max_length: words generated at most by ``sample``/``reconstruct``.
+        **kwargs: the ``VAE``'s objective, prior and sampling arguments
+            (``objective``, ``num_samples``, ``free_bits``, ``beta``,
+            ``prior`` ``"normal"`` or ``"mixture"``, ``kl_estimate``,
+            ``posterior``, ``seed``, ``validate_inputs``, ``name``).
+
+    Example:
+        >>> vocabulary = tfvae.text.Vocabulary.build(sentences)
+        >>> model = SentenceVAE(vocabulary.size, latent_dim=32, word_dropout=0.25)
+        >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        >>> model.fit(tfvae.text.make_text_pipeline(tfvae.text.encode_sentences(vocabulary, sentences)))
+        >>> vocabulary.strings(model.sample(4, seed=0))
+    """
+
+    min_latent_dim = 0
+
+    def __init__(self, vocab_size, latent_dim=32, embedding_dim=256, units=256, rnn="lstm", bidirectional=False,
+                 latent_injection="both", word_dropout=0.0, batch_norm_gamma=0.0, max_length=100, **kwargs):
+        given = sorted(set(kwargs) & set(_IMAGE_ONLY))
+        if given:
+            raise ValueError(f"a SentenceVAE sets {given} itself; build it from vocab_size and its own arguments")
+        if kwargs.get("prior", "normal") == "vamp":
+            raise ValueError("the VampPrior's pseudo-inputs are images; use prior='normal' or 'mixture' for text")
+        if int(vocab_size) < 5:
+            raise ValueError(f"vocab_size must count the 4 special tokens and at least one word, got {vocab_size}")
+        if int(max_length) < 1:
+            raise ValueError(f"max_length must be >= 1, got {max_length}")
+        self.vocab_size, self.embedding_dim, self.units = int(vocab_size), int(embedding_dim), int(units)
+        self.rnn, self.bidirectional, self.latent_injection = rnn, bool(bidirectional), latent_injection
+        self.word_dropout, self.batch_norm_gamma = float(word_dropout), float(batch_norm_gamma)
+        self.max_length = int(max_length)
+        super().__init__(data_shape=(None,), latent_dim=int(latent_dim), architecture=rnn, likelihood="categorical",
+                         **kwargs)
+
+    def _make_likelihood(self):
+        return CategoricalSequenceLikelihood(name="likelihood")
+
+    def _make_networks(self, encoder, decoder):
+        encoder = SentenceEncoder(self.vocab_size, self.posterior.params_size(self.latent_dim), self.latent_dim,
+                                  self.embedding_dim, self.units, self.rnn, self.bidirectional,
+                                  self.batch_norm_gamma, name="encoder")
+        decoder = SentenceDecoder(self.vocab_size, self.latent_dim, self.embedding_dim, self.units, self.rnn,
+                                  self.latent_injection, self.word_dropout, name="decoder")
+        # Build the weights now, so checkpoints restore before the first call.
+        tokens = tf.constant([[4, EOS]])
+        encoder(tokens)
+        decoder((tf.zeros([1, self.latent_dim]), tokens))
+        return encoder, decoder
+
+    def _inputs(self):
+        return TokenChecker(self.vocab_size, self.validate_inputs)
+
+    def likelihood_of(self, x, z, condition=None):
+        """p(x|z) by teacher forcing: the decoder reads x's prefix once per sample of z ``[..., B, d]``."""
+        z = tf.convert_to_tensor(z, tf.float32)
+        leading = tf.shape(z)[:-1]  # [K, B] or [B]
+        repeats = tf.reduce_prod(leading) // tf.shape(x)[0]
+        flat_z = tf.reshape(z, [-1, self.latent_dim])
+        logits = tf.cast(self.decoder((flat_z, tf.tile(x, [repeats, 1]))), tf.float32)
+        logits = tf.reshape(logits, tf.concat([leading, tf.shape(logits)[1:]], 0))
+        return self.likelihood.distribution(logits, tf.broadcast_to(x != PAD, tf.shape(logits)[:-1]))
+
+    def decode(self, z, condition=None, greedy=True, seed=None, max_length=None):
+        """Sentences (int ids ``[B, max_length]``, ``<pad>`` after ``<eos>``) generated from z ``[B, d]``."""
+        if condition is not None:
+            raise ValueError("a sentence VAE is unconditional")
+        z = tf.convert_to_tensor(z, tf.float32)
+        validation.check_latents_spec(z.shape, self.latent_dim)
+        return self.decoder.generate(z, max_length or self.max_length, greedy, seed)
+
+    def sample(self, num_samples, seed=None, condition=None, greedy=True):
+        """``num_samples`` sentences (ids) from z ~ p(z): greedy, or sampled word by word (``greedy=False``)."""
+        if isinstance(num_samples, int) and num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        seed = self._seed(seed)
+        z = self.prior().sample(num_samples, seed=seed)
+        return self.decode(z, condition, greedy, tf.random.experimental.stateless_fold_in(seed, 1))
+
+    def reconstruct(self, x, condition=None):
+        """The greedy sentence at the posterior mean of each sentence of ``x``."""
+        return self.decode(self.encode(x, condition).mean())
+
+    def homotopy(self, x_from, x_to, steps=5):
+        """Greedy sentences at evenly spaced points between two sentences' posterior means (Bowman et al.).
+
+        ``x_from`` and ``x_to`` are ids ``[1, T]``; returns ids ``[steps, max_length]``.
+        """
+        start, end = self.encode(x_from).mean(), self.encode(x_to).mean()
+        t = tf.linspace(0.0, 1.0, steps)[:, None]
+        return self.decode((1.0 - t) * start + t * end)
+
+    def _call_output(self, x, condition, terms, training):
+        """``predict`` gives each sentence's ELBO (log p(x) itself for the language model)."""
+        return terms["elbo"]
+
+    def get_config(self):
+        config = {key: value for key, value in super().get_config().items() if key not in _IMAGE_ONLY}
+        config.update(vocab_size=self.vocab_size, embedding_dim=self.embedding_dim, units=self.units, rnn=self.rnn,
+                      bidirectional=self.bidirectional, latent_injection=self.latent_injection,
+                      word_dropout=self.word_dropout, batch_norm_gamma=self.batch_norm_gamma,
+                      max_length=self.max_length)
+        return config

@@ -1,0 +1,158 @@
+"""Export a sentence VAE: SavedModel signatures that take and give strings.
+
+``export_sentence_model(model, vocabulary, "saved_models/NAME", version=1)`` writes::
+
+    saved_models/NAME/1/saved_model.pb, variables/   the SavedModel (TF Serving loads NAME/)
+    saved_models/NAME/1/assets/vocabulary.txt         the vocabulary (also inside the graph's lookup tables)
+    saved_models/NAME/1/tfvae.json                    config, vocabulary settings, signatures
+
+Tokenization and the vocabulary lookup run inside the graph (``tfvae.text``),
+so a client sends sentences as strings. Every string signature has a twin
+taking token ids ``[B, T]`` (``<eos>`` included, 0-padded) for clients that
+tokenize themselves.
+
+=====================  ==========================================  ==========================================
+signature              inputs                                      outputs
+=====================  ==========================================  ==========================================
+``encode``             ``sentences`` string ``[B]``                ``mean``, ``stddev`` ``[B, d]``
+``encode_ids``         ``ids`` int32 ``[B, T]``                    the same
+``reconstruct``        ``sentences``                               ``sentences``: greedy decoding at the mean
+``sample``             ``num_samples``, ``seed`` int32 scalars     ``sentences``, ``ids`` (greedy, z ~ p(z))
+``decode``             ``z`` float32 ``[B, d]``                    ``sentences``, ``ids`` (greedy)
+``log_likelihood``     ``sentences``, ``num_samples`` (K)          ``log_px``, ``elbo`` ``[B]`` (nats),
+                                                                   ``tokens`` ``[B]`` (``<eos>`` counted)
+``log_likelihood_ids`` ``ids``, ``num_samples``                    the same
+``serving_default``    = ``reconstruct``
+=====================  ==========================================  ==========================================
+
+Running it needs TensorFlow only. Out-of-range ids and a ``num_samples``
+outside [1, MAX_SAMPLES] raise ``tf.errors.InvalidArgumentError``; words
+outside the vocabulary become ``<unk>``, as in training.
+"""
+
+import json
+from pathlib import Path
+
+from tfvae.backend import tf
+from tfvae.evaluation import importance_weighted_log_likelihood
+from tfvae.export import LOG_LIKELIHOOD_SEED, MAX_SAMPLES
+from tfvae.sentence import check_token_values
+from tfvae.text import PAD, VOCABULARY_FILE
+
+CHUNK_SIZE = 10  # samples decoded at once by log_likelihood: bounds its memory
+
+
+class _SentenceSignatures(tf.Module):
+    """The sentence VAE's serving functions, traced with fixed input signatures."""
+
+    def __init__(self, model, vocabulary):
+        super().__init__(name="tfvae_text")
+        self.model_variables = list(model.variables)
+        self._get_model = lambda: model
+        # Tracked, so the lookup tables are saved with the graph.
+        self.vocabulary_lookup, self.vocabulary_invert = vocabulary._lookup, vocabulary._invert
+        self._vocabulary = vocabulary
+        sentences = tf.TensorSpec([None], tf.string, name="sentences")
+        ids = tf.TensorSpec([None, None], tf.int32, name="ids")
+        count = tf.TensorSpec([], tf.int32, name="num_samples")
+        seed = tf.TensorSpec([], tf.int32, name="seed")
+        z = tf.TensorSpec([None, model.latent_dim], tf.float32, name="z")
+        self.encode = tf.function(lambda sentences: self._encode(self._ids(sentences)), input_signature=[sentences])
+        self.encode_ids = tf.function(self._encode_ids, input_signature=[ids])
+        self.reconstruct = tf.function(self._reconstruct, input_signature=[sentences])
+        self.sample = tf.function(self._sample, input_signature=[count, seed])
+        self.decode = tf.function(self._decode, input_signature=[z])
+        self.log_likelihood = tf.function(lambda sentences, num_samples: self._log_likelihood(
+            self._ids(sentences), num_samples), input_signature=[sentences, count])
+        self.log_likelihood_ids = tf.function(self._log_likelihood_ids, input_signature=[ids, count])
+
+    def _ids(self, sentences):
+        return self._vocabulary.ids(sentences)[0]
+
+    def _checked(self, ids):
+        return check_token_values(tf.ensure_shape(ids, [None, None]), self._get_model().vocab_size, "ids")
+
+    def _strings(self, ids):
+        return {"sentences": self._vocabulary.strings(ids), "ids": ids}
+
+    def _encode(self, ids):
+        q = self._get_model()._encode(ids)
+        return {"mean": q.mean(), "stddev": q.stddev()}
+
+    def _encode_ids(self, ids):
+        return self._encode(self._checked(ids))
+
+    def _reconstruct(self, sentences):
+        model = self._get_model()
+        return {"sentences": self._vocabulary.strings(model.decode(model._encode(self._ids(sentences)).mean()))}
+
+    def _check_count(self, n):
+        return [tf.debugging.assert_positive(n, message="num_samples must be >= 1"),
+                tf.debugging.assert_less_equal(n, MAX_SAMPLES, message=f"num_samples must be <= {MAX_SAMPLES}")]
+
+    def _sample(self, num_samples, seed):
+        with tf.control_dependencies(self._check_count(num_samples)):
+            return self._strings(self._get_model().sample(num_samples, seed=tf.stack([seed, 0])))
+
+    def _decode(self, z):
+        return self._strings(self._get_model().decode(z))
+
+    def _log_likelihood(self, ids, num_samples):
+        model = self._get_model()
+        with tf.control_dependencies(self._check_count(num_samples)):
+            seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
+            log_px = importance_weighted_log_likelihood(model, ids, num_samples, seed, chunk_size=CHUNK_SIZE)
+        return {"log_px": log_px, "elbo": model.elbo(ids, seed=seed),
+                "tokens": tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1)}
+
+    def _log_likelihood_ids(self, ids, num_samples):
+        return self._log_likelihood(self._checked(ids), num_samples)
+
+
+SIGNATURES = ("encode", "encode_ids", "reconstruct", "sample", "decode", "log_likelihood", "log_likelihood_ids")
+
+
+def describe(model, vocabulary):
+    """The ``tfvae.json`` contents of a sentence export."""
+    return {
+        "format": "tfvae-export-1",
+        "class": "SentenceVAE",
+        "model": model.get_config(),
+        "vocabulary": {"file": f"assets/{VOCABULARY_FILE}", **vocabulary.config()},
+        "signatures": {
+            "encode": {"inputs": ["sentences"], "outputs": ["mean", "stddev"]},
+            "encode_ids": {"inputs": ["ids"], "outputs": ["mean", "stddev"]},
+            "reconstruct": {"inputs": ["sentences"], "outputs": ["sentences"]},
+            "sample": {"inputs": ["num_samples", "seed"], "outputs": ["sentences", "ids"]},
+            "decode": {"inputs": ["z"], "outputs": ["sentences", "ids"]},
+            "log_likelihood": {"inputs": ["sentences", "num_samples"], "outputs": ["log_px", "elbo", "tokens"],
+                               "seed": list(LOG_LIKELIHOOD_SEED)},
+            "log_likelihood_ids": {"inputs": ["ids", "num_samples"], "outputs": ["log_px", "elbo", "tokens"]},
+            "serving_default": "reconstruct",
+        },
+        "max_num_samples": MAX_SAMPLES,
+    }
+
+
+def export_sentence_model(model, vocabulary, base_dir: str | Path, version: int = 1) -> Path:
+    """Writes the SavedModel, its vocabulary and ``tfvae.json`` to ``base_dir/version``; returns that path.
+
+    An existing version directory is not overwritten: pick a new ``version``.
+    """
+    if int(version) < 1:
+        raise ValueError(f"version must be a positive integer (TF Serving's layout), got {version}")
+    if vocabulary.size != model.vocab_size:
+        raise ValueError(f"the vocabulary has {vocabulary.size} ids but the model reads {model.vocab_size}: "
+                         "export with the vocabulary it was trained with")
+    path = Path(base_dir) / str(int(version))
+    if path.exists():
+        raise FileExistsError(f"{path} exists: export to a new version number")
+    module = _SentenceSignatures(model, vocabulary)
+    signatures = {name: getattr(module, name) for name in SIGNATURES}
+    signatures["serving_default"] = module.reconstruct
+    tf.saved_model.save(module, str(path), signatures=signatures)
+    (path / "assets").mkdir(exist_ok=True)
+    vocabulary.save(path / "assets" / VOCABULARY_FILE)
+    (path / "tfvae.json").write_text(json.dumps(describe(model, vocabulary), indent=2))
+    return path
+

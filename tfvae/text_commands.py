@@ -1,0 +1,122 @@
+"""``tfvae evaluate|sample|export`` for a text run (a ``SentenceVAE``) or its export.
+
+``tfvae.cli`` hands a run directory here when its ``config.json`` says
+``"class": "SentenceVAE"``, and an export when its ``tfvae.json`` does.
+"""
+
+import json
+from pathlib import Path
+
+from tfvae import text
+
+
+def is_text_model(path) -> bool:
+    """Whether ``path`` is a text run directory or a sentence export."""
+    path = Path(path)
+    for name in ("config.json", "tfvae.json"):
+        if (path / name).exists():
+            return json.loads((path / name).read_text()).get("class") == "SentenceVAE"
+    return False
+
+
+def _sentences(run_dir, split, data_dir, limit):
+    """The split's sentences of a text run, as the run read them."""
+    from tfvae.training import load_run_settings, load_text
+
+    settings = load_run_settings(run_dir)
+    if data_dir:
+        settings.data_dir = data_dir
+    data = load_text(settings)
+    sentences = {"test": data.test, "train": data.train, "validation": data.valid}[split]
+    return sentences[:limit] if limit else sentences
+
+
+def evaluate(args):
+    """Importance-weighted NLL per sentence, perplexity, KL, mutual information; written as JSON."""
+    from tfvae.evaluation import evaluate_sentences, format_text_table, write_results
+    from tfvae.training import load_run, load_vocabulary
+
+    if (Path(args.run_dir) / "tfvae.json").exists():
+        return _evaluate_export(args)
+    model, vocabulary = load_run(args.run_dir), load_vocabulary(args.run_dir)
+    ids = text.encode_sentences(vocabulary, _sentences(args.run_dir, args.split, args.data_dir, args.limit))
+    # A language model's ELBO is log p(x): one sample gives it exactly.
+    num_samples = 1 if model.latent_dim == 0 else args.num_samples
+    results = evaluate_sentences(model, ids, num_samples=num_samples, batch_size=args.batch_size,
+                                 chunk_size=min(args.chunk_size, num_samples), seed=args.seed)
+    results.update(split=args.split)
+    out = Path(args.out or Path(args.run_dir) / "eval.json")
+    write_results(results, out)
+    print(format_text_table(results))
+    print(f"wrote {out}")
+
+
+def _evaluate_export(args):
+    """NLL and perplexity of an exported sentence VAE through its ``log_likelihood`` signature."""
+    import math
+
+    import numpy as np
+
+    from tfvae.backend import tf
+
+    if not args.data_dir:
+        raise ValueError("evaluating an exported text model needs --data-dir (a directory of sentences)")
+    data = text.load_text_dir(args.data_dir)
+    sentences = {"test": data.test, "train": data.train, "validation": data.valid}[args.split][: args.limit]
+    signature = tf.saved_model.load(str(args.run_dir)).signatures["log_likelihood"]
+    log_px, elbo, tokens = [], [], []
+    for start in range(0, len(sentences), args.batch_size):
+        out = signature(sentences=tf.constant(sentences[start : start + args.batch_size]),
+                        num_samples=tf.constant(args.num_samples, tf.int32))
+        log_px.append(out["log_px"].numpy())
+        elbo.append(out["elbo"].numpy())
+        tokens.append(out["tokens"].numpy())
+    log_px, elbo, total = np.concatenate(log_px), np.concatenate(elbo), int(np.concatenate(tokens).sum())
+    results = {"nll": float(-log_px.mean()), "ppl": math.exp(-log_px.sum() / total), "elbo": float(elbo.mean()),
+               "tokens": total, "num_samples": args.num_samples, "num_examples": len(sentences), "split": args.split}
+    out = Path(args.out or "eval.json")  # never into a served version directory
+    out.write_text(json.dumps(results, indent=2))
+    print(f"NLL (IWAE, K={args.num_samples})  {results['nll']:.2f} nats/sentence\n"
+          f"perplexity            {results['ppl']:.2f} ({total} tokens, <eos> counted)\n"
+          f"negative ELBO         {-results['elbo']:.2f} nats\nwrote {out}")
+
+
+def sample(args):
+    """Prints sentences: greedy and sampled decoding from the prior, and optionally a homotopy."""
+    from tfvae.backend import tf
+
+    if (Path(args.run_dir) / "tfvae.json").exists():
+        signature = tf.saved_model.load(str(args.run_dir)).signatures["sample"]
+        out = signature(num_samples=tf.constant(args.n, tf.int32), seed=tf.constant(args.seed, tf.int32))
+        _print("greedy sentences from the prior", out["sentences"].numpy())
+        return
+    from tfvae.training import load_run, load_vocabulary
+
+    model, vocabulary = load_run(args.run_dir), load_vocabulary(args.run_dir)
+    if model.latent_dim == 0:
+        # A language model has no z: greedy decoding gives one sentence; sampling gives variety.
+        _print("sampled sentences (language model)", vocabulary.strings(model.sample(args.n, args.seed, greedy=False)))
+        return
+    _print("greedy sentences from the prior", vocabulary.strings(model.sample(args.n, args.seed)))
+    _print("sampled sentences from the prior", vocabulary.strings(model.sample(args.n, args.seed, greedy=False)))
+    if args.homotopy:
+        ids, _ = vocabulary.ids(list(args.homotopy))
+        _print(f"homotopy from {args.homotopy[0]!r} to {args.homotopy[1]!r}",
+               vocabulary.strings(model.homotopy(ids[:1], ids[1:], steps=args.steps)))
+
+
+def _print(title, sentences):
+    print(f"{title}:")
+    for sentence in sentences:
+        print("  " + (sentence.decode("utf-8") if isinstance(sentence, bytes) else str(sentence)))
+    print()
+
+
+def export(args, version):
+    """Writes the run's SavedModel with string signatures (``tfvae.sentence_export``)."""
+    from tfvae.sentence_export import export_sentence_model
+    from tfvae.training import load_run, load_vocabulary
+
+    if args.tflite:
+        raise ValueError("--tflite is for image models; a sentence VAE exports a SavedModel only")
+    return export_sentence_model(load_run(args.run_dir), load_vocabulary(args.run_dir), args.out, version)
