@@ -1,6 +1,6 @@
 """Sentence VAEs against the LSTM language model on Penn Treebank: same decoder, same budget.
 
-    python scripts/compare_text_vaes.py --data-dir ../shared/data/ptb --epochs 1 --num-samples 50
+    python scripts/compare_text_vaes.py --data-dir ../shared/data/ptb --epochs 1 --num-samples 10
 
 Trains, with ``tfvae.training.train`` and one shared budget (epochs, batch,
 Adam, seed), the LSTM language model (``latent_dim=0``) and four sentence
@@ -52,12 +52,13 @@ def main():
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--num-samples", type=int, default=50, help="K of the importance-weighted NLL")
+    parser.add_argument("--num-samples", type=int, default=10, help="K of the importance-weighted NLL")
     parser.add_argument("--warmup-steps", type=int, default=1000, help="linear KL warm-up (steps)")
     parser.add_argument("--word-dropout", type=float, default=0.25)
     parser.add_argument("--free-bits", type=float, default=0.125, help="nats per latent dimension")
     parser.add_argument("--only", default=None, help="train and score only the variants whose name holds this")
     parser.add_argument("--runs", default="runs/ptb")
+    parser.add_argument("--verbose", type=int, default=2, help="Keras's: 1 shows a progress bar")
     args = parser.parse_args()
 
     data = text.load_text_dir(args.data_dir)
@@ -70,7 +71,7 @@ def main():
                                  batch_size=args.batch_size, learning_rate=args.learning_rate, seed=0,
                                  kl_warmup_steps=config.pop("kl_warmup_steps", 0))
         run_dir = Path(args.runs) / f"{index}"
-        model, metrics = train(run_dir, {**DECODER, **config}, settings, dataset=data, verbose=2)
+        model, metrics = train(run_dir, {**DECODER, **config}, settings, dataset=data, verbose=args.verbose)
         vocabulary = text.Vocabulary.load(run_dir / text.VOCABULARY_FILE)
         # The language model's ELBO is log p(x) exactly: one sample is enough.
         k = 1 if model.latent_dim == 0 else args.num_samples

@@ -634,6 +634,8 @@ TEXT_FLAGS = {"tfds_name": None, "max_vocab": None, "min_count": 1, "max_length"
               "embedding_dim": 256, "rnn_units": 256, "bidirectional": False, "latent_injection": "both",
               "word_dropout": 0.0, "bn_gamma": 0.0}
 IMAGE_FLAGS = {"latent_dims": None, "inference": "bottom_up", "conditional": False, "likelihood": "bernoulli",
+               "hidden_units": [512, 256], "filters": [32, 64], "activation": "relu",
+               "latent_hidden_units": [256, 256],
                "likelihood_scale": 1.0, "validation_size": 5000, "binarize": "dynamic"}
 
 

@@ -11,9 +11,10 @@ sentence's length, so log p(x|z) = sum_t log p(x_t | x_<t, z) with ``<eos>``
 included and padding contributing nothing.
 
 ``SentenceVAE`` is a ``tfvae.VAE``: the objective, priors, KL, IWAE bound,
-free bits, KL annealing, evaluation and per-example inference are the
-image VAE's. It differs in its parts (networks, likelihood, input checks)
-and in ``likelihood_of``, which feeds x's own prefix to the decoder (teacher
+free bits, KL annealing, importance-weighted evaluation and per-example
+posteriors (``tfvae.inference.fit_posteriors``) are the image VAE's. It
+differs in its parts (networks, likelihood, input checks) and in
+``likelihood_of``, which feeds x's own prefix to the decoder (teacher
 forcing). Against posterior collapse it adds word dropout on the decoder's
 inputs (Bowman et al.) and batch-normalized posterior means (BN-VAE, Zhu et
 al. 2020). With ``latent_dim=0`` it is the plain RNN language model: no
@@ -137,7 +138,7 @@ class SentenceDecoder(keras.layers.Layer):
         """The RNN's state before ``<bos>``: from z, or zeros."""
         batch = tf.shape(z)[0]
         if self.to_state is None:
-            zeros = tf.zeros([batch, self.units])
+            zeros = tf.zeros([batch, self.units], self.compute_dtype)
             return [zeros, zeros] if self.rnn_kind == "lstm" else [zeros]
         cell = self.to_state(z)
         return [tf.tanh(cell), cell] if self.rnn_kind == "lstm" else [tf.tanh(cell)]
@@ -147,6 +148,8 @@ class SentenceDecoder(keras.layers.Layer):
         embedded = self.embedding(inputs)
         if self.latent_dim and self.latent_injection != "initial_state":
             steps = tf.shape(inputs)[1]
+            # Cast: under mixed precision the embeddings are float16, and generate passes z as float32.
+            z = tf.cast(z, embedded.dtype)
             embedded = tf.concat([embedded, tf.tile(z[:, None, :], [1, steps, 1])], axis=-1)
         outputs = self.rnn(embedded, initial_state=state)
         return self.logits(outputs[0]), list(outputs[1:])
@@ -161,15 +164,17 @@ class SentenceDecoder(keras.layers.Layer):
     def generate(self, z, max_length, greedy=True, seed=None):
         """Sentences ``[B, max_length]`` from z ``[B, d]``: greedy (argmax) or sampled words until ``<eos>``.
 
-        Positions after ``<eos>`` are ``<pad>``; ``seed`` (a stateless pair)
-        makes sampled decoding reproducible.
+        Positions after ``<eos>`` are ``<pad>``; ``<pad>`` and ``<bos>`` are
+        never generated as words. ``seed`` (a stateless pair) makes sampled
+        decoding reproducible.
         """
         batch = tf.shape(z)[0]
+        never = tf.one_hot([PAD, BOS], self.vocab_size, on_value=-1e9, off_value=0.0)
         seed = tf.constant([0, 0], tf.int32) if seed is None else tf.cast(seed, tf.int32)
 
         def body(t, token, state, done, words):
             logits, state = self.step(z, token, state)
-            logits = logits[:, 0]
+            logits = tf.cast(logits[:, 0], tf.float32) + tf.reduce_sum(never, axis=0)
             if greedy:
                 word = tf.argmax(logits, axis=-1, output_type=tf.int32)
             else:
@@ -317,6 +322,8 @@ class SentenceVAE(VAE):
         given = sorted(set(kwargs) & set(_IMAGE_ONLY))
         if given:
             raise ValueError(f"a SentenceVAE sets {given} itself; build it from vocab_size and its own arguments")
+        if kwargs.get("posterior", "diagonal") != "diagonal":
+            raise ValueError("a SentenceVAE uses posterior='diagonal' (its mutual information and free bits need it)")
         if kwargs.get("prior", "normal") == "vamp":
             raise ValueError("the VampPrior's pseudo-inputs are images; use prior='normal' or 'mixture' for text")
         if int(vocab_size) < 5:
@@ -352,7 +359,7 @@ class SentenceVAE(VAE):
         """p(x|z) by teacher forcing: the decoder reads x's prefix once per sample of z ``[..., B, d]``."""
         z = tf.convert_to_tensor(z, tf.float32)
         leading = tf.shape(z)[:-1]  # [K, B] or [B]
-        repeats = tf.reduce_prod(leading) // tf.shape(x)[0]
+        repeats = tf.reduce_prod(leading) // tf.maximum(tf.shape(x)[0], 1)  # an empty batch stays empty
         flat_z = tf.reshape(z, [-1, self.latent_dim])
         logits = tf.cast(self.decoder((flat_z, tf.tile(x, [repeats, 1]))), tf.float32)
         logits = tf.reshape(logits, tf.concat([leading, tf.shape(logits)[1:]], 0))
@@ -383,6 +390,11 @@ class SentenceVAE(VAE):
 
         ``x_from`` and ``x_to`` are ids ``[1, T]``; returns ids ``[steps, max_length]``.
         """
+        if self.latent_dim == 0:
+            raise ValueError("a language model (latent_dim=0) has no latent space to interpolate in")
+        for name, x in (("x_from", x_from), ("x_to", x_to)):
+            if tf.TensorShape(x.shape).rank != 2 or x.shape[0] != 1:
+                raise ValueError(f"{name}: expected the ids of one sentence, shape [1, length], got {list(x.shape)}")
         start, end = self.encode(x_from).mean(), self.encode(x_to).mean()
         t = tf.linspace(0.0, 1.0, steps)[:, None]
         return self.decode((1.0 - t) * start + t * end)

@@ -17,7 +17,8 @@ signature              inputs                                      outputs
 ``encode``             ``sentences`` string ``[B]``                ``mean``, ``stddev`` ``[B, d]``
 ``encode_ids``         ``ids`` int32 ``[B, T]``                    the same
 ``reconstruct``        ``sentences``                               ``sentences``: greedy decoding at the mean
-``sample``             ``num_samples``, ``seed`` int32 scalars     ``sentences``, ``ids`` (greedy, z ~ p(z))
+``sample``             ``num_samples``, ``seed`` int32 scalars     ``sentences``, ``ids`` (greedy, z ~ p(z);
+                                                                   a language model samples words)
 ``decode``             ``z`` float32 ``[B, d]``                    ``sentences``, ``ids`` (greedy)
 ``log_likelihood``     ``sentences``, ``num_samples`` (K)          ``log_px``, ``elbo`` ``[B]`` (nats),
                                                                    ``tokens`` ``[B]`` (``<eos>`` counted)
@@ -27,7 +28,9 @@ signature              inputs                                      outputs
 
 Running it needs TensorFlow only. Out-of-range ids and a ``num_samples``
 outside [1, MAX_SAMPLES] raise ``tf.errors.InvalidArgumentError``; words
-outside the vocabulary become ``<unk>``, as in training.
+outside the vocabulary become ``<unk>``, as in training, and sentences longer
+than the vocabulary's ``max_length`` words (``tfvae.json``) are cut to it
+before they are scored.
 """
 
 import json
@@ -91,8 +94,10 @@ class _SentenceSignatures(tf.Module):
                 tf.debugging.assert_less_equal(n, MAX_SAMPLES, message=f"num_samples must be <= {MAX_SAMPLES}")]
 
     def _sample(self, num_samples, seed):
+        model = self._get_model()
         with tf.control_dependencies(self._check_count(num_samples)):
-            return self._strings(self._get_model().sample(num_samples, seed=tf.stack([seed, 0])))
+            # A language model has one greedy sentence: it samples word by word instead.
+            return self._strings(model.sample(num_samples, seed=tf.stack([seed, 0]), greedy=model.latent_dim > 0))
 
     def _decode(self, z):
         return self._strings(self._get_model().decode(z))

@@ -15,7 +15,10 @@ Tokenization runs in TensorFlow (so an export does it in its graph too):
 ``"standardize"`` first lowercases and strips punctuation, the standardization
 of Keras's ``TextVectorization`` (``lower_and_strip_punctuation``). The lookup
 is a Keras ``StringLookup`` with ``<pad>`` as its mask token and ``<unk>`` as
-its out-of-vocabulary token, so PTB's own ``<unk>`` is the unknown word.
+its out-of-vocabulary token, so with ``"whitespace"`` PTB's own ``<unk>`` is
+the unknown word (``"standardize"`` strips it to the word ``unk``). The other
+markers written in the text (``<pad>``, ``<bos>``, ``<eos>``) are read as
+``<unk>``: only the pipeline places them.
 """
 
 import collections
@@ -180,6 +183,9 @@ class Vocabulary:
         longest) and int32 ``[N]`` token counts with ``<eos>``. Sentences longer than ``max_length``
         words are cut. Runs in a graph too (an export's string signatures use it)."""
         words = split_words(sentences, self.tokenizer)[:, : self.max_length]
+        markers = tf.constant([SPECIAL_TOKENS[0], *SPECIAL_TOKENS[2:]])
+        written = tf.reduce_any(words.flat_values[:, None] == markers[None, :], axis=1)
+        words = words.with_flat_values(tf.where(written, SPECIAL_TOKENS[1], words.flat_values))
         ids = tf.cast(self._lookup(words), tf.int32)
         eos = tf.fill([ids.nrows(), 1], EOS)
         ids = tf.concat([ids, tf.RaggedTensor.from_tensor(eos)], axis=1)
@@ -237,8 +243,8 @@ def make_text_pipeline(ids, batch_size=32, shuffle=True, seed=0, bucket=True):
         shuffle: reshuffle every epoch (with ``seed``).
         bucket: batch sentences of similar length together (less padding);
             the order of sentences is then not kept, so evaluation uses
-            ``bucket=False``. With ``shuffle`` too, each bucket's last
-            part-full batch is dropped (other sentences each epoch).
+            ``bucket=False``. Each bucket ends an epoch with one part-full
+            batch.
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -252,11 +258,10 @@ def make_text_pipeline(ids, batch_size=32, shuffle=True, seed=0, bucket=True):
         dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
     if bucket:
         boundaries = bucket_boundaries(int(tf.reduce_max(ids.row_lengths())) + 1)
-        # Training (shuffle) drops each bucket's last part-full batch, a different few sentences every
-        # epoch: Keras averages its ``loss`` over batches, so equal batches keep it a per-sentence mean.
+        # Every sentence, every epoch: part-full batches stay (Keras then averages its running ``loss``
+        # over batches; the ``elbo`` metric stays a per-sentence mean).
         dataset = dataset.bucket_by_sequence_length(
-            lambda x: tf.shape(x)[0], boundaries, [batch_size] * (len(boundaries) + 1), padding_values=PAD,
-            drop_remainder=shuffle)
+            lambda x: tf.shape(x)[0], boundaries, [batch_size] * (len(boundaries) + 1), padding_values=PAD)
     else:
         dataset = dataset.padded_batch(batch_size, padding_values=PAD)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -39,7 +39,12 @@ def evaluate(args):
     if (Path(args.run_dir) / "tfvae.json").exists():
         return _evaluate_export(args)
     model, vocabulary = load_run(args.run_dir), load_vocabulary(args.run_dir)
-    ids = text.encode_sentences(vocabulary, _sentences(args.run_dir, args.split, args.data_dir, args.limit))
+    sentences = _sentences(args.run_dir, args.split, args.data_dir, args.limit)
+    cut = vocabulary.count_cut(sentences)
+    if cut:
+        print(f"tfvae: {cut} sentences are longer than the run's max_length={vocabulary.max_length} words and "
+              "are scored cut to it")
+    ids = text.encode_sentences(vocabulary, sentences)
     # A language model's ELBO is log p(x): one sample gives it exactly.
     num_samples = 1 if model.latent_dim == 0 else args.num_samples
     results = evaluate_sentences(model, ids, num_samples=num_samples, batch_size=args.batch_size,
@@ -63,6 +68,8 @@ def _evaluate_export(args):
         raise ValueError("evaluating an exported text model needs --data-dir (a directory of sentences)")
     data = text.load_text_dir(args.data_dir)
     sentences = {"test": data.test, "train": data.train, "validation": data.valid}[args.split][: args.limit]
+    if json.loads((Path(args.run_dir) / "tfvae.json").read_text())["model"]["latent_dim"] == 0:
+        args.num_samples = 1  # a language model's bound is exact
     signature = tf.saved_model.load(str(args.run_dir)).signatures["log_likelihood"]
     log_px, elbo, tokens = [], [], []
     for start in range(0, len(sentences), args.batch_size):
@@ -86,6 +93,8 @@ def sample(args):
     from tfvae.backend import tf
 
     if (Path(args.run_dir) / "tfvae.json").exists():
+        if args.homotopy:
+            raise ValueError("--homotopy needs the run directory (an export has no homotopy signature)")
         signature = tf.saved_model.load(str(args.run_dir)).signatures["sample"]
         out = signature(num_samples=tf.constant(args.n, tf.int32), seed=tf.constant(args.seed, tf.int32))
         _print("greedy sentences from the prior", out["sentences"].numpy())
@@ -94,6 +103,8 @@ def sample(args):
 
     model, vocabulary = load_run(args.run_dir), load_vocabulary(args.run_dir)
     if model.latent_dim == 0:
+        if args.homotopy:
+            raise ValueError("--homotopy needs a latent space: this is a language model (latent_dim 0)")
         # A language model has no z: greedy decoding gives one sentence; sampling gives variety.
         _print("sampled sentences (language model)", vocabulary.strings(model.sample(args.n, args.seed, greedy=False)))
         return

@@ -258,9 +258,11 @@ def train(
             untouched; a larger ``settings.epochs`` continues a finished run;
             other settings are refused (see ``run_state``).
         model_config: keyword arguments of ``VAE`` (``data_shape`` is taken
-            from the data).
+            from the data), or of ``SentenceVAE`` for ``settings.dataset ==
+            "text"`` (``vocab_size`` and ``max_length`` are taken from the data).
         settings: a ``TrainSettings``.
-        dataset: an ``ImageDataset``; loaded from ``settings`` if ``None``.
+        dataset: an ``ImageDataset`` (or a ``tfvae.text.TextDataset``); loaded
+            from ``settings`` if ``None``.
         verbose: Keras progress-bar verbosity.
         extra_callbacks: more Keras callbacks.
         overwrite: delete an existing run in ``run_dir`` and start afresh.
@@ -440,7 +442,7 @@ def _prepare_text(settings, dataset, model_config, global_batch):
 
     return PreparedData(
         name=data.name, model_class=SentenceVAE, model_config=model_config,
-        # Bucketing leaves some batches part-full: one more step per bucket at most.
+        # Bucketing adds a part-full batch per bucket: the schedules' epoch length is approximate.
         steps_per_epoch=math.ceil(int(ids["train"].nrows()) / global_batch),
         train_data=text.make_text_pipeline(ids["train"], global_batch, shuffle=True, seed=settings.seed),
         valid_data=text.make_text_pipeline(ids["valid"], global_batch, shuffle=False, bucket=False),
