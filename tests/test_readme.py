@@ -9,7 +9,8 @@ Where they run: a fresh temporary directory laid out like a checkout (``repo/`` 
 and ``scripts/``, empty ``runs/`` and ``saved_models/``) beside ``shared/data/mnist``, so the README's
 ``../shared/data/mnist`` resolves. That directory holds a slice of the real MNIST files (``conftest.mnist_dir()``):
 the first 6,000 training images (the default validation split of 5,000 plus 1,000 to train on) and 500 test
-images, in the same IDX format, so every command reads data through the same code path, only less of it.
+images, in the same IDX format, so every command reads data through the same code path, only less of it; beside it
+``shared/data/ptb`` holds the first 1,000 training and 100 valid and test sentences of the real Penn Treebank.
 A block also gets what it reads but does not make:
 
 * ``saved_models/NAME/N`` that it names and the repository ships: copied in;
@@ -33,6 +34,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +75,7 @@ RUNNABLE = [
 ]
 
 TFVAE = r"(python -m )?tfvae"  # the command line, either way
-TRAINS = rf"^({TFVAE} train|python scripts/(train_mnist|compare_objectives)\.py)\b"  # commands whose epochs shrink
+TRAINS = rf"^({TFVAE} train|python scripts/(train_mnist|compare_objectives|compare_text_vaes)\.py)\b"  # epochs shrink
 
 # Quick settings for shell commands: (commands it applies to, regex, replacement, why it still runs the same code).
 QUICK_SHELL = [
@@ -100,6 +102,9 @@ ADDED_FLAGS = [
     (r"^python scripts/train_mnist\.py\b", "--conv-num-samples", "5", "K of the conv model's evaluation (default 100)"),
     (r"^python scripts/benchmark\.py\b", "--epochs", "2", "one warm-up and one timed epoch (default 4)"),
     (r"^python scripts/benchmark\.py\b", "--limit", "1024", "1,024 training images per benchmarked run"),
+    (r"^python scripts/compare_text_vaes\.py\b", "--only", "'free bits'",
+     "the last variant only (KL annealing, word dropout and free bits together): the same training and scoring "
+     "code as all five"),
 ]
 # Quick settings for Python blocks: (regex, replacement, why).
 QUICK_PYTHON = [
@@ -385,10 +390,28 @@ def mnist_slice(tmp_path_factory):
     return target
 
 
+_PTB_SLICE = []
+
+
+def ptb_slice():
+    """The first 1,000 training and 100 valid/test sentences of the real Penn Treebank (made once per process)."""
+    if not _PTB_SLICE:
+        source = REPO.parent / "shared" / "data" / "ptb"
+        assert (source / "ptb.train.txt").exists(), f"the Penn Treebank files are not in {source}"
+        target = Path(tempfile.mkdtemp(prefix="ptb_slice"))
+        for split, n in (("train", 1000), ("valid", 100), ("test", 100)):
+            lines = (source / f"ptb.{split}.txt").read_text().splitlines()[:n]
+            (target / f"ptb.{split}.txt").write_text("\n".join(lines) + "\n")
+        _PTB_SLICE.append(target)
+    return _PTB_SLICE[0]
+
+
 def make_workspace(root, data, code):
-    """``root/repo`` laid out like a checkout, ``root/shared/data/mnist`` -> ``data``; returns ``root/repo``."""
+    """``root/repo`` laid out like a checkout, ``root/shared/data/mnist`` -> ``data`` and
+    ``root/shared/data/ptb`` -> a slice of PTB; returns ``root/repo``."""
     (root / "shared" / "data").mkdir(parents=True)
     (root / "shared" / "data" / "mnist").symlink_to(data, target_is_directory=True)
+    (root / "shared" / "data" / "ptb").symlink_to(ptb_slice(), target_is_directory=True)
     repo = root / "repo"
     repo.mkdir()
     for name in ("configs", "scripts"):

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.special import logsumexp
 
 from tfvae import latents
 from tfvae.backend import keras, tf, tfp
@@ -221,7 +220,7 @@ def mutual_information(loc, scale, seed=0, chunk_size=1000):
     for start in range(0, n, chunk_size):
         rows = z[start : start + chunk_size]
         density = -0.5 * (rows**2) @ precision.T + rows @ (loc * precision).T + constant  # [chunk, N]
-        log_q.append(logsumexp(density, axis=1) - math.log(n))
+        log_q.append(np.logaddexp.reduce(density, axis=1) - math.log(n))
     negative_entropy = -np.mean(0.5 * d * (1 + math.log(2 * math.pi)) + np.sum(np.log(scale), 1))
     return float(negative_entropy - np.mean(np.concatenate(log_q)))
 
