@@ -93,6 +93,28 @@ def test_text_directories_plain_and_ptb_names(tmp_path):
         text.load_text_dir(tmp_path)
 
 
+def test_any_directory_of_sentences_reads_wordnet_glosses():
+    """The second real corpus: plain train/valid/test.txt, line counts as its README gives them."""
+    glosses = REPO.parent / "shared" / "data" / "wordnet_glosses"
+    if not glosses.is_dir():
+        pytest.skip(f"{glosses} is missing")
+    data = text.load_text_dir(glosses)
+    assert (len(data.train), len(data.valid), len(data.test)) == (161_722, 9_004, 8_960)
+    vocabulary = text.Vocabulary.build(data.valid, min_count=2, tokenizer="standardize", max_length=30)
+    ids, lengths = vocabulary.ids(data.test[:50])
+    assert ids.shape[0] == 50 and int(lengths.numpy().max()) <= 31
+
+
+def test_logistic_kl_warmup():
+    from tfvae.callbacks import LogisticWarmup
+
+    schedule = LogisticWarmup(1000, end=2.0)
+    assert schedule(500) == pytest.approx(1.0)
+    assert schedule(0) == pytest.approx(2.0 / (1 + math.exp(5)))
+    assert schedule(1000) == pytest.approx(2.0 / (1 + math.exp(-5)))
+    assert all(schedule(s) < schedule(s + 100) for s in range(0, 2000, 100))
+
+
 def test_bucketed_pipeline_keeps_every_sentence_once(vocabulary):
     ragged = text.encode_sentences(vocabulary, SENTENCES)
     every = sorted(tuple(r) for r in ragged.to_list())

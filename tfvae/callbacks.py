@@ -24,6 +24,23 @@ class LinearWarmup:
         return self.start + (self.end - self.start) * min(1.0, step / self.steps)
 
 
+class LogisticWarmup:
+    """KL weight on a logistic curve from ``start`` to ``end`` (Bowman et al. 2016's annealing):
+
+        w(step) = start + (end - start) / (1 + exp(-10 (step / steps - 1/2)))
+
+    centred at ``steps / 2``; 0.7 % of the way at step 0 and 99.3 % at ``steps``."""
+
+    def __init__(self, steps, start=0.0, end=1.0):
+        if int(steps) < 1:
+            raise ValueError(f"warm-up steps must be >= 1, got {steps}")
+        self.steps, self.start, self.end = int(steps), float(start), float(end)
+
+    def __call__(self, step):
+        """The weight at optimizer step ``step``."""
+        return self.start + (self.end - self.start) / (1.0 + np.exp(-10.0 * (step / self.steps - 0.5)))
+
+
 class CyclicalSchedule:
     """Cyclical KL annealing (Fu et al. 2019): every ``steps`` steps the weight
     restarts at ``start``, rises linearly for ``ratio * steps`` steps to ``end``

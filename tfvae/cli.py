@@ -105,7 +105,9 @@ def _add_train(subparsers):
                    help="latent samples per example in training (K of the IWAE objective)")
     p.add_argument("--free-bits", type=float, default=0.5, help="KL floor per latent dimension (nats), free_bits only")
     p.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
-    p.add_argument("--kl-warmup-steps", type=int, default=0, help="linear KL warm-up from 0 to beta over N steps")
+    p.add_argument("--kl-warmup-steps", type=int, default=0, help="KL warm-up from 0 to beta over N steps")
+    p.add_argument("--kl-warmup-shape", choices=["linear", "logistic"], default="linear",
+                   help="the warm-up's curve: a straight line, or Bowman et al.'s logistic centred at N/2")
     p.add_argument("--kl-cycle-steps", type=int, default=0, help="cyclical KL annealing with period N steps")
     p.add_argument("--conditional", action="store_true",
                    help="conditional VAE: encoder and decoder also see the one-hot label")
@@ -176,6 +178,7 @@ def _run_train(args):
         seed=args.seed, strategy=args.strategy, jit_compile={"auto": None, "on": True, "off": False}[args.jit_compile],
         steps_per_execution=args.steps_per_execution, backup=not args.no_backup,
         conditional=args.conditional, kl_warmup_steps=args.kl_warmup_steps, kl_cycle_steps=args.kl_cycle_steps,
+        kl_warmup_shape=args.kl_warmup_shape,
         mixed_precision=args.mixed_precision, deterministic=args.deterministic,
         tfds_name=args.tfds_name, max_vocab=args.max_vocab, min_count=args.min_count, max_length=args.max_length,
         tokenizer=args.tokenizer,
@@ -613,6 +616,8 @@ def check_flags(args):
         raise ValueError("--latent-dims with two or more layers needs --posterior diagonal")
     if get("inference", "bottom_up") != "bottom_up" and layers < 2:
         raise ValueError(f"--inference {get('inference')} needs two or more --latent-dims (e.g. --latent-dims 64 32)")
+    if get("kl_warmup_shape", "linear") != "linear" and not get("kl_warmup_steps", 0):
+        raise ValueError("--kl-warmup-shape needs --kl-warmup-steps (the warm-up's length)")
     if get("kl_warmup_steps", 0) and get("kl_cycle_steps", 0):
         raise ValueError("--kl-warmup-steps and --kl-cycle-steps cannot be combined: choose one KL schedule")
     if get("objective") == "free_bits" and (get("posterior") != "diagonal" or get("prior") != "normal"):

@@ -35,6 +35,7 @@ from tfvae.callbacks import (
     KLAnnealing,
     LearningRateLogger,
     LinearWarmup,
+    LogisticWarmup,
     ObjectiveLogger,
     TrimHistory,
 )
@@ -91,7 +92,8 @@ class TrainSettings:
     backup: bool = True
     image_every: int = 1  # epochs between TensorBoard image grids; 0 turns them off
     conditional: bool = False  # condition encoder and decoder on one-hot labels
-    kl_warmup_steps: int = 0  # linear KL warm-up over this many steps (0: none)
+    kl_warmup_steps: int = 0  # KL warm-up over this many steps (0: none)
+    kl_warmup_shape: str = "linear"  # or "logistic" (Bowman et al. 2016)
     kl_cycle_steps: int = 0  # cyclical KL annealing with this period (0: none)
     mixed_precision: bool = False  # float16 compute (GPUs), float32 variables and loss
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism(): bit-identical reruns
@@ -306,8 +308,9 @@ def train(
     best = str(run_dir / "checkpoints" / "best")
     callbacks = []
     if settings.kl_warmup_steps or settings.kl_cycle_steps:
+        warmup = LogisticWarmup if settings.kl_warmup_shape == "logistic" else LinearWarmup
         schedule = (CyclicalSchedule(settings.kl_cycle_steps, end=model.beta) if settings.kl_cycle_steps
-                    else LinearWarmup(settings.kl_warmup_steps, end=model.beta))
+                    else warmup(settings.kl_warmup_steps, end=model.beta))
         callbacks.append(KLAnnealing(schedule))  # before the loggers, which then see kl_weight
     if settings.reduce_lr_on_plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
