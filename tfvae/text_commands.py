@@ -117,6 +117,7 @@ def sample(args):
 
 
 def _print(title, sentences):
+    sentences = sentences.numpy() if hasattr(sentences, "numpy") else sentences
     print(f"{title}:")
     for sentence in sentences:
         print("  " + (sentence.decode("utf-8") if isinstance(sentence, bytes) else str(sentence)))
