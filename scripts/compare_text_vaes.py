@@ -29,7 +29,7 @@ from tfvae import text  # noqa: E402
 from tfvae.evaluation import evaluate_sentences  # noqa: E402
 from tfvae.training import TrainSettings, train  # noqa: E402
 
-DECODER = {"embedding_dim": 256, "units": 256, "rnn": "lstm", "latent_injection": "both"}
+DECODER = {"rnn": "lstm", "latent_injection": "both"}  # and embedding_dim = units = --units
 
 
 def variants(warmup_steps, word_dropout, free_bits):
@@ -59,9 +59,11 @@ def main():
     parser.add_argument("--only", default=None, help="train and score only the variants whose name holds this")
     parser.add_argument("--runs", default="runs/ptb")
     parser.add_argument("--verbose", type=int, default=2, help="Keras's: 1 shows a progress bar")
+    parser.add_argument("--units", type=int, default=256, help="LSTM state and word-embedding size")
     args = parser.parse_args()
 
     data = text.load_text_dir(args.data_dir)
+    decoder = {**DECODER, "embedding_dim": args.units, "units": args.units}
     rows = []
     for index, (name, config) in enumerate(variants(args.warmup_steps, args.word_dropout, args.free_bits).items()):
         if args.only and args.only not in name:
@@ -71,12 +73,12 @@ def main():
                                  batch_size=args.batch_size, learning_rate=args.learning_rate, seed=0,
                                  kl_warmup_steps=config.pop("kl_warmup_steps", 0))
         run_dir = Path(args.runs) / f"{index}"
-        model, metrics = train(run_dir, {**DECODER, **config}, settings, dataset=data, verbose=args.verbose)
+        model, metrics = train(run_dir, {**decoder, **config}, settings, dataset=data, verbose=args.verbose)
         vocabulary = text.Vocabulary.load(run_dir / text.VOCABULARY_FILE)
         # The language model's ELBO is log p(x) exactly: one sample is enough.
         k = 1 if model.latent_dim == 0 else args.num_samples
         scores = evaluate_sentences(model, text.encode_sentences(vocabulary, data.test), num_samples=k, verbose=0)
-        row = {"variant": name, "run_dir": str(run_dir), "config": {**config, **DECODER},
+        row = {"variant": name, "run_dir": str(run_dir), "config": {**config, **decoder},
                "kl_warmup_steps": settings.kl_warmup_steps, "train_seconds": metrics["train_seconds"],
                **{key: scores[key] for key in ("nll", "nll_stderr", "ppl", "elbo", "ppl_elbo", "reconstruction",
                                                "kl", "mi", "active_units", "num_samples", "tokens", "seconds")}}

@@ -102,6 +102,9 @@ ADDED_FLAGS = [
     (r"^python scripts/train_mnist\.py\b", "--conv-num-samples", "5", "K of the conv model's evaluation (default 100)"),
     (r"^python scripts/benchmark\.py\b", "--epochs", "2", "one warm-up and one timed epoch (default 4)"),
     (r"^python scripts/benchmark\.py\b", "--limit", "1024", "1,024 training images per benchmarked run"),
+    (rf"^{TFVAE} train\b.*--dataset text", "--rnn-units", "32", "a 32-unit LSTM runs the same code as 256 units"),
+    (rf"^{TFVAE} train\b.*--dataset text", "--embedding-dim", "32", "so do 32-dimensional word embeddings"),
+    (r"^python scripts/compare_text_vaes\.py\b", "--units", "32", "the same decoder code with 32-unit LSTMs"),
     (r"^python scripts/compare_text_vaes\.py\b", "--only", "'free bits'",
      "the last variant only (KL annealing, word dropout and free bits together): the same training and scoring "
      "code as all five"),

@@ -275,6 +275,10 @@ VARIANTS = {
 }
 
 
+# Export parity on three of them (a SavedModel costs ~30 s): the language model, both RNNs, every injection.
+EXPORTED = ("language_model", "gru_initial_state_bidirectional", "inputs_word_dropout")
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_text_variant_round_trips_trains_and_exports(variant, vocabulary, ids, tmp_path):
     """The harness of tests/test_harness.py, for sentences: config, weights, gradients, export parity."""
@@ -295,6 +299,8 @@ def test_every_text_variant_round_trips_trains_and_exports(variant, vocabulary, 
     # A language model has no encoder weights; every other variable gets a gradient.
     assert not missing
     assert all(np.all(np.isfinite(tf.convert_to_tensor(g).numpy())) for g in grads)
+    if variant not in EXPORTED:
+        return
     path = export_sentence_model(model, vocabulary, tmp_path / "export", 1)
     served = tf.saved_model.load(str(path)).signatures
     strings = tf.constant(SENTENCES[:6])
@@ -318,11 +324,11 @@ def test_every_text_variant_round_trips_trains_and_exports(variant, vocabulary, 
 
 @pytest.fixture(scope="module")
 def ptb_slice(tmp_path_factory):
-    """The first 1,500 training and 150 valid/test sentences of the real Penn Treebank."""
+    """The first 1,000 training and 100 valid/test sentences of the real Penn Treebank."""
     if not PTB.is_dir():
         pytest.skip(f"{PTB} is missing")
     directory = tmp_path_factory.mktemp("ptb_slice")
-    for split, count in (("train", 1500), ("valid", 150), ("test", 150)):
+    for split, count in (("train", 1000), ("valid", 100), ("test", 100)):
         lines = (PTB / f"ptb.{split}.txt").read_text().splitlines()[:count]
         (directory / f"ptb.{split}.txt").write_text("\n".join(lines) + "\n")
     return directory
@@ -351,7 +357,7 @@ def test_cli_trains_evaluates_samples_and_exports_a_sentence_vae(ptb_slice, tmp_
         assert name in result.stdout
     scores = json.loads((run / "eval.json").read_text())
     assert scores["tokens"] == sum(len(s.split()) + 1 for s in (ptb_slice / "ptb.test.txt").read_text().splitlines())
-    assert scores["ppl"] == pytest.approx(math.exp(scores["nll"] * 150 / scores["tokens"]), rel=1e-6)
+    assert scores["ppl"] == pytest.approx(math.exp(scores["nll"] * 100 / scores["tokens"]), rel=1e-6)
     result = tfvae("sample", run, "--n", "3", "--homotopy", "the company said", "the market fell")
     assert result.returncode == 0, result.stderr
     assert "greedy sentences from the prior" in result.stdout and "homotopy" in result.stdout
