@@ -146,28 +146,7 @@ def _add_train(subparsers):
 def _run_train(args):
     from tfvae.training import TrainSettings, run_state, train
 
-    # Resolved here (check_flags refused a disagreement), so a stored run's config compares equal.
-    latent_dims = args.latent_dims or [16 if args.latent_dim is None else args.latent_dim]
-    model_config = {
-        "latent_dim": latent_dims[0],
-        "latent_dims": latent_dims,
-        "inference": args.inference,
-        "latent_hidden_units": args.latent_hidden_units,
-        "architecture": args.arch or "mlp",
-        "hidden_units": args.hidden_units,
-        "filters": args.filters,
-        "activation": args.activation,
-        "posterior": args.posterior,
-        "likelihood": args.likelihood,
-        "likelihood_scale": args.likelihood_scale,
-        "beta": args.beta,
-        "kl_estimate": args.kl_estimate,
-        "prior": args.prior,
-        "prior_components": args.prior_components,
-        "objective": args.objective,
-        "num_samples": args.num_samples,
-        "free_bits": args.free_bits,
-    }
+    model_config = text_model_config(args) if args.dataset == "text" else image_model_config(args)
     settings = TrainSettings(
         dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, lr_schedule=args.lr_schedule, lr_decay_rate=args.lr_decay_rate,
@@ -183,8 +162,6 @@ def _run_train(args):
         tfds_name=args.tfds_name, max_vocab=args.max_vocab, min_count=args.min_count, max_length=args.max_length,
         tokenizer=args.tokenizer,
     )
-    if args.dataset == "text":
-        model_config = text_model_config(args)
     state = "new" if args.overwrite else run_state(args.out, model_config, settings)
     if state == "finished":
         print(f"{args.out} holds a finished run; its results are in {Path(args.out) / 'metrics.json'} "
@@ -200,6 +177,39 @@ def _run_train(args):
     print(f"run directory: {args.out}")
 
 
+def _objective_config(args):
+    """The model arguments images and text share: posterior, prior and objective."""
+    return {
+        "posterior": args.posterior,
+        "beta": args.beta,
+        "kl_estimate": args.kl_estimate,
+        "prior": args.prior,
+        "prior_components": args.prior_components,
+        "objective": args.objective,
+        "num_samples": args.num_samples,
+        "free_bits": args.free_bits,
+    }
+
+
+def image_model_config(args):
+    """The ``VAE`` arguments of ``tfvae train`` on images."""
+    # Resolved here (check_flags refused a disagreement), so a stored run's config compares equal.
+    latent_dims = args.latent_dims or [16 if args.latent_dim is None else args.latent_dim]
+    return {
+        "latent_dim": latent_dims[0],
+        "latent_dims": latent_dims,
+        "inference": args.inference,
+        "latent_hidden_units": args.latent_hidden_units,
+        "architecture": args.arch or "mlp",
+        "hidden_units": args.hidden_units,
+        "filters": args.filters,
+        "activation": args.activation,
+        "likelihood": args.likelihood,
+        "likelihood_scale": args.likelihood_scale,
+        **_objective_config(args),
+    }
+
+
 def text_model_config(args):
     """The ``SentenceVAE`` arguments of ``tfvae train --dataset text``."""
     return {
@@ -211,14 +221,7 @@ def text_model_config(args):
         "latent_injection": args.latent_injection,
         "word_dropout": args.word_dropout,
         "batch_norm_gamma": args.bn_gamma,
-        "posterior": args.posterior,
-        "beta": args.beta,
-        "kl_estimate": args.kl_estimate,
-        "prior": args.prior,
-        "prior_components": args.prior_components,
-        "objective": args.objective,
-        "num_samples": args.num_samples,
-        "free_bits": args.free_bits,
+        **_objective_config(args),
     }
 
 
