@@ -56,6 +56,14 @@ MAX_SAMPLES = 100_000  # per request: larger K or sample counts are rejected
 LOG_LIKELIHOOD_SEED = (0, 0)  # the same request always gets the same estimate
 
 
+def check_count(n):
+    """The assertions a serving signature makes on a requested count ``n``: 1 <= n <= MAX_SAMPLES."""
+    return [
+        tf.debugging.assert_positive(n, message="num_samples must be >= 1"),
+        tf.debugging.assert_less_equal(n, MAX_SAMPLES, message=f"num_samples must be <= {MAX_SAMPLES}"),
+    ]
+
+
 class _Signatures(tf.Module):
     """The model's serving functions, traced with fixed input signatures."""
 
@@ -92,11 +100,6 @@ class _Signatures(tf.Module):
             checks.append(tf.ensure_shape(condition, [None, model.condition_dim]))
         return checks
 
-    def _check_count(self, n):
-        return [
-            tf.debugging.assert_positive(n, message="num_samples must be >= 1"),
-            tf.debugging.assert_less_equal(n, MAX_SAMPLES, message=f"num_samples must be <= {MAX_SAMPLES}"),
-        ]
 
     def _encode(self, x, condition=None):
         with tf.control_dependencies(self._check_images(x, condition)):
@@ -135,7 +138,7 @@ class _Signatures(tf.Module):
 
     def _sample(self, num_samples, seed, condition=None):
         model = self._get_model()
-        with tf.control_dependencies(self._check_count(num_samples)):
+        with tf.control_dependencies(check_count(num_samples)):
             z = model.sample_latents(num_samples, seed=tf.stack([seed, 0]))
         return {"x": model.decode(z, self._broadcast_condition(condition, num_samples)).mean()}
 
@@ -147,7 +150,7 @@ class _Signatures(tf.Module):
 
     def _log_likelihood(self, x, num_samples, condition=None):
         model = self._get_model()
-        with tf.control_dependencies(self._check_images(x, condition) + self._check_count(num_samples)):
+        with tf.control_dependencies(self._check_images(x, condition) + check_count(num_samples)):
             seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
             log_px = importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size=500,
                                                         condition=condition)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from tfvae.backend import tf
 from tfvae.evaluation import importance_weighted_log_likelihood
-from tfvae.export import LOG_LIKELIHOOD_SEED, MAX_SAMPLES
+from tfvae.export import LOG_LIKELIHOOD_SEED, MAX_SAMPLES, check_count
 from tfvae.sentence import check_token_values
 from tfvae.text import PAD, VOCABULARY_FILE
 
@@ -89,13 +89,9 @@ class _SentenceSignatures(tf.Module):
         model = self._get_model()
         return {"sentences": self._vocabulary.strings(model.decode(model._encode(self._ids(sentences)).mean()))}
 
-    def _check_count(self, n):
-        return [tf.debugging.assert_positive(n, message="num_samples must be >= 1"),
-                tf.debugging.assert_less_equal(n, MAX_SAMPLES, message=f"num_samples must be <= {MAX_SAMPLES}")]
-
     def _sample(self, num_samples, seed):
         model = self._get_model()
-        with tf.control_dependencies(self._check_count(num_samples)):
+        with tf.control_dependencies(check_count(num_samples)):
             # A language model has one greedy sentence: it samples word by word instead.
             return self._strings(model.sample(num_samples, seed=tf.stack([seed, 0]), greedy=model.latent_dim > 0))
 
@@ -104,7 +100,7 @@ class _SentenceSignatures(tf.Module):
 
     def _log_likelihood(self, ids, num_samples):
         model = self._get_model()
-        with tf.control_dependencies(self._check_count(num_samples)):
+        with tf.control_dependencies(check_count(num_samples)):
             seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
             log_px = importance_weighted_log_likelihood(model, ids, num_samples, seed, chunk_size=CHUNK_SIZE)
         return {"log_px": log_px, "elbo": model.elbo(ids, seed=seed),
