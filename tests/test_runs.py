@@ -94,6 +94,20 @@ def test_other_settings_are_refused_before_anything_is_written(run_copy, capsys)
     assert snapshot(run) == before
 
 
+def test_a_run_from_an_older_tfvae_continues_when_new_settings_keep_their_defaults(run_copy, capsys):
+    # A run written before a setting existed stores no value for it: its default is what it ran with.
+    run, args = run_copy
+    config = json.loads((run / "config.json").read_text())
+    for added in ("kl_warmup_shape", "tokenizer", "max_length"):
+        del config["train"][added]
+    (run / "config.json").write_text(json.dumps(config))
+    assert main([*args, "--epochs", "2"]) == 0
+    assert [int(r["epoch"]) for r in history(run)] == [0, 1]
+    # The same settings with another value are still refused.
+    assert main([*args, "--epochs", "3", "--kl-warmup-shape", "logistic", "--kl-warmup-steps", "5"]) == 2
+    assert "kl_warmup_shape" in capsys.readouterr().err
+
+
 def test_overwrite_starts_afresh(run_copy):
     run, args = run_copy
     (run / "notes.txt").write_text("mine")

@@ -204,9 +204,11 @@ def run_state(run_dir: str | Path, model_config: dict, settings: "TrainSettings"
     stored = read_run_config(run_dir)
     differing = [key for key, value in model_config.items()
                  if key in stored["model"] and stored["model"][key] != _normalised(value)]
-    new_settings = dataclasses.asdict(settings)
-    differing += [key for key, value in new_settings.items()
-                  if key not in RUNTIME_SETTINGS and stored["train"].get(key) != _normalised(value)]
+    # A setting added after the run was written is the same setting if it keeps its default.
+    defaults = {field.name: field.default for field in dataclasses.fields(settings)}
+    differing += [key for key, value in dataclasses.asdict(settings).items()
+                  if key not in RUNTIME_SETTINGS
+                  and stored["train"].get(key, _normalised(defaults[key])) != _normalised(value)]
     if differing:
         raise ValueError(f"{run_dir} holds a run with other settings ({', '.join(differing)} differ); "
                          "use another --out, or --overwrite to replace it")
