@@ -28,6 +28,39 @@ class _Prior(keras.layers.Layer):
         return self.call(inputs)
 
 
+class DiagonalGaussianMixture(tfd.MixtureSameFamily):
+    """A ``MixtureSameFamily`` of ``MultivariateNormalDiag`` components whose
+    log density is computed with matrix products.
+
+    TFP's generic ``log_prob`` broadcasts z against every component, a
+    ``[..., K, D]`` tensor: 4 GB for the 50,000 samples of one evaluation
+    chunk against a 500-component, 40-dimensional VampPrior. Expanding the
+    square needs only ``[..., K]``::
+
+        log N(z; mu_k, sigma_k^2) = -1/2 [z^2 . sigma_k^-2 - 2 z . mu_k sigma_k^-2 + mu_k^2 . sigma_k^-2]
+                                    - sum_d log sigma_kd - D/2 log(2 pi)
+
+    and log p(z) = logsumexp_k(log pi_k + log N_k(z)). The components must have
+    batch shape ``[K]`` and the mixture batch shape ``[]``; sampling and every
+    other method are ``MixtureSameFamily``'s.
+    """
+
+    def _log_prob(self, x):
+        components = self.components_distribution
+        loc, scale = components.loc, components.stddev()  # [K, D]
+        x = tf.convert_to_tensor(x, loc.dtype)
+        flat = tf.reshape(x, [-1, tf.shape(x)[-1]])
+        precision = tf.math.reciprocal(tf.square(scale))
+        quadratic = (tf.matmul(tf.square(flat), precision, transpose_b=True)
+                     - 2.0 * tf.matmul(flat, loc * precision, transpose_b=True)
+                     + tf.reduce_sum(tf.square(loc) * precision, axis=-1))
+        dimension = tf.cast(tf.shape(loc)[-1], loc.dtype)
+        log_normal = (-0.5 * quadratic - tf.reduce_sum(tf.math.log(scale), axis=-1)
+                      - 0.5 * dimension * np.log(2.0 * np.pi).astype(np.float32))
+        log_weights = tf.math.log_softmax(self.mixture_distribution.logits_parameter())
+        return tf.reshape(tf.reduce_logsumexp(log_normal + log_weights, axis=-1), tf.shape(x)[:-1])
+
+
 class StandardNormalPrior(_Prior):
     """p(z) = N(0, I) over ``latent_dim`` dimensions.
 
@@ -81,7 +114,7 @@ class MixturePrior(_Prior):
 
     def call(self, inputs=None):
         """Returns the mixture distribution; ``inputs`` is ignored."""
-        return tfd.MixtureSameFamily(
+        return DiagonalGaussianMixture(
             mixture_distribution=tfd.Categorical(logits=self.logits),
             components_distribution=tfd.MultivariateNormalDiag(
                 loc=self.locs, scale_diag=tfb.Softplus(low=self.min_scale).forward(self.raw_scales)
@@ -124,10 +157,12 @@ class VampPrior(_Prior):
 
     def call(self, inputs=None):
         """Returns the mixture of the pseudo-inputs' posteriors; ``inputs`` is ignored."""
-        return tfd.MixtureSameFamily(
-            mixture_distribution=tfd.Categorical(logits=tf.zeros([self.num_components])),
-            components_distribution=self._encode(self.pseudo_inputs()),
-        )
+        components = self._encode(self.pseudo_inputs())
+        # Other posteriors (full covariance) take TFP's generic mixture density.
+        diagonal = isinstance(components, tfd.MultivariateNormalDiag)
+        mixture = DiagonalGaussianMixture if diagonal else tfd.MixtureSameFamily
+        return mixture(mixture_distribution=tfd.Categorical(logits=tf.zeros([self.num_components])),
+                       components_distribution=components)
 
     def get_config(self):
         """Plain hyperparameters (the inference path comes from the VAE)."""
