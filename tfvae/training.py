@@ -306,7 +306,10 @@ def train(
     if data.vocabulary is not None:
         data.vocabulary.save(run_dir / text.VOCABULARY_FILE)
     train_data, valid_data = data.train_data, data.valid_data
-    monitor = "val_loss" if valid_data is not None else "loss"
+    # Under KL annealing the loss weighs the KL by less than 1, so the first epochs would look best;
+    # the best checkpoint is then the one with the best ELBO, which every epoch measures alike.
+    annealed = bool(settings.kl_warmup_steps or settings.kl_cycle_steps)
+    monitor = ("val_" if valid_data is not None else "") + ("negative_elbo" if annealed else "loss")
     best = str(run_dir / "checkpoints" / "best")
     callbacks = []
     if settings.kl_warmup_steps or settings.kl_cycle_steps:
@@ -314,13 +317,15 @@ def train(
         schedule = (CyclicalSchedule(settings.kl_cycle_steps, end=model.beta) if settings.kl_cycle_steps
                     else warmup(settings.kl_warmup_steps, end=model.beta))
         callbacks.append(KLAnnealing(schedule))  # before the loggers, which then see kl_weight
+    callbacks += [
+        # Before the CSV and TensorBoard loggers, which then see these columns.
+        LearningRateLogger(),
+        ObjectiveLogger(objective_key(model)),  # and before whatever monitors negative_elbo
+    ]
     if settings.reduce_lr_on_plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
                                                            patience=settings.reduce_lr_on_plateau))
     callbacks += [
-        # Before the CSV and TensorBoard loggers, which then see these columns.
-        LearningRateLogger(),
-        ObjectiveLogger(objective_key(model)),
         keras.callbacks.TerminateOnNaN(),
         # A resumed run keeps its best checkpoint unless a later epoch beats it.
         keras.callbacks.ModelCheckpoint(best, monitor=monitor, save_best_only=True, save_weights_only=True,
