@@ -67,8 +67,8 @@ class PhaseTimer(keras.callbacks.Callback):
                 for w, s, v in zip(walls, self.steps, self.validation)]
 
 
-def cli_run(data_dir, epochs, out):
-    """``tfvae train`` with its defaults, timed by a ``PhaseTimer`` added to its callbacks."""
+def cli_run(data_dir, epochs, out, flags=()):
+    """``tfvae train`` (its defaults, or ``flags``), timed by a ``PhaseTimer`` added to its callbacks."""
     timer = PhaseTimer()
     original = tfvae.training.train
 
@@ -79,7 +79,7 @@ def cli_run(data_dir, epochs, out):
     tfvae.training.train = timed  # the CLI imports train when it runs, so it gets this one
     try:
         status = cli_main(["train", "--data-dir", str(data_dir), "--epochs", str(epochs), "--out", str(out),
-                           "--verbose", "2"])
+                           "--verbose", "2", *flags])
     finally:
         tfvae.training.train = original
     if status != 0:

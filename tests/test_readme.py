@@ -60,6 +60,8 @@ SKIPPED = [
      "installs tfvae, which the test environment has installed already; CI's wheel job tests the install"),
     (r"^(python[\d.]* -m )?pytest\b",
      "the whole test suite, this module included (it would run itself); it is CI's test job"),
+    (r"^python scripts/epoch_overhead\.py\b",
+     "90 s of full-MNIST training even at 2 epochs; tests/test_runs.py runs the same script on tiny data"),
     (r"^docker run\b",
      "no Docker engine here; tests/test_export.py checks TF Serving's request contract without a server"),
 ]
