@@ -17,7 +17,7 @@ from conftest import REPO, blob_images
 from tfvae import VAE
 from tfvae.backend import keras, tf
 from tfvae.data import ImageDataset
-from tfvae.training import TrainSettings, load_run, train
+from tfvae.training import JIT_MIN_STEPS, TrainSettings, load_run, train, use_jit
 
 HELPER = Path(__file__).parent / "helpers" / "distributed_run.py"
 
@@ -172,3 +172,12 @@ def test_mixed_precision_policy_is_applied_and_loss_stays_float32(tmp_path):
     assert model.encode(np.zeros((1, 28, 28, 1), np.float32)).dtype == tf.float32
     assert np.isfinite(metrics["test"]["loss"])
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
+
+
+def test_xla_is_the_default_only_for_mlp_runs_long_enough_to_repay_its_compile():
+    default = TrainSettings()
+    assert use_jit(default, "mlp", steps=JIT_MIN_STEPS) and not use_jit(default, "mlp", steps=JIT_MIN_STEPS - 1)
+    assert use_jit(default, "mlp")  # a run of unknown length counts as long
+    assert not use_jit(default, "conv", steps=100 * JIT_MIN_STEPS)
+    assert use_jit(TrainSettings(jit_compile=True), "conv", steps=1)
+    assert not use_jit(TrainSettings(jit_compile=False), "mlp", steps=100 * JIT_MIN_STEPS)

@@ -116,7 +116,8 @@ def _add_train(subparsers):
     p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
                    help="tf.distribute strategy (multiworker reads TF_CONFIG)")
     p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
-                   help="compile the training step with XLA (auto: on for mlp, off for conv, as measured)")
+                   help="compile the training step with XLA (auto: on for mlp runs of 500 or more steps, "
+                        "off for conv and for shorter runs, as measured)")
     p.add_argument("--steps-per-execution", type=_positive_int, default=20, help="batches per tf.function call")
     p.add_argument("--no-backup", action="store_true", help="do not keep BackupAndRestore state for resuming")
     p.add_argument("--mixed-precision", action="store_true",
