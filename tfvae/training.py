@@ -105,8 +105,8 @@ class TrainSettings:
     tokenizer: str = "whitespace"  # or "standardize" (lowercase, strip punctuation)
 
 
-# XLA's compile of the MLP's train and test steps costs ~6 s on a 2-core CPU and saves 1.8-12 ms per step of 128
-# (idle to contended), so it pays back after ~500-3,500 steps (one MNIST epoch is 430).
+# XLA's compile of the MLP's train and test steps pays back after ~200-600 steps of 128 on a 2-core CPU
+# (scripts/jit_cost.py; one MNIST epoch is 430 steps).
 JIT_MIN_STEPS = 500
 
 
@@ -309,8 +309,7 @@ def train(
         model = data.model_class(**data.model_config)
         model.compile(
             optimizer=make_optimizer(settings, data.steps_per_epoch, settings.epochs),
-            jit_compile=use_jit(settings, model.architecture,
-                                steps=data.steps_per_epoch * settings.epochs if data.steps_per_epoch else None),
+            jit_compile=use_jit(settings, model.architecture, steps=data.steps_per_epoch * settings.epochs),
             steps_per_execution=data.steps_per_execution or settings.steps_per_execution,
         )
     config = {"tfvae_version": __version__, "format": RUN_FORMAT, "class": type(model).__name__,
