@@ -1,9 +1,12 @@
-"""The README is tested: every ```python block and every command of a ```bash block runs here.
+"""The README and the documentation site are tested: every ```python block and every command of a ```bash
+block of ``README.md`` and of ``docs/**/*.md`` runs here.
 
-README.md is parsed when the tests are collected, so a block added later is covered without touching this
-file. Each fenced block is one test case, with an id made of its section heading and its index in that
-section (``install-and-run-1``); the commands of a shell block run in order, in one working directory, so a
-later command sees what an earlier one wrote.
+The pages are parsed when the tests are collected, so a block added later (or a new page) is covered without
+touching this file. Each fenced block is one test case, with an id made of its page, its section heading and its
+index in that section (``install-and-run-1`` in the README, ``docs-images-variants-1`` on ``docs/images.md``); the
+commands of a shell block run in order, in one working directory, so a later command sees what an earlier one
+wrote. A block that appears word for word on several pages (the main job is on the README and on the site's front
+page) is one test case, named after its first appearance (README first, then the pages in path order).
 
 Where they run: a fresh temporary directory laid out like a checkout (``repo/`` with copies of ``configs/``
 and ``scripts/``, empty ``runs/`` and ``saved_models/``) beside ``shared/data/mnist``, so the README's
@@ -14,13 +17,13 @@ images, in the same IDX format, so every command reads data through the same cod
 A block also gets what it reads but does not make:
 
 * ``saved_models/NAME/N`` that it names and the repository ships: copied in;
-* ``runs/NAME`` that it reads but does not train itself: trained once per test session by the README's own
-  ``tfvae train ... --out runs/NAME`` command (with the quick settings below), then copied in.
+* ``runs/NAME`` that it reads but does not train itself: trained once per test session by the pages' own
+  ``tfvae train ... --out runs/NAME`` command (the first one, with the quick settings below), then copied in.
 
 Quick settings: before a block runs, the explicit tables ``QUICK_SHELL``, ``ADDED_FLAGS`` and ``QUICK_PYTHON``
 rewrite it (fewer epochs, K = 5 importance samples on 50 images, ...); each entry says why the rewritten command
 still runs the same code. Commands that cannot run here are listed in ``SKIPPED`` (Python blocks in
-``SKIPPED_PYTHON``) with the reason; each shows up as a skipped test. A README command that is neither in
+``SKIPPED_PYTHON``) with the reason; each shows up as a skipped test. A command on any page that is neither in
 ``SKIPPED`` nor matched by ``RUNNABLE`` fails ``test_every_readme_command_is_run_or_listed`` (not a slow test),
 so nothing drifts silently.
 """
@@ -43,6 +46,8 @@ import pytest
 from conftest import REPO, mnist_dir
 
 README = REPO / "README.md"
+DOCS = REPO / "docs"
+PAGES = [README, *sorted(DOCS.rglob("*.md"))]  # README first: a block on several pages is named after its README copy
 TIMEOUT = 600  # seconds per command
 
 SHELL_LANGUAGES = {"bash", "sh", "shell"}
@@ -64,6 +69,9 @@ SKIPPED = [
      "90 s of full-MNIST training even at 2 epochs; tests/test_runs.py runs the same script on tiny data"),
     (r"^docker run\b",
      "no Docker engine here; tests/test_export.py checks TF Serving's request contract without a server"),
+    (r"^mkdocs\b",
+     "builds this documentation site from the checkout (mkdocs.yml, docs/), not a workspace; CI runs "
+     "`mkdocs build --strict` after the lint step (.ci/run)"),
 ]
 
 # Python blocks that are not run here: (regex on the block's code, reason). None so far: every block runs.
@@ -151,6 +159,12 @@ class Block:
     code: str
     line: int  # of the opening fence, 1-based
     commands: list = field(default_factory=list)
+    page: str = "README.md"  # the file, relative to the repository root
+    duplicate_of: str | None = None  # the id of an earlier block with the same language and code
+
+    @property
+    def where(self):
+        return f"{self.page} line {self.line}"
 
     @property
     def kind(self):
@@ -224,15 +238,15 @@ def slug(heading, words=6):
     return "-".join(re.findall(r"[a-z0-9]+", heading.lower())[:words]) or "top"
 
 
-def parse_readme(text):
-    """Every fenced block of ``text``, with ids ``<section-slug>-<index in section>``."""
+def parse_readme(text, page="README.md", prefix=""):
+    """Every fenced block of ``text``, with ids ``<prefix><section-slug>-<index in section>``."""
     blocks, heading, counts = [], "top", {}
     lines = text.splitlines()
     i = 0
     while i < len(lines):
         line = lines[i]
         if heading_match := re.match(r"#{1,6}\s+(.*)", line):
-            heading = heading_match.group(1)
+            heading = re.sub(r"\s*\{[^}]*\}\s*$", "", heading_match.group(1))  # without an attribute list { #id }
         fence = re.match(r"(\s*)(```+|~~~+)\s*([\w.+-]*)", line)
         if not fence:
             i += 1
@@ -246,7 +260,7 @@ def parse_readme(text):
         i += 1
         section = slug(heading)
         counts[section] = counts.get(section, 0) + 1
-        block = Block(f"{section}-{counts[section]}", language, "\n".join(body) + "\n", start + 1)
+        block = Block(f"{prefix}{section}-{counts[section]}", language, "\n".join(body) + "\n", start + 1, page=page)
         if block.kind == "shell":
             block.commands = [Command(text, n, comment)
                               for n, (text, comment) in enumerate(shell_commands(block.code), 1)]
@@ -254,8 +268,29 @@ def parse_readme(text):
     return blocks
 
 
-BLOCKS = parse_readme(README.read_text())
-RUN_BLOCKS = [b for b in BLOCKS if b.kind in ("shell", "python")]
+def page_prefix(path):
+    """The id prefix of a page's blocks: none for the README, ``docs-<path>-`` for ``docs/<path>.md``."""
+    if path == README:
+        return ""
+    return "docs-" + "-".join(path.relative_to(DOCS).with_suffix("").parts) + "-"
+
+
+def parse_pages(pages):
+    """Every fenced block of ``pages``; a block with the same language and code as an earlier one is marked
+    ``duplicate_of`` it (it runs once, as that one)."""
+    blocks, first = [], {}
+    for path in pages:
+        for block in parse_readme(path.read_text(), str(path.relative_to(REPO)), page_prefix(path)):
+            key = (block.kind, block.language if block.kind == "unknown" else "", block.code.strip())
+            if block.kind in ("shell", "python") and key in first:
+                block.duplicate_of = first[key]
+            first.setdefault(key, block.id)
+            blocks.append(block)
+    return blocks
+
+
+BLOCKS = parse_pages(PAGES)
+RUN_BLOCKS = [b for b in BLOCKS if b.kind in ("shell", "python") and not b.duplicate_of]
 
 
 def _add_flag(command, flag, value):
@@ -332,7 +367,7 @@ def runs_read(block):
 
 
 def producer(run):
-    """The README's own ``tfvae train ... --out runs/NAME`` command for ``run``."""
+    """The pages' own (first) ``tfvae train ... --out runs/NAME`` command for ``run``."""
     for block in BLOCKS:
         for command in block.commands:
             if re.match(rf"^{TFVAE} train\b", command.program) and out_value(command.text) == run:
@@ -444,7 +479,7 @@ def run_shell(command, cwd):
                             timeout=TIMEOUT)
     output = (result.stdout + result.stderr)[-4000:]
     if result.returncode != 0:
-        pytest.fail(f"README command failed with exit status {result.returncode} in {cwd}:\n  {command}\n{output}",
+        pytest.fail(f"command failed with exit status {result.returncode} in {cwd}:\n  {command}\n{output}",
                     pytrace=False)
     out = out_value(command)
     if out and not out.startswith("-"):
@@ -460,7 +495,7 @@ def trained_runs(tmp_path_factory, mnist_slice):
     def get(run):
         if run not in cache:
             command = producer(run)
-            assert command is not None, f"the README reads {run} but no README 'tfvae train --out {run}' makes it"
+            assert command is not None, f"the pages read {run} but no page's 'tfvae train --out {run}' makes it"
             repo = make_workspace(tmp_path_factory.mktemp("readme_producer"), mnist_slice, command.text)
             run_shell(quick_shell(command.text), repo)
             cache[run] = repo / run
@@ -478,24 +513,37 @@ def test_readme_has_blocks_to_run():
     assert len(ids) == len(set(ids)), ids
 
 
+def test_the_docs_pages_are_collected():
+    """The site's pages are tested with the README: each guide with code has blocks here."""
+    pages = {b.page for b in BLOCKS}
+    assert "README.md" in pages
+    for page in ("docs/index.md", "docs/images.md", "docs/hierarchical.md", "docs/sentences.md",
+                 "docs/export.md", "docs/training.md", "docs/results.md"):
+        assert page in pages, page
+    duplicates = [b for b in BLOCKS if b.duplicate_of]
+    assert all(any(o.id == b.duplicate_of and o.code.strip() == b.code.strip() for o in BLOCKS) for b in duplicates)
+    assert [b.page for b in BLOCKS if b.id == "install-and-run-1"] == ["README.md"]  # the main job, tested once
+
+
 def test_every_readme_command_is_run_or_listed():
     """A README command must be runnable here (``RUNNABLE``) or skipped with a reason (``SKIPPED``)."""
-    unknown = [f"{b.id} (README line {b.line}): {c.text}" for b in BLOCKS for c in b.commands
+    unknown = [f"{b.id} ({b.where}): {c.text}" for b in BLOCKS for c in b.commands
                if not c.skip_reason and not c.runnable]
-    assert not unknown, ("README commands that tests/test_readme.py neither runs nor lists in SKIPPED "
+    assert not unknown, ("README or docs commands that tests/test_readme.py neither runs nor lists in SKIPPED "
                          "(add a RUNNABLE pattern with quick settings, or a SKIPPED entry with the reason):\n"
                          + "\n".join(unknown))
-    odd = [f"{b.id} (README line {b.line}): ```{b.language}" for b in BLOCKS if b.kind == "unknown"]
-    assert not odd, "README blocks in a language this module does not know how to run or ignore:\n" + "\n".join(odd)
+    odd = [f"{b.id} ({b.where}): ```{b.language}" for b in BLOCKS if b.kind == "unknown"]
+    assert not odd, ("README or docs blocks in a language this module does not know how to run or ignore:\n"
+                     + "\n".join(odd))
 
 
 def test_every_skip_entry_is_used():
-    """``SKIPPED`` lists only commands the README has, so the list stays the README's."""
+    """``SKIPPED`` lists only commands the pages have, so the list stays theirs."""
     programs = [c.program for b in BLOCKS for c in b.commands]
     stale = [pattern for pattern, _ in SKIPPED if not any(re.search(pattern, p) for p in programs)]
     stale += [pattern for pattern, _ in SKIPPED_PYTHON
               if not any(re.search(pattern, b.code) for b in BLOCKS if b.kind == "python")]
-    assert not stale, f"SKIPPED entries that match no README command: {stale}"
+    assert not stale, f"SKIPPED entries that match no README or docs command: {stale}"
 
 
 def test_quick_settings_keep_the_command():
@@ -531,7 +579,7 @@ def test_readme_block(block, tmp_path, mnist_slice, trained_runs):
         result = subprocess.run([sys.executable, "readme_block.py"], cwd=repo, env=environment(),
                                 capture_output=True, text=True, timeout=TIMEOUT)
         if result.returncode != 0:
-            pytest.fail(f"README block {block.id} (line {block.line}) failed in {repo}:\n{block.code}\n"
+            pytest.fail(f"block {block.id} ({block.where}) failed in {repo}:\n{block.code}\n"
                         f"{(result.stdout + result.stderr)[-4000:]}", pytrace=False)
         return
     ranks = epoch_ranks([c.text for c in block.commands if re.search(TRAINS, c.program)])
@@ -539,7 +587,7 @@ def test_readme_block(block, tmp_path, mnist_slice, trained_runs):
         if command.skip_reason:
             continue
         if not command.runnable:
-            pytest.fail(f"README command neither runnable nor in SKIPPED: {command.text}", pytrace=False)
+            pytest.fail(f"{block.where}: command neither runnable nor in SKIPPED: {command.text}", pytrace=False)
         out = out_value(command.text)
         if (out in READ_RUNS and producer(out) is command and not (repo / out).exists()
                 and quick_shell(command.text, ranks) == quick_shell(command.text)):
@@ -548,4 +596,4 @@ def test_readme_block(block, tmp_path, mnist_slice, trained_runs):
             continue
         run_shell(quick_shell(command.text, ranks), repo)
         for path in command.promised_paths:
-            assert (repo / path).exists(), f"README says '{command.text}' writes {path}; it did not"
+            assert (repo / path).exists(), f"{block.where} says '{command.text}' writes {path}; it did not"
