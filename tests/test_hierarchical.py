@@ -1,5 +1,6 @@
 """Hierarchical VAEs: the joint density by hand, an exact linear-Gaussian log p(x), one-layer parity, the CLI."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import scipy.stats
 
 from tfvae import VAE, latents
 from tfvae.backend import keras, tf
+from tfvae.callbacks import LayerDiagnostics, active_units
 from tfvae.evaluation import importance_weighted_log_likelihood
 
 REPO = Path(__file__).resolve().parents[1]
@@ -167,6 +169,24 @@ def test_every_objective_trains_a_hierarchy_and_logs_each_layers_kl(binary_batch
         np.testing.assert_allclose(history["kl_1"][0] + history["kl_2"][0], history["kl"][0], rtol=1e-4)
 
 
+def test_active_units_are_counted_by_hand():
+    # Var over examples of each unit's posterior mean: 4.0, 0.0, 0.0025 and 0.0201 (threshold 0.01).
+    means = np.array([[2.0, 1.0, 0.05, 0.1418], [-2.0, 1.0, -0.05, -0.1418]])
+    assert np.allclose(means.var(0), [4.0, 0.0, 0.0025, 0.02011], atol=1e-5)
+    assert active_units(means) == 2
+    assert active_units(means, threshold=0.001) == 3
+
+
+def test_layer_diagnostics_count_each_layers_active_units(binary_batch):
+    model = VAE(latent_dims=(6, 3), hidden_units=(32,), latent_hidden_units=(16,), seed=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    diagnostics = LayerDiagnostics(binary_batch, batch_size=40)  # a partial last batch too
+    history = model.fit(binary_batch, batch_size=32, epochs=1, verbose=0, callbacks=[diagnostics]).history
+    expected = [int(np.sum(q.mean().numpy().var(0) > 0.01)) for q in model.encode_layers(binary_batch)]
+    assert [history["active_units_1"][0], history["active_units_2"][0]] == expected
+    assert history["active_units"][0] == sum(expected)
+
+
 def test_bad_hierarchies_are_refused():
     with pytest.raises(ValueError, match="disagrees"):
         VAE(latent_dim=8, latent_dims=(16, 8))
@@ -191,6 +211,14 @@ def test_cli_trains_evaluates_and_exports_a_two_layer_model(tmp_path, tiny_idx_d
                              "--validation-size", "64", "--out", str(run), "--verbose", "0"], **common)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((run / "config.json").read_text())["model"]["latent_dims"] == [8, 4]
+    # Every epoch logs each layer's KL (summing to the total) and active units.
+    with open(run / "history.csv") as f:
+        row = next(csv.DictReader(f))
+    for prefix in ("", "val_"):
+        np.testing.assert_allclose(float(row[f"{prefix}kl_1"]) + float(row[f"{prefix}kl_2"]),
+                                   float(row[f"{prefix}kl"]), rtol=1e-4)
+    assert int(row["active_units_1"]) + int(row["active_units_2"]) == int(row["active_units"])
+    assert 0 <= int(row["active_units_1"]) <= 8 and 0 <= int(row["active_units_2"]) <= 4
     result = subprocess.run([*tfvae, "evaluate", str(run), "-k", "20", "--out", str(tmp_path / "eval.json")],
                             **common)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -139,6 +139,59 @@ class KLAnnealing(keras.callbacks.Callback):
             logs["kl_weight"] = float(self.model.kl_weight.numpy())
 
 
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2015: a unit is active when Var_x(E_q[z_u | x]) > 0.01
+
+
+def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD):
+    """How many units of ``posterior_means`` ``[N, d]`` (E_q[z|x] of N examples) vary over the data:
+    ``sum_u [Var_x(E_q[z_u|x]) > threshold]`` (Burda et al. 2015's active units)."""
+    return int(np.sum(np.var(np.asarray(posterior_means, np.float64), axis=0) > threshold))
+
+
+class LayerDiagnostics(keras.callbacks.Callback):
+    """Logs every latent layer's active units each epoch, so a collapsing layer shows while it happens.
+
+    At each epoch's end the posterior means of every layer (``VAE.encode_layers``,
+    along the path through the means) of the fixed ``images`` give
+    ``active_units_l`` for layer l = 1 (lowest) ... L, and ``active_units`` in
+    all; they go to the epoch logs (History, CSV, TensorBoard). The per-layer
+    KLs are logged by the model itself as ``kl_l`` (and ``val_kl_l``).
+
+    Args:
+        images: a few thousand held-out images (and ``conditions``, for a conditional model).
+        batch_size: images per encoder call.
+    """
+
+    def __init__(self, images, conditions=None, batch_size=1000):
+        super().__init__()
+        self.images = np.asarray(images, np.float32)
+        self.conditions = None if conditions is None else np.asarray(conditions, np.float32)
+        self.batch_size = int(batch_size)
+        self._means = None
+
+    def layer_means(self):
+        """Every layer's posterior means of ``images``, lowest layer first: ``[[N, d_l]]``."""
+        if self._means is None:
+            model = self.model
+            self._means = tf.function(lambda x, c: [q.mean() for q in model.encode_layers(x, c)])
+        parts = []
+        for start in range(0, len(self.images), self.batch_size):
+            stop = start + self.batch_size
+            condition = None if self.conditions is None else self.conditions[start:stop]
+            parts.append([m.numpy() for m in self._means(self.images[start:stop], condition)])
+        return [np.concatenate(layer) for layer in zip(*parts)]
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Adds ``active_units`` and ``active_units_1`` ... ``active_units_L`` to ``logs``."""
+        if logs is None:
+            return
+        counts = [active_units(means) for means in self.layer_means()]
+        logs["active_units"] = sum(counts)
+        if len(counts) > 1:
+            for i, count in enumerate(counts):
+                logs[f"active_units_{i + 1}"] = count
+
+
 class ImageLogger(keras.callbacks.Callback):
     """Logs a grid of prior samples and of reconstructions to TensorBoard.
 

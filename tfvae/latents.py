@@ -32,9 +32,15 @@ def _apply(network, inputs):
     return tf.reshape(flat, tf.concat([tf.shape(inputs)[:-1], tf.shape(flat)[-1:]], axis=0))
 
 
-def _mlp(input_size, output_size, hidden_units, activation, name):
+def _mlp(input_size, output_size, hidden_units, activation, name, batch_norm=False):
+    """An MLP to distribution parameters; ``batch_norm`` normalises each hidden layer before its activation."""
     layers = [keras.layers.InputLayer(input_shape=(int(input_size),))]
-    layers += [keras.layers.Dense(int(units), activation=activation) for units in hidden_units]
+    for units in hidden_units:
+        if batch_norm:
+            layers += [keras.layers.Dense(int(units)), keras.layers.BatchNormalization(),
+                       keras.layers.Activation(activation)]
+        else:
+            layers.append(keras.layers.Dense(int(units), activation=activation))
     layers.append(keras.layers.Dense(int(output_size), name="params"))
     return keras.Sequential(layers, name=name)
 
@@ -72,10 +78,13 @@ class LatentLayer(keras.layers.Layer):
         activation: their hidden activation.
         inference: ``"bottom_up"`` or ``"ladder"`` (what ``up`` reads).
         min_scale: floor of every scale.
+        batch_norm: batch normalisation in both MLPs' hidden layers (Sønderby et al. 2016 found it
+            needed to train deep hierarchies); statistics of the batch in training, moving averages
+            otherwise.
     """
 
     def __init__(self, latent_dim, below_dim, hidden_units=(256, 256), activation="relu", inference="bottom_up",
-                 min_scale=1e-4, **kwargs):
+                 min_scale=1e-4, batch_norm=False, **kwargs):
         super().__init__(**kwargs)
         if inference not in INFERENCES:
             raise ValueError(f"inference must be one of {INFERENCES}, got {inference!r}")
@@ -85,9 +94,10 @@ class LatentLayer(keras.layers.Layer):
         self.activation = activation
         self.inference = inference
         self.min_scale = float(min_scale)
+        self.batch_norm = bool(batch_norm)
         up_input = self.below_dim if inference == "bottom_up" else 2 * self.below_dim
-        self.up = _mlp(up_input, 2 * self.latent_dim, self.hidden_units, activation, name="up")
-        self.down = _mlp(self.latent_dim, 2 * self.below_dim, self.hidden_units, activation, name="down")
+        self.up = _mlp(up_input, 2 * self.latent_dim, self.hidden_units, activation, "up", self.batch_norm)
+        self.down = _mlp(self.latent_dim, 2 * self.below_dim, self.hidden_units, activation, "down", self.batch_norm)
         self.built = True
 
     def posterior(self, below):
@@ -102,7 +112,7 @@ class LatentLayer(keras.layers.Layer):
         """Plain hyperparameters."""
         return {**super().get_config(), "latent_dim": self.latent_dim, "below_dim": self.below_dim,
                 "hidden_units": list(self.hidden_units), "activation": self.activation,
-                "inference": self.inference, "min_scale": self.min_scale}
+                "inference": self.inference, "min_scale": self.min_scale, "batch_norm": self.batch_norm}
 
 
 def ladder_estimates(lowest, layers):

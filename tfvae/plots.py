@@ -5,6 +5,7 @@ the (closed) matplotlib ``Figure``, which tests and notebooks can inspect.
 """
 
 import csv
+import re
 from statistics import NormalDist
 
 import matplotlib
@@ -127,16 +128,34 @@ def plot_curves(history, path):
     """Training curves: loss, reconstruction and KL per epoch, train and validation.
 
     ``history`` is a ``{name: [values]}`` dict (``History.history`` or
-    ``read_history``).
+    ``read_history``). A hierarchical run adds a panel of each layer's
+    validation KL (``val_kl_1`` ...) and one of each layer's active units
+    (``active_units_1`` ...), where a collapsing layer shows.
     """
     names = [n for n in ("loss", "reconstruction", "kl") if n in history]
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), dpi=DPI)
-    for ax, name in zip(np.atleast_1d(axes), names):
-        epochs = np.arange(1, len(history[name]) + 1)
-        ax.plot(epochs, history[name], label="train")
-        if f"val_{name}" in history:
-            ax.plot(epochs, history[f"val_{name}"], label="validation")
-        ax.set_title(name + " (nats)")
+    layers = sorted((n for n in history if re.fullmatch(r"kl_\d+", n)), key=lambda n: int(n[3:]))
+    panels = names + (["kl per layer"] if layers else []) + (["active units"] if "active_units" in history else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.5), dpi=DPI)
+    for ax, name in zip(np.atleast_1d(axes), panels):
+        if name == "kl per layer":
+            for layer in layers:
+                values = history.get(f"val_{layer}", history[layer])
+                ax.plot(np.arange(1, len(values) + 1), values, label=f"layer {layer[3:]}")
+            ax.set_yscale("symlog", linthresh=0.1)
+            ax.set_title("KL per layer (nats, validation)")
+        elif name == "active units":
+            units = sorted((n for n in history if re.fullmatch(r"active_units_\d+", n)), key=lambda n: int(n[13:]))
+            for unit in units or ["active_units"]:
+                values = history[unit]
+                ax.plot(np.arange(1, len(values) + 1), values,
+                        label=f"layer {unit[13:]}" if unit != "active_units" else "all")
+            ax.set_title("active units")
+        else:
+            epochs = np.arange(1, len(history[name]) + 1)
+            ax.plot(epochs, history[name], label="train")
+            if f"val_{name}" in history:
+                ax.plot(epochs, history[f"val_{name}"], label="validation")
+            ax.set_title(name + " (nats)")
         ax.set_xlabel("epoch")
         ax.legend()
     fig.tight_layout()

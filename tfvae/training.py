@@ -33,6 +33,7 @@ from tfvae.callbacks import (
     CyclicalSchedule,
     ImageLogger,
     KLAnnealing,
+    LayerDiagnostics,
     LearningRateLogger,
     LinearWarmup,
     LogisticWarmup,
@@ -105,6 +106,15 @@ class TrainSettings:
     tokenizer: str = "whitespace"  # or "standardize" (lowercase, strip punctuation)
 
 
+# Batch of every evaluation pass (validation each epoch, and the final numbers): one batch shape, so the
+# XLA-compiled test function is compiled once and reused (5,000 validation and 10,000 test images divide evenly).
+EVALUATION_BATCH = 500
+# The final "train" numbers are measured on this many training examples: a full pass over 55,000
+# cost more than the rest of the final evaluation, and this many tell over-fitting as well.
+TRAIN_EVALUATION_SIZE = 10_000
+# Validation images whose posterior means give each epoch's active units (LayerDiagnostics).
+DIAGNOSTIC_IMAGES = 2000
+
 # XLA's compile of the MLP's train and test steps pays back after ~200-600 steps of 128 on a 2-core CPU
 # (scripts/jit_cost.py; one MNIST epoch is 430 steps).
 JIT_MIN_STEPS = 500
@@ -163,18 +173,20 @@ def evaluation_images(images, binarize):
     return binarize_fixed(images, TEST_BINARIZATION_SEED)
 
 
-def model_inputs(images, conditions=None, batch_size=128, binarize="none", shuffle=False, seed=0):
+def model_inputs(images, conditions=None, batch_size=128, binarize="none", shuffle=False, seed=0,
+                 drop_remainder=False):
     """A pipeline of model inputs: ``x`` batches, or ``((x, c),)`` for a conditional model.
 
     The extra tuple level tells Keras that ``(x, c)`` is the input, not ``(x, y)``.
     """
-    dataset = make_pipeline(images, batch_size, binarize=binarize, shuffle=shuffle, seed=seed, labels=conditions)
+    dataset = make_pipeline(images, batch_size, binarize=binarize, shuffle=shuffle, seed=seed, labels=conditions,
+                            drop_remainder=drop_remainder)
     if conditions is None:
         return dataset
     return dataset.map(lambda x, c: ((x, c),))
 
 
-def evaluate_negative_elbo(model, images, conditions=None, batch_size=500, dataset=None):
+def evaluate_negative_elbo(model, images, conditions=None, batch_size=EVALUATION_BATCH, dataset=None):
     """Keras's ``evaluate`` on fixed images (or on ``dataset``), per example: the objective
     (``loss``, and again under its own name, e.g. ``negative_iwae_bound_k5``), the plain
     ``negative_elbo`` (beta 1, no free bits), reconstruction, KL and ELBO."""
@@ -330,6 +342,8 @@ def train(
         schedule = (CyclicalSchedule(settings.kl_cycle_steps, end=model.beta) if settings.kl_cycle_steps
                     else warmup(settings.kl_warmup_steps, end=model.beta))
         callbacks.append(KLAnnealing(schedule))  # before the loggers, which then see kl_weight
+    if data.diagnostics is not None:
+        callbacks.append(data.diagnostics)
     callbacks += [
         # Before the CSV and TensorBoard loggers, which then see these columns.
         LearningRateLogger(),
@@ -358,7 +372,7 @@ def train(
 
     start = time.perf_counter()
     history = model.fit(train_data, validation_data=valid_data, epochs=settings.epochs,
-                        callbacks=callbacks, verbose=verbose)
+                        steps_per_epoch=data.fit_steps_per_epoch, callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     if not np.all(np.isfinite(history.history.get("loss", [0.0]))):
         # The backup holds the diverged weights: resuming from it would only diverge again.
@@ -395,8 +409,13 @@ class PreparedData:
     valid_data: tf.data.Dataset | None
     final_metrics: object  # model -> {"train": ..., "test": ..., ...}
     image_logger: object = None  # log_dir -> an ImageLogger, or None
+    diagnostics: object = None  # a callback that logs per-layer diagnostics, or None
     vocabulary: text.Vocabulary | None = None
     steps_per_execution: int | None = None  # instead of the setting
+    # Set for a repeated (endless) training pipeline: fit's epoch length. A finite pipeline that fit
+    # re-iterates every epoch pays for a new iterator (and shuffle buffer) at each epoch boundary:
+    # stalls of 3-4 s on MNIST (scripts/profile_train.py).
+    fit_steps_per_epoch: int | None = None
 
 
 def _prepare_images(settings, dataset, model_config, global_batch):
@@ -411,23 +430,33 @@ def _prepare_images(settings, dataset, model_config, global_batch):
         model_config["condition_dim"] = num_classes
     valid_data = None
     if len(valid_x):
-        valid_data = model_inputs(evaluation_images(valid_x, settings.binarize), conditions(valid_y), global_batch)
+        valid_data = model_inputs(evaluation_images(valid_x, settings.binarize), conditions(valid_y),
+                                  max(EVALUATION_BATCH, global_batch))
     source_x, source_y = (valid_x, valid_y) if len(valid_x) else (train_x, train_y)
 
     def final_metrics(model):
         return {
-            "train": evaluate_negative_elbo(model, evaluation_images(train_x, settings.binarize),
-                                            conditions(train_y)),
+            "train": evaluate_negative_elbo(model, evaluation_images(train_x[:TRAIN_EVALUATION_SIZE],
+                                                                     settings.binarize),
+                                            conditions(train_y[:TRAIN_EVALUATION_SIZE])),
+            "train_examples": min(len(train_x), TRAIN_EVALUATION_SIZE),
             "test": evaluate_negative_elbo(model, evaluation_images(data.test_images, settings.binarize),
                                            conditions(data.test_labels)),
             "test_binarization_seed": TEST_BINARIZATION_SEED,
         }
 
+    # Full batches only (each epoch leaves out a different random remainder, under one batch): a last
+    # partial batch is a second input shape, which XLA compiles again (1-2 s of every run's first epoch).
+    drop_remainder = len(train_x) >= global_batch
+    steps_per_epoch = len(train_x) // global_batch if drop_remainder else 1
     return PreparedData(
-        name=data.name, model_class=VAE, model_config=model_config,
-        steps_per_epoch=math.ceil(len(train_x) / global_batch),
+        name=data.name, model_class=VAE, model_config=model_config, steps_per_epoch=steps_per_epoch,
+        # Reshuffled and binarised afresh on every repetition.
         train_data=model_inputs(train_x, conditions(train_y), global_batch, binarize=settings.binarize,
-                                shuffle=True, seed=settings.seed),
+                                shuffle=True, seed=settings.seed, drop_remainder=drop_remainder).repeat(),
+        fit_steps_per_epoch=steps_per_epoch,
+        diagnostics=LayerDiagnostics(evaluation_images(source_x[:DIAGNOSTIC_IMAGES], settings.binarize),
+                                     conditions(source_y[:DIAGNOSTIC_IMAGES])),
         valid_data=valid_data, final_metrics=final_metrics,
         image_logger=lambda log_dir: ImageLogger(log_dir, evaluation_images(source_x[:8], settings.binarize),
                                                  every=settings.image_every, seed=settings.seed,
