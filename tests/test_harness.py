@@ -46,6 +46,7 @@ VARIANTS = {
     "three_layer_ladder": ({"latent_dims": (3, 2, 2), "inference": "ladder", "objective": "iwae", "num_samples": 2},
                            True),
     "two_layers_free_bits": ({"latent_dims": (3, 2), "objective": "free_bits", "free_bits": 0.2}, False),
+    "two_layers_ladder_batch_norm": ({"latent_dims": (3, 2), "inference": "ladder", "latent_batch_norm": True}, True),
     "two_layers_vamp_sampled_kl": ({"latent_dims": (3, 2), "prior": "vamp", "prior_components": 4,
                                     "kl_estimate": "sample"}, False),
     "two_layers_mixture_conditional": ({"latent_dims": (3, 2), "prior": "mixture", "prior_components": 3,

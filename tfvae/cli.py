@@ -82,6 +82,8 @@ def _add_train(subparsers):
                    help="hierarchical inference: bottom-up q(z1|x) q(z2|z1) (Burda) or the ladder's top-down q")
     p.add_argument("--latent-hidden-units", type=_positive_int, nargs="+", default=[256, 256],
                    help="widths of the MLPs between stochastic layers")
+    p.add_argument("--latent-batch-norm", action="store_true",
+                   help="batch normalisation in the MLPs between stochastic layers (Sønderby et al. 2016)")
     p.add_argument("--arch", choices=["mlp", "conv", "lstm", "gru"], default=None,
                    help="encoder/decoder architecture (default mlp; lstm or gru for text, default lstm)")
     p.add_argument("--hidden-units", type=_positive_int, nargs="+", default=[512, 256],
@@ -201,6 +203,7 @@ def image_model_config(args):
         "latent_dims": latent_dims,
         "inference": args.inference,
         "latent_hidden_units": args.latent_hidden_units,
+        "latent_batch_norm": args.latent_batch_norm,
         "architecture": args.arch or "mlp",
         "hidden_units": args.hidden_units,
         "filters": args.filters,
@@ -644,7 +647,7 @@ TEXT_FLAGS = {"tfds_name": None, "max_vocab": None, "min_count": 1, "max_length"
               "word_dropout": 0.0, "bn_gamma": 0.0}
 IMAGE_FLAGS = {"latent_dims": None, "inference": "bottom_up", "conditional": False, "likelihood": "bernoulli",
                "hidden_units": [512, 256], "filters": [32, 64], "activation": "relu",
-               "latent_hidden_units": [256, 256],
+               "latent_hidden_units": [256, 256], "latent_batch_norm": False,
                "likelihood_scale": 1.0, "validation_size": 5000, "binarize": "dynamic"}
 
 

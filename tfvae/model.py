@@ -47,6 +47,7 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
             2015) or ``"ladder"`` (Sønderby et al. 2016). A VampPrior on a
             hierarchy mixes q(z_L | u_k) along the path through the means.
         latent_hidden_units: widths of the MLPs between stochastic layers.
+        latent_batch_norm: batch normalisation in those MLPs (Sønderby et al. 2016).
         architecture: ``"mlp"`` or ``"conv"``: the preset networks, and
             how a condition enters the encoder (flat or as image channels).
         encoder: a Keras model x -> the posterior head's parameters
@@ -100,6 +101,7 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         latent_dims=None,
         inference="bottom_up",
         latent_hidden_units=(256, 256),
+        latent_batch_norm=False,
         architecture="mlp",
         encoder=None,
         decoder=None,
@@ -141,6 +143,7 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         self.latent_dim = latent_dims[0]  # the layer the decoder reads
         self.inference = inference
         self.latent_hidden_units = tuple(int(u) for u in latent_hidden_units)
+        self.latent_batch_norm = bool(latent_batch_norm)
         self.architecture = architecture
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.filters = tuple(int(f) for f in filters)
@@ -169,7 +172,8 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         self.encoder, self.decoder = self._make_networks(encoder, decoder)
         # The stochastic layers above z_1; empty for a one-layer VAE.
         self.latent_layers = [
-            LatentLayer(dim, below, self.latent_hidden_units, activation, inference, name=f"latent_layer_{i + 2}")
+            LatentLayer(dim, below, self.latent_hidden_units, activation, inference, batch_norm=self.latent_batch_norm,
+                        name=f"latent_layer_{i + 2}")
             for i, (below, dim) in enumerate(zip(latent_dims, latent_dims[1:]))
         ]
         self.prior = make_prior(prior, latent_dims[-1], self.prior_components, self.data_shape,
@@ -406,6 +410,7 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
             "latent_dims": list(self.latent_dims),
             "inference": self.inference,
             "latent_hidden_units": list(self.latent_hidden_units),
+            "latent_batch_norm": self.latent_batch_norm,
             "architecture": self.architecture,
             # Custom networks as Keras serializes them; presets are rebuilt from the hyperparameters.
             **{name: keras.saving.serialize_keras_object(getattr(self, name))

@@ -30,8 +30,8 @@ RNNS = ("lstm", "gru")
 LATENT_INJECTIONS = ("initial_state", "inputs", "both")
 # VAE keywords that a sentence VAE fixes itself (they are not part of its config).
 _IMAGE_ONLY = ("data_shape", "architecture", "hidden_units", "filters", "likelihood", "likelihood_scale",
-               "condition_dim", "latent_dims", "inference", "latent_hidden_units", "encoder", "decoder",
-               "activation")
+               "condition_dim", "latent_dims", "inference", "latent_hidden_units", "latent_batch_norm", "encoder",
+               "decoder", "activation")
 
 
 def _rnn_layer(kind, units, **kwargs):
