@@ -181,3 +181,33 @@ def test_xla_is_the_default_only_for_mlp_runs_long_enough_to_repay_its_compile()
     assert not use_jit(default, "conv", steps=100 * JIT_MIN_STEPS)
     assert use_jit(TrainSettings(jit_compile=True), "conv", steps=1)
     assert not use_jit(TrainSettings(jit_compile=False), "mlp", steps=100 * JIT_MIN_STEPS)
+
+
+class _Batches(keras.callbacks.Callback):
+    """Every training batch's size, per epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.sizes = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.sizes.append(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.sizes[-1] += 1
+
+
+def test_an_epoch_is_every_full_batch_of_one_pass_and_small_sets_still_train(tmp_path):
+    # 448 training images in batches of 128: 3 full batches an epoch (the 64 left over differ each epoch);
+    # the pipeline repeats, so no epoch waits for a new iterator.
+    settings = TrainSettings(epochs=3, batch_size=128, validation_size=64, image_every=0, backup=False,
+                             steps_per_execution=1)
+    counter = _Batches()
+    model, metrics = train(tmp_path / "run", {"latent_dim": 2, "hidden_units": [32]}, settings,
+                           dataset=_tiny_dataset(512), verbose=0, extra_callbacks=[counter])
+    assert counter.sizes == [3, 3, 3] and int(model.optimizer.iterations) == 9
+    assert metrics["train_examples"] == 448 and np.isfinite(metrics["train"]["negative_elbo"])
+    # Fewer images than a batch: one (partial) batch an epoch.
+    settings = TrainSettings(epochs=2, batch_size=128, validation_size=16, image_every=0, backup=False)
+    model, _ = train(tmp_path / "small", {"latent_dim": 2, "hidden_units": [32]}, settings,
+                     dataset=_tiny_dataset(64), verbose=0)
+    assert int(model.optimizer.iterations) == 2
