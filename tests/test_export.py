@@ -10,10 +10,11 @@ import pytest
 from conftest import blob_images
 from tfvae import VAE
 from tfvae.backend import keras, tf
-from tfvae.evaluation import importance_weighted_log_likelihood
+from tfvae.evaluation import evaluate_saved_model, importance_weighted_log_likelihood
 from tfvae.export import LOG_LIKELIHOOD_SEED, MAX_SAMPLES, export
 
-SIGNATURES = ("encode", "decode", "reconstruct", "sample", "log_likelihood", "serving_default")
+SIGNATURES = ("encode", "decode", "reconstruct", "sample", "log_likelihood", "posterior_sample", "log_joint",
+              "serving_default")
 
 # Runs in a fresh interpreter: TensorFlow only, no tfvae, no TFP.
 FRESH_PROCESS = r"""
@@ -31,6 +32,11 @@ for i in (1, 2):
     out[f"sample/x{i}"] = s["sample"](num_samples=tf.constant(5), seed=tf.constant(11))["x"].numpy()
 for k, v in s["log_likelihood"](x=tf.constant(inputs["x"]), num_samples=tf.constant(64)).items():
     out["log_likelihood/" + k] = v.numpy()
+# A user's own estimators: samples of q and their log q, then log p(x, z) at them.
+drawn = s["posterior_sample"](x=tf.constant(inputs["x"]), num_samples=tf.constant(64), seed=tf.constant(0))
+log_w = s["log_joint"](x=tf.constant(inputs["x"]), z_1=drawn["z_1"])["log_joint"] - drawn["log_posterior"]
+out["estimator/iwae"] = (tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(64.0)).numpy()
+out["estimator/elbo"] = tf.reduce_mean(log_w, axis=0).numpy()
 assert "tfvae" not in sys.modules and "tensorflow_probability" not in sys.modules, "needs only TensorFlow"
 np.savez(outputs_file, **out)
 """
@@ -84,6 +90,11 @@ def test_signatures_in_a_fresh_process_match_keras(which, request, tmp_path):
                                rtol=1e-5, atol=1e-3)
     expected = importance_weighted_log_likelihood(model, x, 64, LOG_LIKELIHOOD_SEED, chunk_size=500).numpy()
     np.testing.assert_allclose(out["log_likelihood/log_px"], expected, rtol=1e-5, atol=1e-3)
+    # The IW bound from posterior_sample + log_joint (seed 0) is what `tfvae evaluate` reports on the export.
+    by_evaluate = evaluate_saved_model(path, x, num_samples=64, batch_size=len(x), verbose=0)
+    np.testing.assert_allclose(-out["estimator/iwae"].mean(), by_evaluate["nll"], rtol=1e-6)
+    np.testing.assert_allclose(out["estimator/iwae"], out["log_likelihood/log_px"], rtol=1e-6, atol=1e-4)
+    assert out["estimator/iwae"].mean() > out["estimator/elbo"].mean()  # the bound tightens with K
     description = json.loads((path / "tfvae.json").read_text())
     assert description["model"] == json.loads(json.dumps(model.get_config()))
     assert description["preprocessing"]["input_range"] == [0.0, 1.0]
@@ -136,7 +147,8 @@ def test_serving_contract_with_predict_requests(bernoulli_export):
     model, path, x = bernoulli_export
     signature_defs = saved_model_utils.get_meta_graph_def(str(path), "serve").signature_def
     assert set(SIGNATURES) <= set(signature_defs)
-    feeds = {"x": x[:2], "z": np.zeros((2, 3), np.float32), "num_samples": np.int32(3), "seed": np.int32(1)}
+    feeds = {"x": x[:2], "z": np.zeros((2, 3), np.float32), "num_samples": np.int32(3), "seed": np.int32(1),
+             "z_1": np.zeros((4, 2, 3), np.float32)}
     loaded = tf.saved_model.load(str(path))
     for name in SIGNATURES:
         signature_def = signature_defs[name]
@@ -186,6 +198,15 @@ def test_bad_requests_are_clear_errors(bernoulli_export):
             s["sample"](num_samples=tf.constant(bad), seed=tf.constant(0))
         with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples"):
             s["log_likelihood"](x=tf.constant(x[:1]), num_samples=tf.constant(bad))
+        with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples"):
+            s["posterior_sample"](x=tf.constant(x[:1]), num_samples=tf.constant(bad), seed=tf.constant(0))
+    z = s["posterior_sample"](x=tf.constant(x[:2]), num_samples=tf.constant(4), seed=tf.constant(0))["z_1"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"z_1 must hold K samples of each of the B images"):
+        s["log_joint"](x=tf.constant(x[:3]), z_1=z)  # the samples of 2 images for 3
+    with pytest.raises(tf.errors.InvalidArgumentError, match="z_1.*NaN"):
+        s["log_joint"](x=tf.constant(x[:2]), z_1=tf.fill([4, 2, 3], np.nan))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"z_1 \[2,3\] is not compatible with .* \[\?,\?,3\]"):
+        s["log_joint"](x=tf.constant(x[:2]), z_1=z[0])  # [B, d]: K is required, even K = 1
 
 
 def test_version_layout(bernoulli_export):

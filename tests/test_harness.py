@@ -11,7 +11,7 @@ import pytest
 
 from tfvae import VAE
 from tfvae.backend import keras, tf
-from tfvae.evaluation import importance_weighted_log_likelihood
+from tfvae.evaluation import importance_weighted_log_likelihood, log_joint, log_mean_weight
 from tfvae.export import LOG_LIKELIHOOD_SEED, export
 
 SHAPE = (8, 8, 1)
@@ -138,6 +138,7 @@ def test_export_matches_keras(variant, tmp_path):
     described = json.loads((path / "tfvae.json").read_text())["signatures"]["encode"]
     assert set(described["outputs"]) == set(encoded)
     assert ("condition" in described["inputs"]) == bool(model.condition_dim)
+    _check_estimator_signatures(signatures, path, model, x, condition, log_px)
     if not VARIANTS[name][1]:
         return
     interpreter = Interpreter(model_path=str(path / "vae.tflite"))
@@ -148,6 +149,29 @@ def test_export_matches_keras(variant, tmp_path):
     if model.prior_kind == "normal" and not model.condition_dim:
         images = interpreter.get_signature_runner("sample")(num_samples=np.array(4, np.int32))["x"]
         assert images.shape == (4, *SHAPE) and np.all(np.isfinite(images))
+
+
+def _check_estimator_signatures(signatures, path, model, x, condition, log_px):
+    """posterior_sample + log_joint of the loaded export give the IW bound: log_likelihood's and evaluation's."""
+    extra = {} if condition is None else {"condition": tf.constant(condition)}
+    drawn = signatures["posterior_sample"](x=tf.constant(x), num_samples=tf.constant(16), seed=tf.constant(0), **extra)
+    names = [f"z_{i + 1}" for i in range(len(model.latent_dims))]
+    assert set(drawn) == {*names, "log_posterior"} and drawn["log_posterior"].shape == (16, len(x))
+    assert [drawn[name].shape for name in names] == [(16, len(x), d) for d in model.latent_dims]
+    joint = signatures["log_joint"](x=tf.constant(x), **{name: drawn[name] for name in names}, **extra)
+    np.testing.assert_allclose(joint["log_joint"], joint["log_px_given_z"] + joint["log_pz"], rtol=1e-6)
+    log_w = joint["log_joint"].numpy().astype(np.float64) - drawn["log_posterior"].numpy()
+    estimate = np.logaddexp.reduce(log_w, axis=0) - np.log(16)
+    samples = [drawn[name] for name in names]
+    # The same samples scored by tfvae's evaluation; seed 0 draws log_likelihood's (and tfvae evaluate's) samples.
+    np.testing.assert_allclose(joint["log_joint"], log_joint(model, x, samples, condition), rtol=1e-5, atol=1e-4)
+    by_tfvae = log_mean_weight(model, x, samples, drawn["log_posterior"], condition=condition).numpy()
+    np.testing.assert_allclose(estimate, by_tfvae, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(estimate, log_px, rtol=1e-5, atol=1e-4)
+    described = json.loads((path / "tfvae.json").read_text())["signatures"]
+    for name in ("posterior_sample", "log_joint"):
+        inputs, outputs = signatures[name].structured_input_signature[1], signatures[name].structured_outputs
+        assert set(described[name]["inputs"]) == set(inputs) and set(described[name]["outputs"]) == set(outputs)
 
 
 def test_per_example_inference_runs_on_every_variant(variant):

@@ -27,13 +27,26 @@ from tfvae import latents
 from tfvae.backend import keras, tf, tfp
 
 
+def log_joint(model, x, samples, condition=None):
+    """log p(x, z_1, ..., z_L) = log p(x|z_1) + log p(z_1, ..., z_L), shape ``[K, B]``.
+
+    ``samples`` are every layer's samples ``[K, B, d_l]``, lowest first.
+    """
+    return model.likelihood_of(x, samples[0], condition).log_prob(x) + model.log_prior(samples)
+
+
+def joint_log_posterior(posteriors, samples):
+    """log q(z_1, ..., z_L|x) ``[K, B]``: each layer's q (from ``model.infer``) at its samples, summed."""
+    return tf.add_n([q.log_prob(z) for q, z in zip(posteriors, samples)])
+
+
 def log_importance_weights(model, x, samples, log_posterior, condition=None):
     """log w = log p(x|z_1) + log p(z_1, ..., z_L) - log q(z_1, ..., z_L|x), shape ``[K, B]``.
 
     ``samples`` are every layer's samples (lowest first) and ``log_posterior``
     their log q, both from ``model.infer``.
     """
-    return model.likelihood_of(x, samples[0], condition).log_prob(x) + model.log_prior(samples) - log_posterior
+    return log_joint(model, x, samples, condition) - log_posterior
 
 
 def importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size=None, condition=None):
@@ -53,8 +66,7 @@ def importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size=N
     x, condition = model._checked_inputs(x, condition)
     # All K samples of every layer at once (small: [K, B, d_l]), and their log q over all layers jointly.
     posteriors, samples, _ = model.infer(x, num_samples, seed, condition)
-    log_posterior = tf.add_n([q.log_prob(z) for q, z in zip(posteriors, samples)])
-    return log_mean_weight(model, x, samples, log_posterior, chunk_size, condition)
+    return log_mean_weight(model, x, samples, joint_log_posterior(posteriors, samples), chunk_size, condition)
 
 
 def log_mean_weight(model, x, samples, log_posterior, chunk_size=None, condition=None):
@@ -75,7 +87,9 @@ def log_mean_weight(model, x, samples, log_posterior, chunk_size=None, condition
         return i + 1, tfp.math.log_add_exp(total, tf.reduce_logsumexp(log_w, axis=0))
 
     start = tf.fill(tf.shape(x)[:1], tf.constant(-np.inf, tf.float32))
-    _, total = tf.while_loop(lambda i, _: i < num_chunks, body, (tf.constant(0), start))
+    # The batch size may be known (1) at entry and unknown after a step: any batch size is invariant.
+    _, total = tf.while_loop(lambda i, _: i < num_chunks, body, (tf.constant(0), start),
+                             shape_invariants=(tf.TensorShape([]), tf.TensorShape([None])))
     return total - tf.math.log(tf.cast(num_samples, tf.float32))
 
 
@@ -121,6 +135,13 @@ def _likelihood_summary(log_px, data_shape):
     }
 
 
+def _check_counts(**counts):
+    """Refuses a count below 1 (``num_samples``, ``batch_size``, ``chunk_size``), as the CLI does."""
+    for name, value in counts.items():
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+
+
 def evaluate(
     model,
     images: np.ndarray,
@@ -157,8 +178,7 @@ def evaluate(
     # Checked before the cast, which would turn raw uint8 pixels into floats 0..255.
     model.check_inputs(np.asarray(images), None if conditions is None else np.asarray(conditions))
     images = np.asarray(images, np.float32)
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    _check_counts(num_samples=num_samples, batch_size=batch_size, chunk_size=chunk_size)
     # No XLA here: measured 10x slower than plain graph mode for this loop on CPU.
     step = tf.function(lambda x, c, s: _batch_statistics(model, x, c, num_samples, s, chunk_size),
                        reduce_retracing=True)
@@ -249,8 +269,7 @@ def evaluate_sentences(model, ids, num_samples: int = 500, batch_size: int = 25,
     lengths = ids.row_lengths().numpy()
     if len(lengths) == 0:
         raise ValueError("no sentences to evaluate")
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    _check_counts(num_samples=num_samples, batch_size=batch_size, chunk_size=chunk_size)
     order = np.argsort(lengths, kind="stable")
     step = tf.function(lambda x, s: {**_batch_statistics(model, x, None, num_samples, s, chunk_size),
                                      "posterior_stddev": model.encode(x).stddev()}, reduce_retracing=True)
@@ -310,8 +329,11 @@ def evaluate_saved_model(path, images: np.ndarray, num_samples: int = 5000, batc
     Needs only TensorFlow; the signature's seed is fixed (see ``export``).
     Returns the subset of ``evaluate``'s numbers that the signature gives.
     """
+    _check_counts(num_samples=num_samples, batch_size=batch_size)
     signature = tf.saved_model.load(str(path)).signatures["log_likelihood"]
     images = np.asarray(images)
+    if len(images) == 0:
+        raise ValueError("no images to evaluate")
     if not np.issubdtype(images.dtype, np.floating):  # the signature checks shape and values itself
         raise ValueError(f"images of dtype {images.dtype}: the exported model takes float images in [0, 1]; "
                          "scale and binarise them as its tfvae.json says (tfvae.data.binarize_fixed)")

@@ -22,26 +22,48 @@ signature               inputs                                       outputs
 ``reconstruct``         ``x``                                        ``mean`` (decode of the posterior mean)
 ``sample``              ``num_samples``, ``seed`` int32 scalars       ``x`` image means, z ~ p(z) (all layers)
 ``log_likelihood``      ``x``, ``num_samples`` (K) int32 scalar       ``elbo``, ``log_px`` ``[B]`` (nats)
+``posterior_sample``    ``x``, ``num_samples`` (K), ``seed`` int32    ``z_1``, ..., ``z_L`` ``[K, B, d_l]``
+                                                                     from q(z|x) (every layer), and
+                                                                     ``log_posterior`` log q(z|x) ``[K, B]``
+``log_joint``           ``x``, ``z_1``, ..., ``z_L`` float32           ``log_joint`` log p(x, z) ``[K, B]``
+                        ``[K, B, d_l]``                              = ``log_px_given_z`` log p(x|z_1)
+                                                                     + ``log_pz`` log p(z_1, ..., z_L)
 ``serving_default``     = ``reconstruct``
 ======================  ===========================================  ======================================
 
+A conditional model takes one more input, ``condition`` float32 ``[B, c]``
+(``sample``: ``[1, c]`` or ``[num_samples, c]``), in every signature.
+
+``posterior_sample`` and ``log_joint`` give any estimator with TensorFlow
+alone: with ``w = log_joint - log_posterior`` at the same samples, ``mean_K(w)``
+estimates the ELBO and ``logsumexp_K(w) - log K`` is the importance-weighted
+bound. ``posterior_sample`` with seed s draws the samples that
+``tfvae.evaluation.importance_weighted_log_likelihood`` draws with the
+stateless seed ``(s, 0)``, so seed 0 reproduces ``log_likelihood``'s ``log_px``.
+log p(z) = log p(z_L) + sum_l log p(z_l|z_{l+1}); log q(z|x) is q's joint
+density over all layers, as ``model.infer`` samples them.
+
 The signatures check what they are fed: a wrong dtype or input name is a
 ``TypeError``/``InvalidArgumentError`` from TensorFlow; a wrong shape, NaN or
-infinity, pixels outside [0, 1], or ``num_samples`` outside [1, MAX_SAMPLES]
-raise ``tf.errors.InvalidArgumentError`` with a message that names the
-problem.
+infinity, pixels outside [0, 1], latents whose ``[K, B]`` disagree with each
+other or with x's batch, or ``num_samples`` outside [1, MAX_SAMPLES] raise
+``tf.errors.InvalidArgumentError`` with a message that names the problem.
+Any int32 count is safe: the check runs before anything that the count sizes.
 
 TFLite holds ``encode``, ``decode`` and ``sample``. LiteRT has no assertion
 op (the converter drops the checks): its runners refuse a wrong dtype or
 input name (``ValueError``) and a shape whose size differs (``RuntimeError``),
 but read a batch with the right number of values in another shape as the
-declared shape, and compute on NaN, out-of-range pixels or a ``num_samples``
-below 1 (an empty batch) without complaint. Check data before feeding a
-runner: ``tfvae.validation.check_array_values(x, (0, 1))``. Its ``sample`` draws
-with ``tf.random.normal``, which converts to the builtin
-``RANDOM_STANDARD_NORMAL``: the stateless seeded sampler of the SavedModel
-needs Flex ops that LiteRT's pip runtime does not run, so TFLite's ``sample``
-takes no seed.
+declared shape, and compute on NaN or out-of-range pixels without complaint.
+Check data before feeding a runner:
+``tfvae.validation.check_array_values(x, (0, 1))``. Its ``sample`` guards its
+count in the graph, because LiteRT dies with a segmentation fault on a
+negative or huge one: for ``num_samples`` outside [1, MAX_SAMPLES] it returns
+an empty batch ``x`` ``[0, ...]`` and ``valid`` = False (``valid`` is True
+otherwise), for any int32. It draws with ``tf.random.normal``, which converts
+to the builtin ``RANDOM_STANDARD_NORMAL``: the stateless seeded sampler of the
+SavedModel needs Flex ops that LiteRT's pip runtime does not run, so TFLite's
+``sample`` takes no seed (and ``posterior_sample`` is not in TFLite).
 """
 
 import json
@@ -50,7 +72,7 @@ from pathlib import Path
 
 from tfvae import validation
 from tfvae.backend import tf
-from tfvae.evaluation import importance_weighted_log_likelihood
+from tfvae.evaluation import importance_weighted_log_likelihood, joint_log_posterior
 
 MAX_SAMPLES = 100_000  # per request: larger K or sample counts are rejected
 LOG_LIKELIHOOD_SEED = (0, 0)  # the same request always gets the same estimate
@@ -89,6 +111,11 @@ class _Signatures(tf.Module):
         self.reconstruct = signature(self._reconstruct, x_spec)
         self.sample = signature(self._sample, count_spec, seed_spec)
         self.log_likelihood = signature(self._log_likelihood, x_spec, count_spec)
+        self.posterior_sample = signature(self._posterior_sample, x_spec, count_spec, seed_spec)
+        # One input per latent layer, [K, B, d_l], named as posterior_sample names its outputs.
+        layer_specs = [tf.TensorSpec([None, None, dim], tf.float32, name=name)
+                       for name, dim in zip(layer_names(model), model.latent_dims)]
+        self.log_joint = signature(self._log_joint, x_spec, *layer_specs)
         self.sample_unseeded = signature(self._sample_unseeded, count_spec)
 
     def _check_images(self, x, condition=None):
@@ -138,15 +165,20 @@ class _Signatures(tf.Module):
 
     def _sample(self, num_samples, seed, condition=None):
         model = self._get_model()
+        # Everything that reads the count waits for its check: a condition broadcast to 10^9 rows takes 16 GB.
         with tf.control_dependencies(check_count(num_samples)):
             z = model.sample_latents(num_samples, seed=tf.stack([seed, 0]))
-        return {"x": model.decode(z, self._broadcast_condition(condition, num_samples)).mean()}
+            return {"x": model.decode(z, self._broadcast_condition(condition, num_samples)).mean()}
 
     def _sample_unseeded(self, num_samples, condition=None):
-        # Only for the standard-Normal prior: tf.random.normal is a TFLite builtin.
+        # Only for the standard-Normal prior: tf.random.normal is a TFLite builtin. LiteRT has no assertion
+        # op and dies (a segmentation fault) on a negative or huge count, so the graph guards the count
+        # itself: outside [1, MAX_SAMPLES] it draws nothing and says so in `valid`.
         model = self._get_model()
-        z = model.sample_latents(num_samples, noise=tf.random.normal)
-        return {"x": model.decode(z, self._broadcast_condition(condition, num_samples)).mean()}
+        valid = tf.logical_and(num_samples >= 1, num_samples <= MAX_SAMPLES)
+        count = tf.where(valid, num_samples, 0)
+        z = model.sample_latents(count, noise=tf.random.normal)
+        return {"x": model.decode(z, self._broadcast_condition(condition, count)).mean(), "valid": valid}
 
     def _log_likelihood(self, x, num_samples, condition=None):
         model = self._get_model()
@@ -155,6 +187,36 @@ class _Signatures(tf.Module):
             log_px = importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size=500,
                                                         condition=condition)
         return {"elbo": model.elbo(x, seed=seed, condition=condition), "log_px": log_px}
+
+    def _posterior_sample(self, x, num_samples, seed, condition=None):
+        model = self._get_model()
+        with tf.control_dependencies(self._check_images(x, condition) + check_count(num_samples)):
+            posteriors, samples, _ = model.infer(x, num_samples, tf.stack([seed, 0]), condition)
+        # The samples and log q that importance_weighted_log_likelihood draws with the seed (seed, 0).
+        return {**dict(zip(layer_names(model), samples)),
+                "log_posterior": joint_log_posterior(posteriors, samples)}
+
+    def _log_joint(self, x, *inputs):
+        model = self._get_model()
+        samples, condition = list(inputs[: len(model.latent_dims)]), inputs[len(model.latent_dims):]
+        condition = condition[0] if condition else None
+        checks = self._check_images(x, condition)
+        for name, z, dim in zip(layer_names(model), samples, model.latent_dims):
+            z = validation.check_values(tf.ensure_shape(z, [None, None, dim]), None, name)
+            # Every layer has the same [K, B] as z_1, and B is x's batch (broadcasting would hide a mismatch).
+            checks += [z, tf.debugging.assert_equal(tf.shape(z)[:2], tf.shape(samples[0])[:2], message=(
+                f"{name} must have the shape [K, B] of z_1 in front of its {dim} values")),
+                tf.debugging.assert_equal(tf.shape(z)[1], tf.shape(x)[0], message=(
+                    f"{name} must hold K samples of each of the B images of x: shape [K, B, {dim}]"))]
+        with tf.control_dependencies(checks):
+            log_px_given_z = model.likelihood_of(x, samples[0], condition).log_prob(x)
+            log_pz = model.log_prior(samples)
+        return {"log_joint": log_px_given_z + log_pz, "log_px_given_z": log_px_given_z, "log_pz": log_pz}
+
+
+def layer_names(model):
+    """The latent layers' names in the ``posterior_sample`` and ``log_joint`` signatures: ``z_1``, ..., ``z_L``."""
+    return [f"z_{i + 1}" for i in range(len(model.latent_dims))]
 
 
 def describe(model, preprocessing):
@@ -175,6 +237,10 @@ def describe(model, preprocessing):
             "sample": {"inputs": ["num_samples", "seed", *condition], "outputs": ["x"]},
             "log_likelihood": {"inputs": ["x", "num_samples", *condition], "outputs": ["elbo", "log_px"],
                                "seed": list(LOG_LIKELIHOOD_SEED)},
+            "posterior_sample": {"inputs": ["x", "num_samples", "seed", *condition],
+                                 "outputs": [*layer_names(model), "log_posterior"]},
+            "log_joint": {"inputs": ["x", *layer_names(model), *condition],
+                          "outputs": ["log_joint", "log_px_given_z", "log_pz"]},
             "serving_default": "reconstruct",
         },
         "max_num_samples": MAX_SAMPLES,
@@ -211,6 +277,8 @@ def export_saved_model(model, base_dir, version=1, preprocessing=None):
         "reconstruct": module.reconstruct,
         "sample": module.sample,
         "log_likelihood": module.log_likelihood,
+        "posterior_sample": module.posterior_sample,
+        "log_joint": module.log_joint,
         "serving_default": module.reconstruct,
     }
     tf.saved_model.save(module, str(path), signatures=signatures)
@@ -222,8 +290,9 @@ def export_tflite(model, directory):
     """Writes ``vae.tflite`` (float32) and ``vae_fp16.tflite`` (float16 weights) to ``directory``.
 
     Each holds the signatures ``encode``, ``decode`` and, for the
-    standard-Normal prior, ``sample`` (unseeded, input ``num_samples``), with
-    builtin ops only. Returns the two paths.
+    standard-Normal prior, ``sample`` (unseeded, input ``num_samples``;
+    outputs ``x`` and ``valid``, see the module docstring), with builtin ops
+    only. Returns the two paths.
     """
     module = _Signatures(model)
     signatures = {"encode": module.encode, "decode": module.decode}
