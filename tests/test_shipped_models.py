@@ -57,6 +57,63 @@ def test_shipped_tflite_runs_with_litert(version):
         assert images.shape == (4, 28, 28, 1) and np.all((images >= 0) & (images <= 1))
 
 
+# Every count-taking signature of an export fed every kind of int32 count, in a process of its own: TensorFlow
+# and LiteRT only. Prints one JSON line: what each call gave.
+BAD_COUNTS = (-5, 0, 10**9, -(2**31), 2**31 - 1, 100_001)
+COUNTS = r"""
+import json, sys, numpy as np, tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+path, counts = sys.argv[1], json.loads(sys.argv[2])
+results = {}
+for name in ("vae.tflite", "vae_fp16.tflite"):
+    interpreter = Interpreter(model_path=f"{path}/{name}")
+    if "sample" in interpreter.get_signature_list():
+        runner = interpreter.get_signature_runner("sample")
+        for n in counts + [3]:
+            out = runner(num_samples=np.array(n, np.int32))
+            results[f"{name} sample {n}"] = [list(out["x"].shape), bool(out["valid"])]
+for name, signature in tf.saved_model.load(path).signatures.items():
+    inputs = signature.structured_input_signature[1]
+    if "num_samples" not in inputs:
+        continue
+    feeds = {"seed": tf.constant(0)} if "seed" in inputs else {}
+    if "x" in inputs:
+        feeds["x"] = tf.zeros([2, *inputs["x"].shape[1:]])
+    for n in counts:
+        try:
+            signature(num_samples=tf.constant(n, tf.int32), **feeds)
+            results[f"{name} {n}"] = "ran"
+        except tf.errors.InvalidArgumentError as error:
+            results[f"{name} {n}"] = "refused: " + ("num_samples" if "num_samples must be" in error.message else "?")
+print(json.dumps(results))
+"""
+
+
+def run_counts(path, counts=BAD_COUNTS):
+    """Runs COUNTS on an export in a fresh process; returns (CompletedProcess, its results or None)."""
+    result = subprocess.run([sys.executable, "-c", COUNTS, str(path), json.dumps(list(counts))],
+                            capture_output=True, text=True, timeout=600)
+    lines = result.stdout.strip().splitlines()
+    return result, (json.loads(lines[-1]) if result.returncode == 0 and lines else None)
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"{p.parent.name}/{p.name}" for p in VERSIONS])
+def test_no_count_crashes_a_shipped_model(version):
+    """Any int32 count: TFLite's sample draws nothing and says so, the SavedModel refuses it; no signal kills Python."""
+    result, results = run_counts(version)
+    assert result.returncode == 0, (result.returncode, result.stderr[-3000:])  # -11 was LiteRT's segfault
+    for key, outcome in results.items():
+        if " sample " in key and key.endswith(" 3"):
+            assert outcome == [[3, 28, 28, 1], True], key
+        elif key.startswith("vae"):
+            assert outcome == [[0, 28, 28, 1], False], key
+        else:
+            assert outcome == "refused: num_samples", key
+    has_sample = json.loads((version / "tfvae.json").read_text())["model"]["prior"] == "normal"
+    assert any(key.startswith("vae.tflite sample") for key in results) == has_sample
+    assert any(key.startswith("log_likelihood") for key in results)
+
+
 def test_at_least_one_model_is_shipped():
     assert any(Path(p / "saved_model.pb").exists() for p in VERSIONS)
 
