@@ -300,9 +300,97 @@ def test_tflite_runs_no_value_checks(exported):
     assert np.isnan(encode(x=np.full_like(X, np.nan))["mean"]).all()
     assert encode(x=np.full_like(X, 255.0))["mean"].shape == (2, 2)
     np.testing.assert_array_equal(encode(x=X[..., 0])["mean"], encode(x=X)["mean"])  # same values, read as [2,28,28,1]
-    assert interpreter.get_signature_runner("sample")(num_samples=np.array(0, np.int32))["x"].size == 0
+    empty = interpreter.get_signature_runner("sample")(num_samples=np.array(0, np.int32))
+    assert empty["x"].size == 0 and not empty["valid"]  # the count is guarded in the graph (export.py)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):  # what to call first
         check_array_values(np.full_like(X, 255.0), (0.0, 1.0))
+
+
+@pytest.fixture(scope="module")
+def count_exports(exported, tmp_path_factory):
+    """An export of each family that takes counts: the plain image model, a conditional two-layer ladder
+    (both with TFLite files), a sentence VAE."""
+    from tfvae.export import export
+    from tfvae.sentence import SentenceVAE
+    from tfvae.sentence_export import export_sentence_model
+    from tfvae.text import Vocabulary
+
+    base = tmp_path_factory.mktemp("count_exports")
+    conditional = VAE(latent_dims=(2, 2), inference="ladder", condition_dim=4, hidden_units=(16,),
+                      latent_hidden_units=(8,), seed=0)
+    vocabulary = Vocabulary.build(["the cat sat", "a dog ran", "the dog sat"])
+    sentence = SentenceVAE(vocabulary.size, latent_dim=2, embedding_dim=8, units=8, seed=0)
+    return {"image": exported, "conditional_ladder": export(conditional, base / "conditional", tflite=True),
+            "sentence": export_sentence_model(sentence, vocabulary, base / "sentence")}
+
+
+@pytest.mark.parametrize("family", ["image", "conditional_ladder", "sentence"])
+def test_no_count_crashes_an_export(count_exports, family):
+    """Every signature that takes a count, SavedModel and TFLite, fed every kind of int32 count in a subprocess."""
+    from test_shipped_models import run_counts
+
+    result, results = run_counts(count_exports[family])
+    assert result.returncode == 0, (result.returncode, result.stderr[-3000:])  # a signal is a crash
+    assert results.pop("peak_memory_mb") < 4000  # a conditional sample broadcast to 10^9 rows once took 15 GB
+    signatures = {key.rsplit(" ", 1)[0] for key in results}
+    expected = {"sample", "log_likelihood", "log_likelihood_ids"} if family == "sentence" else {
+        "sample", "log_likelihood", "posterior_sample", "vae.tflite sample", "vae_fp16.tflite sample"}
+    assert signatures == expected
+    for key, outcome in results.items():
+        if key.startswith("vae"):
+            assert outcome[1] == key.endswith(" 3") and outcome[0][0] == (3 if key.endswith(" 3") else 0), key
+        else:
+            assert outcome == "refused: num_samples", key
+
+
+# --- the Python constructors refuse what the command line refuses -------------
+
+# (id, the class and its arguments, the same setting as train flags, what the ValueError must say)
+SENTENCE = {"vocab_size": 10, "embedding_dim": 4, "units": 4}
+CONSTRUCTOR_CASES = [
+    ("num_samples 0", "VAE", {"num_samples": 0}, ["--num-samples", "0"], r"num_samples must be >= 1, got 0"),
+    ("num_samples 0 (text)", "SentenceVAE", {**SENTENCE, "num_samples": 0}, ["--dataset", "text", "--num-samples",
+                                                                            "0"], r"num_samples must be >= 1"),
+    ("beta NaN", "VAE", {"beta": float("nan")}, ["--beta", "nan"], r"beta must be a finite number >= 0, got nan"),
+    ("beta infinite", "VAE", {"beta": float("inf")}, ["--beta", "inf"], r"beta must be a finite number >= 0"),
+    ("negative free bits", "VAE", {"objective": "free_bits", "free_bits": -0.5},
+     ["--objective", "free_bits", "--free-bits", "-0.5"], r"free_bits must be a finite number >= 0"),
+    ("prior components 0", "VAE", {"prior": "mixture", "prior_components": 0},
+     ["--prior", "mixture", "--prior-components", "0"], r"prior_components must be >= 1, got 0"),
+    ("infinite likelihood scale", "VAE", {"likelihood": "normal", "likelihood_scale": float("inf")},
+     ["--likelihood", "normal", "--likelihood-scale", "inf"], r"likelihood_scale must be a finite number > 0"),
+    ("hidden layer of width 0", "VAE", {"hidden_units": (16, 0)}, ["--hidden-units", "16", "0"],
+     r"hidden_units must all be >= 1, got \[16, 0\]"),
+    ("latent MLP of width 0", "VAE", {"latent_dims": (2, 2), "latent_hidden_units": (0,)},
+     ["--latent-dims", "2", "2", "--latent-hidden-units", "0"], r"latent_hidden_units must all be >= 1"),
+    ("prior components for the Normal prior", "VAE", {"prior_components": 5}, ["--prior-components", "5"],
+     r"prior_components is for prior='mixture' or 'vamp', not prior='normal'"),
+    ("likelihood scale for Bernoulli", "VAE", {"likelihood_scale": 0.5}, ["--likelihood-scale", "0.5"],
+     r"likelihood_scale is for likelihood='normal', not likelihood='bernoulli'"),
+    ("free bits for the ELBO", "VAE", {"free_bits": 2.0}, ["--free-bits", "2"],
+     r"free_bits is for objective='free_bits', not objective='elbo'"),
+    ("embedding of size 0", "SentenceVAE", {**SENTENCE, "embedding_dim": 0},
+     ["--dataset", "text", "--embedding-dim", "0"], r"embedding_dim must be >= 1, got 0"),
+    ("word dropout of 1", "SentenceVAE", {**SENTENCE, "word_dropout": 1.0},
+     ["--dataset", "text", "--word-dropout", "1"], r"word_dropout must be in \[0, 1\), got 1.0"),
+    ("negative BN-VAE gamma", "SentenceVAE", {**SENTENCE, "batch_norm_gamma": -1.0},
+     ["--dataset", "text", "--bn-gamma", "-1"], r"batch_norm_gamma must be a finite number >= 0"),
+    ("IWAE for the language model", "SentenceVAE", {**SENTENCE, "latent_dim": 0, "objective": "iwae"},
+     ["--dataset", "text", "--latent-dim", "0", "--objective", "iwae"],
+     r"latent_dim=0 is the language model: objective='iwae' has no latent to act on"),
+]
+
+
+@pytest.mark.parametrize("case", CONSTRUCTOR_CASES, ids=[c[0] for c in CONSTRUCTOR_CASES])
+def test_constructors_refuse_what_the_cli_refuses(case, tmp_path):
+    from tfvae.sentence import SentenceVAE
+
+    _, name, arguments, flags, pattern = case
+    with pytest.raises(ValueError, match=pattern):
+        {"VAE": VAE, "SentenceVAE": SentenceVAE}[name](**{"latent_dim": 2, "hidden_units": (16,), **arguments}
+                                                      if name == "VAE" else arguments)
+    result = run_cli("train", *flags, "--out", tmp_path / "run")
+    assert result.returncode == 2 and len(_errors(result)) == 1, result.stderr  # refused before TensorFlow loads
 
 
 # --- the command line --------------------------------------------------------

@@ -61,16 +61,22 @@ def test_shipped_tflite_runs_with_litert(version):
 # and LiteRT only. Prints one JSON line: what each call gave.
 BAD_COUNTS = (-5, 0, 10**9, -(2**31), 2**31 - 1, 100_001)
 COUNTS = r"""
-import json, sys, numpy as np, tensorflow as tf
+import json, os, resource, sys, numpy as np, tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 path, counts = sys.argv[1], json.loads(sys.argv[2])
 results = {}
 for name in ("vae.tflite", "vae_fp16.tflite"):
+    if not os.path.exists(f"{path}/{name}"):
+        continue
     interpreter = Interpreter(model_path=f"{path}/{name}")
     if "sample" in interpreter.get_signature_list():
         runner = interpreter.get_signature_runner("sample")
+        inputs = runner.get_input_details()
+        one = {}
+        if "condition" in inputs:  # one class for every image
+            one["condition"] = np.eye(inputs["condition"]["shape"][-1], dtype=np.float32)[:1]
         for n in counts + [3]:
-            out = runner(num_samples=np.array(n, np.int32))
+            out = runner(num_samples=np.array(n, np.int32), **one)
             results[f"{name} sample {n}"] = [list(out["x"].shape), bool(out["valid"])]
 for name, signature in tf.saved_model.load(path).signatures.items():
     inputs = signature.structured_input_signature[1]
@@ -79,12 +85,19 @@ for name, signature in tf.saved_model.load(path).signatures.items():
     feeds = {"seed": tf.constant(0)} if "seed" in inputs else {}
     if "x" in inputs:
         feeds["x"] = tf.zeros([2, *inputs["x"].shape[1:]])
+    if "condition" in inputs:  # two rows: the sample signature broadcasts one row, or one per image
+        feeds["condition"] = tf.one_hot([0, 0] if "x" in inputs else [0], inputs["condition"].shape[-1])
+    if "sentences" in inputs:
+        feeds["sentences"] = tf.constant(["the cat sat", "a dog"])
+    if "ids" in inputs:
+        feeds["ids"] = tf.constant([[5, 2], [6, 2]])
     for n in counts:
         try:
             signature(num_samples=tf.constant(n, tf.int32), **feeds)
             results[f"{name} {n}"] = "ran"
         except tf.errors.InvalidArgumentError as error:
             results[f"{name} {n}"] = "refused: " + ("num_samples" if "num_samples must be" in error.message else "?")
+results["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(results))
 """
 
@@ -102,6 +115,7 @@ def test_no_count_crashes_a_shipped_model(version):
     """Any int32 count: TFLite's sample draws nothing and says so, the SavedModel refuses it; no signal kills Python."""
     result, results = run_counts(version)
     assert result.returncode == 0, (result.returncode, result.stderr[-3000:])  # -11 was LiteRT's segfault
+    assert results.pop("peak_memory_mb") < 4000  # nothing was sized by a refused count
     for key, outcome in results.items():
         if " sample " in key and key.endswith(" 3"):
             assert outcome == [[3, 28, 28, 1], True], key

@@ -137,6 +137,11 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
             raise ValueError(f"beta must be >= 0, got {beta}")
         if kl_estimate not in KL_ESTIMATES:
             raise ValueError(f"kl_estimate must be one of {KL_ESTIMATES}, got {kl_estimate!r}")
+        _check_arguments(num_samples=num_samples, beta=beta, free_bits=free_bits, objective=objective, prior=prior,
+                         prior_components=prior_components, likelihood=likelihood,
+                         likelihood_scale=likelihood_scale, condition_dim=condition_dim,
+                         widths={"hidden_units": hidden_units, "filters": filters,
+                                 "latent_hidden_units": latent_hidden_units})
         # Hyperparameters, stored under their own names for get_config.
         self.data_shape = tuple(None if d is None else int(d) for d in data_shape)
         self.latent_dims = latent_dims
@@ -470,6 +475,33 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         if isinstance(seed, int):
             return tf.constant([seed, 0], tf.int32)
         return tf.cast(seed, tf.int32)
+
+
+def _check_arguments(num_samples, beta, free_bits, objective, prior, prior_components, likelihood, likelihood_scale,
+                     condition_dim, widths):
+    """Refuses what ``tfvae train`` refuses: ``ValueError`` naming the argument (or the two that do not go together)."""
+    if int(num_samples) < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    for name, value in (("beta", beta), ("free_bits", free_bits)):
+        if not (np.isfinite(float(value)) and float(value) >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    if prior_components is not None and int(prior_components) < 1:
+        raise ValueError(f"prior_components must be >= 1, got {prior_components}")
+    if not isinstance(likelihood_scale, str) and not (np.isfinite(float(likelihood_scale))
+                                                      and float(likelihood_scale) > 0):
+        raise ValueError(f"likelihood_scale must be a finite number > 0, 'global' or 'pixel', got {likelihood_scale}")
+    if int(condition_dim) < 0:
+        raise ValueError(f"condition_dim must be >= 0 (0: unconditional), got {condition_dim}")
+    for name, values in widths.items():
+        if any(int(v) < 1 for v in values):
+            raise ValueError(f"{name} must all be >= 1, got {list(values)}")
+    # A setting that the chosen option would ignore is refused, not dropped in silence.
+    if prior_components is not None and prior == "normal":
+        raise ValueError("prior_components is for prior='mixture' or 'vamp', not prior='normal'")
+    if likelihood_scale != 1.0 and likelihood != "normal":
+        raise ValueError(f"likelihood_scale is for likelihood='normal', not likelihood={likelihood!r}")
+    if float(free_bits) != 0.5 and objective != "free_bits":
+        raise ValueError(f"free_bits is for objective='free_bits', not objective={objective!r}")
 
 
 def _latent_dims(latent_dim, latent_dims, smallest=1):

@@ -287,6 +287,19 @@ class TokenChecker(validation.InputChecker):
         return check
 
 
+def _check_arguments(latent_dim, embedding_dim, units, word_dropout, batch_norm_gamma, objective):
+    """Refuses what ``tfvae train --dataset text`` refuses (the shared arguments are the ``VAE``'s to check)."""
+    for name, value in (("embedding_dim", embedding_dim), ("units", units)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if not 0.0 <= float(word_dropout) < 1.0:
+        raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
+    if not float(batch_norm_gamma) >= 0.0 or float(batch_norm_gamma) == float("inf"):
+        raise ValueError(f"batch_norm_gamma must be a finite number >= 0 (0: off), got {batch_norm_gamma}")
+    if int(latent_dim) == 0 and objective in ("free_bits", "iwae", "iwae_dreg"):
+        raise ValueError(f"latent_dim=0 is the language model: objective={objective!r} has no latent to act on")
+
+
 @keras.saving.register_keras_serializable(package="tfvae")
 class SentenceVAE(VAE):
     """A VAE over sentences: ``tfvae.VAE`` with an RNN encoder and decoder (see the module docstring).
@@ -330,6 +343,8 @@ class SentenceVAE(VAE):
             raise ValueError(f"vocab_size must count the 4 special tokens and at least one word, got {vocab_size}")
         if int(max_length) < 1:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
+        _check_arguments(latent_dim, embedding_dim, units, word_dropout, batch_norm_gamma,
+                         kwargs.get("objective", "elbo"))
         self.vocab_size, self.embedding_dim, self.units = int(vocab_size), int(embedding_dim), int(units)
         self.rnn, self.bidirectional, self.latent_injection = rnn, bool(bidirectional), latent_injection
         self.word_dropout, self.batch_norm_gamma = float(word_dropout), float(batch_norm_gamma)
