@@ -10,8 +10,14 @@ Importing TensorFlow prints lines like these before its logging is set up, so
 ``import_tensorflow`` imports TensorFlow, TFP and tf_keras with the process's
 stderr (file descriptor 2, where C++ writes) captured, finds the devices
 (which logs the CUDA lines), and then writes back every captured line that is
-not known start-up noise: errors that matter stay visible. Only the command
-line calls it; importing ``tfvae`` as a library changes nothing.
+not known start-up noise: a broken installation stays visible. After start-up
+TensorFlow's C++ logging is off below FATAL (``TF_CPP_MIN_LOG_LEVEL=3``, set
+before the import, which is when TensorFlow reads it): at run time it prints
+ERROR lines that need no action, such as oneDNN's ``E0000 ... util.cc] oneDNN
+supports DT_INT32 only on platforms with AVX-512`` on the first int32 op, and
+every real failure also raises a Python exception, which the command prints
+as one ``tfvae: error:`` line. Only the command line calls it; importing
+``tfvae`` as a library changes nothing.
 
 ``TFVAE_TF_LOGS=1`` in the environment (or ``tfvae train --verbose 2``) shows
 everything, as TensorFlow prints it.
@@ -38,6 +44,7 @@ NOISE = re.compile(
         r"oneDNN custom operations are on",
         r"This TensorFlow binary is optimized to use available CPU instructions",
         r"^To enable the following instructions: .* rebuild TensorFlow",
+        r"oneDNN supports DT_\w+ only on platforms with AVX-512",
     ])
 )
 
@@ -56,8 +63,9 @@ def import_tensorflow(show=False):
         import tfvae.backend  # noqa: F401
 
         return []
-    # INFO and WARNING lines after start-up too (XLA's "Compiled cluster" and the like).
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # INFO, WARNING and ERROR lines after start-up (XLA's "Compiled cluster", oneDNN's dtype notes):
+    # set, not defaulted, so an inherited TF_CPP_MIN_LOG_LEVEL=2 does not let them through.
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     sys.stderr.flush()
     saved = os.dup(2)
     hidden = []
