@@ -9,14 +9,16 @@ shuffled PTB training sentences) and reports, per variant:
 
 * real tokens per second (words and ``<eos>``, padding not counted) and the
   padding fraction of the batches;
-* training FLOPs per real token, counted from the network's shapes
+* training FLOPs per real token (real tokens only: the work on padding is
+  extra and not counted), from the network's shapes
   (forward: encoder LSTM 8U(E+U), decoder LSTM 8U(E+d+U), output layer 2UV
   per position; training = 3x forward), and the fraction of the machine's
   measured float32 matmul peak that this reaches.
 
-Every variant trains on the same batches (drawn once, then fed from memory)
-in its own process; ``--baseline-ref REF`` also runs the code of a git
-commit (checked out in a temporary worktree) on them, so the speed-up
+Every variant trains in its own process on batches drawn once and fed from
+memory (the same batches for variants of the same batch size and bucket
+width); ``--baseline-ref REF`` also runs the code of a git commit (checked
+out in a temporary worktree) on them, so the speed-up
 against it is measured in one run. Writes
 ``scripts/results/text-throughput-<date>.json`` and a markdown table.
 """
@@ -119,6 +121,8 @@ def main():
     parser.add_argument("--baseline-ref", help="also time this git commit's code on the default variant")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     args = parser.parse_args()
+    if args.warmup < 1 or args.steps < 1:
+        parser.error("--warmup and --steps must be >= 1 (the first step traces the model)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 

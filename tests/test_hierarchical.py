@@ -198,6 +198,10 @@ def test_bad_hierarchies_are_refused():
         VAE(latent_dim=4, inference="ladder")
     with pytest.raises(ValueError, match=">= 1"):
         VAE(latent_dims=(4, 0))
+    with pytest.raises(ValueError, match="latent_batch_norm needs two or more"):
+        VAE(latent_dim=4, latent_batch_norm=True)
+    with pytest.raises(ValueError, match="latent_batch_norm does not go with prior='vamp'"):
+        VAE(latent_dims=(4, 2), latent_batch_norm=True, prior="vamp")
     with pytest.raises(ValueError, match=r"\[batch, 32\].*gives \[1, 7\]"):
         VAE(latent_dim=16, encoder=keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(7)]))
 

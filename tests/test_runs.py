@@ -101,12 +101,26 @@ def test_a_run_from_an_older_tfvae_continues_when_new_settings_keep_their_defaul
     config = json.loads((run / "config.json").read_text())
     for added in ("kl_warmup_shape", "tokenizer", "max_length"):
         del config["train"][added]
+    for added in ("latent_batch_norm", "kl_estimate"):  # model arguments: the constructor's default
+        del config["model"][added]
     (run / "config.json").write_text(json.dumps(config))
+    # Its history has no column that tfvae logs now: the continued run's rows must still line up.
+    rows = history(run)
+    columns = [k for k in rows[0] if not k.startswith("active_units")]
+    with open(run / "history.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
     assert main([*args, "--epochs", "2"]) == 0
-    assert [int(r["epoch"]) for r in history(run)] == [0, 1]
+    rows = history(run)
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert rows[0]["active_units"] == "" and int(float(rows[1]["active_units"])) >= 0
+    assert all(float(r["val_loss"]) > float(r["val_kl"]) for r in rows)  # no column shifted
     # The same settings with another value are still refused.
     assert main([*args, "--epochs", "3", "--kl-warmup-shape", "logistic", "--kl-warmup-steps", "5"]) == 2
     assert "kl_warmup_shape" in capsys.readouterr().err
+    assert main([*args, "--epochs", "3", "--kl-estimate", "sample"]) == 2
+    assert "kl_estimate" in capsys.readouterr().err
 
 
 def test_overwrite_starts_afresh(run_copy):

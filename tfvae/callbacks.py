@@ -1,5 +1,6 @@
 """Keras callbacks for VAEs: KL annealing, learning-rate logging and TensorBoard image grids."""
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,36 @@ class TrimHistory(keras.callbacks.Callback):
                 f.truncate()
 
 
+class HistoryCSV(keras.callbacks.CSVLogger):
+    """Keras's ``CSVLogger`` in append mode whose rows always match the file's header.
+
+    A resumed run may log columns its earlier invocations did not (a tfvae
+    that logs more, e.g. ``active_units``): Keras would append rows of the new
+    columns under the old header, shifted. Here, at the first epoch, an
+    existing file is rewritten with the union of both sets of columns (empty
+    where a row has no value) before any row is added.
+    """
+
+    def __init__(self, filename):
+        super().__init__(filename, append=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Settles the columns at the first epoch, then writes the row as Keras does."""
+        if self.keys is None and not self.append_header:
+            self.csv_file.close()
+            with open(self.filename, newline="") as f:
+                reader = csv.DictReader(f)
+                old_keys, rows = [k for k in reader.fieldnames if k != "epoch"], list(reader)
+            self.keys = old_keys + sorted(set(logs or {}) - set(old_keys))
+            if self.keys != old_keys:
+                with open(self.filename, "w", newline="") as f:
+                    writer = csv.DictWriter(f, fieldnames=["epoch"] + self.keys, restval="")
+                    writer.writeheader()
+                    writer.writerows(rows)
+            self.csv_file = tf.io.gfile.GFile(self.filename, "a")
+        super().on_epoch_end(epoch, logs)
+
+
 class KLAnnealing(keras.callbacks.Callback):
     """Sets the model's ``kl_weight`` variable from ``schedule(step)`` before every batch.
 
@@ -158,7 +189,8 @@ class LayerDiagnostics(keras.callbacks.Callback):
     KLs are logged by the model itself as ``kl_l`` (and ``val_kl_l``).
 
     Args:
-        images: a few thousand held-out images (and ``conditions``, for a conditional model).
+        images: a few thousand fixed images, held out where the run has a
+            validation split (and ``conditions``, for a conditional model).
         batch_size: images per encoder call.
     """
 
@@ -167,6 +199,11 @@ class LayerDiagnostics(keras.callbacks.Callback):
         self.images = np.asarray(images, np.float32)
         self.conditions = None if conditions is None else np.asarray(conditions, np.float32)
         self.batch_size = int(batch_size)
+        self._means = None
+
+    def set_model(self, model):
+        """Binds ``model``; the traced encoder function of another model is dropped."""
+        super().set_model(model)
         self._means = None
 
     def layer_means(self):

@@ -37,7 +37,8 @@ def _mlp(input_size, output_size, hidden_units, activation, name, batch_norm=Fal
     layers = [keras.layers.InputLayer(input_shape=(int(input_size),))]
     for units in hidden_units:
         if batch_norm:
-            layers += [keras.layers.Dense(int(units)), keras.layers.BatchNormalization(),
+            # No bias: the normalisation's own shift replaces it.
+            layers += [keras.layers.Dense(int(units), use_bias=False), keras.layers.BatchNormalization(),
                        keras.layers.Activation(activation)]
         else:
             layers.append(keras.layers.Dense(int(units), activation=activation))

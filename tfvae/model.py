@@ -131,6 +131,12 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
             raise ValueError(f"inference={inference!r} needs two or more latent_dims (one layer has no hierarchy)")
         if len(latent_dims) > 1 and objective == "iwae_dreg":
             raise ValueError("objective='iwae_dreg' is for one latent layer; use 'iwae' for a hierarchy")
+        if latent_batch_norm and len(latent_dims) == 1:
+            raise ValueError("latent_batch_norm needs two or more latent_dims (one layer has no networks between "
+                             "stochastic layers)")
+        if latent_batch_norm and prior == "vamp":
+            # The pseudo-inputs would pass the batch-normalised networks as a batch of their own in training.
+            raise ValueError("latent_batch_norm does not go with prior='vamp'; use prior='normal' or 'mixture'")
         if len(latent_dims) > 1 and posterior != "diagonal":
             raise ValueError("a hierarchical VAE (two or more latent_dims) needs posterior='diagonal'")
         if float(beta) < 0:

@@ -138,11 +138,12 @@ def plot_curves(history, path):
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.5), dpi=DPI)
     for ax, name in zip(np.atleast_1d(axes), panels):
         if name == "kl per layer":
+            split = "validation" if f"val_{layers[0]}" in history else "training"
             for layer in layers:
                 values = history.get(f"val_{layer}", history[layer])
                 ax.plot(np.arange(1, len(values) + 1), values, label=f"layer {layer[3:]}")
             ax.set_yscale("symlog", linthresh=0.1)
-            ax.set_title("KL per layer (nats, validation)")
+            ax.set_title(f"KL per layer (nats, {split})")
         elif name == "active units":
             units = sorted((n for n in history if re.fullmatch(r"active_units_\d+", n)), key=lambda n: int(n[13:]))
             for unit in units or ["active_units"]:

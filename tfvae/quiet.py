@@ -19,6 +19,10 @@ every real failure also raises a Python exception, which the command prints
 as one ``tfvae: error:`` line. Only the command line calls it; importing
 ``tfvae`` as a library changes nothing.
 
+It also sets ``TF_USE_LEGACY_KERAS=1`` (unless the environment sets it), so
+that TensorFlow's own ``tf.keras`` does not import Keras 3, which tfvae never
+uses, at every start.
+
 ``TFVAE_TF_LOGS=1`` in the environment (or ``tfvae train --verbose 2``) shows
 everything, as TensorFlow prints it.
 """

@@ -19,6 +19,7 @@ back.
 import contextlib
 import csv
 import dataclasses
+import inspect
 import json
 import math
 import shutil
@@ -31,6 +32,7 @@ from tfvae import __version__, text
 from tfvae.backend import keras, tf
 from tfvae.callbacks import (
     CyclicalSchedule,
+    HistoryCSV,
     ImageLogger,
     KLAnnealing,
     LayerDiagnostics,
@@ -107,12 +109,14 @@ class TrainSettings:
 
 
 # Batch of every evaluation pass (validation each epoch, and the final numbers): one batch shape, so the
-# XLA-compiled test function is compiled once and reused (5,000 validation and 10,000 test images divide evenly).
+# XLA-compiled test function is compiled once and reused (5,000 validation and 10,000 test images divide
+# evenly); a global training batch above it is used instead.
 EVALUATION_BATCH = 500
 # The final "train" numbers are measured on this many training examples: a full pass over 55,000
 # cost more than the rest of the final evaluation, and this many tell over-fitting as well.
 TRAIN_EVALUATION_SIZE = 10_000
-# Validation images whose posterior means give each epoch's active units (LayerDiagnostics).
+# Images (validation, or training without a validation split) whose posterior means give each epoch's
+# active units (LayerDiagnostics).
 DIAGNOSTIC_IMAGES = 2000
 
 # XLA's compile of the MLP's train and test steps pays back after ~200-600 steps of 128 on a 2-core CPU
@@ -227,8 +231,11 @@ def run_state(run_dir: str | Path, model_config: dict, settings: "TrainSettings"
                                   "choose a new or empty --out")
         return "new"
     stored = read_run_config(run_dir)
+    # A model argument added after the run was written is the same if it keeps the constructor's default.
+    model_defaults = _constructor_defaults(MODEL_CLASSES[stored.get("class", "VAE")])
     differing = [key for key, value in model_config.items()
-                 if key in stored["model"] and stored["model"][key] != _normalised(value)]
+                 if (key in stored["model"] or key in model_defaults)
+                 and stored["model"].get(key, _normalised(model_defaults.get(key))) != _normalised(value)]
     # A setting added after the run was written is the same setting if it keeps its default.
     defaults = {field.name: field.default for field in dataclasses.fields(settings)}
     differing += [key for key, value in dataclasses.asdict(settings).items()
@@ -247,6 +254,16 @@ def run_state(run_dir: str | Path, model_config: dict, settings: "TrainSettings"
         raise ValueError(f"{run_dir} finished {done} epochs but keeps no backup state to continue from "
                          "(it was trained with --no-backup or by an older tfvae); use --overwrite or a new --out")
     return "continue"
+
+
+def _constructor_defaults(model_class):
+    """Default values of ``model_class``'s constructor arguments (a subclass's own first, then its bases')."""
+    defaults = {}
+    for cls in reversed(model_class.__mro__):
+        if "__init__" in vars(cls):
+            defaults.update({name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+                             if p.default is not inspect.Parameter.empty})
+    return defaults
 
 
 def remove_run(run_dir: str | Path) -> None:
@@ -357,7 +374,7 @@ def train(
         # A resumed run keeps its best checkpoint unless a later epoch beats it.
         keras.callbacks.ModelCheckpoint(best, monitor=monitor, save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=_best_so_far(run_dir / "history.csv", monitor)),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        HistoryCSV(str(run_dir / "history.csv")),
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
         *extra_callbacks,
     ]
