@@ -13,8 +13,8 @@ import scipy.stats
 
 from tfvae import VAE, latents
 from tfvae.backend import keras, tf
-from tfvae.callbacks import LayerDiagnostics, active_units
-from tfvae.evaluation import importance_weighted_log_likelihood
+from tfvae.callbacks import LayerDiagnostics
+from tfvae.evaluation import active_units, importance_weighted_log_likelihood
 
 REPO = Path(__file__).resolve().parents[1]
 MIN_SCALE = 1e-4  # the heads' scale floor

@@ -7,6 +7,7 @@ import numpy as np
 
 from tfvae.backend import keras, tf
 from tfvae.data import one_hot
+from tfvae.evaluation import active_units
 from tfvae.optimization import current_learning_rate
 from tfvae.plots import image_grid
 
@@ -168,15 +169,6 @@ class KLAnnealing(keras.callbacks.Callback):
         """Logs the current weight."""
         if logs is not None:
             logs["kl_weight"] = float(self.model.kl_weight.numpy())
-
-
-ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2015: a unit is active when Var_x(E_q[z_u | x]) > 0.01
-
-
-def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD):
-    """How many units of ``posterior_means`` ``[N, d]`` (E_q[z|x] of N examples) vary over the data:
-    ``sum_u [Var_x(E_q[z_u|x]) > threshold]`` (Burda et al. 2015's active units)."""
-    return int(np.sum(np.var(np.asarray(posterior_means, np.float64), axis=0) > threshold))
 
 
 class LayerDiagnostics(keras.callbacks.Callback):

@@ -26,6 +26,14 @@ import numpy as np
 from tfvae import latents
 from tfvae.backend import keras, tf, tfp
 
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2015: a unit is active when Var_x(E_q[z_u | x]) > 0.01
+
+
+def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD):
+    """How many units of ``posterior_means`` ``[N, d]`` (E_q[z|x] of N examples) vary over the data:
+    ``sum_u [Var_x(E_q[z_u|x]) > threshold]`` (Burda et al. 2015's active units)."""
+    return int(np.sum(np.var(np.asarray(posterior_means), axis=0) > threshold))
+
 
 def log_joint(model, x, samples, condition=None):
     """log p(x, z_1, ..., z_L) = log p(x|z_1) + log p(z_1, ..., z_L), shape ``[K, B]``.
@@ -120,7 +128,7 @@ def _per_layer(latent_dims, stats):
     ends = np.cumsum(latent_dims)[:-1]
     means = np.split(stats["posterior_mean"], ends, axis=-1)
     return {"kl_layers": [float(kl) for kl in stats["kl_layers"].mean(0)],
-            "active_units_layers": [int(np.sum(m.var(0) > 0.01)) for m in means],
+            "active_units_layers": [active_units(m) for m in means],
             "latent_dims": [int(d) for d in latent_dims]}
 
 
@@ -199,7 +207,7 @@ def evaluate(
         "reconstruction": float(stats["reconstruction"].mean()),
         "kl": float(stats["kl"].mean()),
         "kl_per_dim": [float(v) for v in stats["kl_per_dim"].mean(0)],
-        "active_units": int(np.sum(stats["posterior_mean"].var(0) > 0.01)),
+        "active_units": active_units(stats["posterior_mean"]),
         **_per_layer(model.latent_dims, stats),
         "num_samples": int(num_samples),
         "num_examples": int(len(images)),
@@ -296,7 +304,7 @@ def evaluate_sentences(model, ids, num_samples: int = 500, batch_size: int = 25,
         "kl": float(stats["kl"].mean()),
         "kl_per_dim": [float(v) for v in stats["kl_per_dim"].mean(0)],
         "mi": mutual_information(stats["posterior_mean"], stats["posterior_stddev"], seed),
-        "active_units": int(np.sum(stats["posterior_mean"].var(0) > 0.01)),
+        "active_units": active_units(stats["posterior_mean"]),
         "num_samples": int(num_samples),
         "num_examples": int(len(lengths)),
         "seed": int(seed),
