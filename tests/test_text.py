@@ -317,6 +317,17 @@ def test_every_text_variant_round_trips_trains_and_exports(variant, vocabulary, 
     assert text.Vocabulary.load(path / "assets" / text.VOCABULARY_FILE).tokens == vocabulary.tokens
     with pytest.raises(tf.errors.InvalidArgumentError, match="token ids must lie"):
         served["log_likelihood_ids"](ids=ids + 1000, num_samples=tf.constant(2))
+    # log p(x|z) at any z: the model's teacher-forced likelihood; with encode_ids, the ELBO by hand.
+    z = tf.random.stateless_normal([ids.shape[0], model.latent_dim], seed=[3, 4])
+    given = served["log_px_given_z"](ids=ids, z=z)
+    np.testing.assert_allclose(given["log_px_given_z"].numpy(), model.likelihood_of(ids, z).log_prob(ids).numpy(),
+                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(given["tokens"].numpy(), out["tokens"].numpy())
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one latent code per sentence"):
+        served["log_px_given_z"](ids=ids, z=z[:2])
+    if model.latent_dim:  # a language model's z is empty
+        with pytest.raises(tf.errors.InvalidArgumentError, match="must be finite"):
+            served["log_px_given_z"](ids=ids, z=z * np.nan)
 
 
 # --- end to end on Penn Treebank ---------------------------------------------------------------------

@@ -23,6 +23,9 @@ signature              inputs                                      outputs
 ``log_likelihood``     ``sentences``, ``num_samples`` (K)          ``log_px``, ``elbo`` ``[B]`` (nats),
                                                                    ``tokens`` ``[B]`` (``<eos>`` counted)
 ``log_likelihood_ids`` ``ids``, ``num_samples``                    the same
+``log_px_given_z``     ``ids``, ``z`` float32 ``[B, d]``           ``log_px_given_z`` ``[B]``: log p(x|z),
+                                                                   teacher-forced (``<eos>`` counted,
+                                                                   padding ignored); ``tokens`` ``[B]``
 ``serving_default``    = ``reconstruct``
 =====================  ==========================================  ==========================================
 
@@ -68,6 +71,7 @@ class _SentenceSignatures(tf.Module):
         self.log_likelihood = tf.function(lambda sentences, num_samples: self._log_likelihood(
             self._ids(sentences), num_samples), input_signature=[sentences, count])
         self.log_likelihood_ids = tf.function(self._log_likelihood_ids, input_signature=[ids, count])
+        self.log_px_given_z = tf.function(self._log_px_given_z, input_signature=[ids, z])
 
     def _ids(self, sentences):
         return self._vocabulary.ids(sentences)[0]
@@ -109,8 +113,19 @@ class _SentenceSignatures(tf.Module):
     def _log_likelihood_ids(self, ids, num_samples):
         return self._log_likelihood(self._checked(ids), num_samples)
 
+    def _log_px_given_z(self, ids, z):
+        """log p(x|z) of each sentence under its own z: with ``encode_ids``, any estimator of log p(x)."""
+        ids = self._checked(ids)
+        same_batch = tf.debugging.assert_equal(
+            tf.shape(z)[0], tf.shape(ids)[0], message="z: one latent code per sentence of ids ([B, d] for [B, T])")
+        finite = tf.debugging.assert_all_finite(z, "z: latent codes must be finite (no NaN or infinity)")
+        with tf.control_dependencies([same_batch, finite]):
+            log_px_given_z = self._get_model().likelihood_of(ids, tf.identity(z)).log_prob(ids)
+        return {"log_px_given_z": log_px_given_z, "tokens": tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1)}
 
-SIGNATURES = ("encode", "encode_ids", "reconstruct", "sample", "decode", "log_likelihood", "log_likelihood_ids")
+
+SIGNATURES = ("encode", "encode_ids", "reconstruct", "sample", "decode", "log_likelihood", "log_likelihood_ids",
+              "log_px_given_z")
 
 
 def describe(model, vocabulary):
@@ -129,6 +144,7 @@ def describe(model, vocabulary):
             "log_likelihood": {"inputs": ["sentences", "num_samples"], "outputs": ["log_px", "elbo", "tokens"],
                                "seed": list(LOG_LIKELIHOOD_SEED)},
             "log_likelihood_ids": {"inputs": ["ids", "num_samples"], "outputs": ["log_px", "elbo", "tokens"]},
+            "log_px_given_z": {"inputs": ["ids", "z"], "outputs": ["log_px_given_z", "tokens"]},
             "serving_default": "reconstruct",
         },
         "max_num_samples": MAX_SAMPLES,
