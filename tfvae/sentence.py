@@ -143,8 +143,8 @@ class SentenceDecoder(keras.layers.Layer):
         cell = self.to_state(z)
         return [tf.tanh(cell), cell] if self.rnn_kind == "lstm" else [tf.tanh(cell)]
 
-    def states(self, z, inputs, state):
-        """The RNN's outputs ``[B, T, units]`` and its new state for input tokens ``[B, T]`` after ``state``."""
+    def step(self, z, inputs, state):
+        """Logits ``[B, T, V]`` and the new state for input tokens ``[B, T]`` after ``state``."""
         embedded = self.embedding(inputs)
         if self.latent_dim and self.latent_injection != "initial_state":
             steps = tf.shape(inputs)[1]
@@ -152,31 +152,14 @@ class SentenceDecoder(keras.layers.Layer):
             z = tf.cast(z, embedded.dtype)
             embedded = tf.concat([embedded, tf.tile(z[:, None, :], [1, steps, 1])], axis=-1)
         outputs = self.rnn(embedded, initial_state=state)
-        return outputs[0], list(outputs[1:])
-
-    def step(self, z, inputs, state):
-        """Logits ``[B, T, V]`` and the new state for input tokens ``[B, T]`` after ``state``."""
-        outputs, state = self.states(z, inputs, state)
-        return self.logits(outputs), state
-
-    def teacher_forced_states(self, z, x):
-        """The RNN's outputs ``[B, T, units]`` when position t reads ``x_{t-1}`` (``<bos>`` first)."""
-        shifted = tf.concat([tf.fill([tf.shape(x)[0], 1], tf.constant(BOS, x.dtype)), x[:, :-1]], axis=1)
-        outputs, _ = self.states(z, self.word_dropout(shifted), self.initial_state(z))
-        return outputs
+        return self.logits(outputs[0]), list(outputs[1:])
 
     def call(self, inputs):
         """Teacher forcing: logits ``[B, T, V]`` for ``inputs = (z [B, d], x [B, T])``."""
         z, x = inputs
-        return self.logits(self.teacher_forced_states(z, x))
-
-    def logits_at(self, z, x, positions):
-        """Teacher-forced logits ``[M, V]`` at ``positions`` ``[M, 2]`` (batch, time) only.
-
-        The output layer (``units x vocab_size`` per position, most of the
-        model's FLOPs) then runs only where a word is scored, not on padding.
-        """
-        return self.logits(tf.gather_nd(self.teacher_forced_states(z, x), positions))
+        shifted = tf.concat([tf.fill([tf.shape(x)[0], 1], tf.constant(BOS, x.dtype)), x[:, :-1]], axis=1)
+        logits, _ = self.step(z, self.word_dropout(shifted), self.initial_state(z))
+        return logits
 
     def generate(self, z, max_length, greedy=True, seed=None):
         """Sentences ``[B, max_length]`` from z ``[B, d]``: greedy (argmax) or sampled words until ``<eos>``.
@@ -393,13 +376,8 @@ class SentenceVAE(VAE):
         leading = tf.shape(z)[:-1]  # [K, B] or [B]
         repeats = tf.reduce_prod(leading) // tf.maximum(tf.shape(x)[0], 1)  # an empty batch stays empty
         flat_z = tf.reshape(z, [-1, self.latent_dim])
-        tiled = tf.tile(x, [repeats, 1])
-        # The output layer runs at the words only; padding keeps logits of 0, which the mask ignores.
-        positions = tf.where(tiled != PAD)
-        words = tf.cast(self.decoder.logits_at(flat_z, tiled, positions), tf.float32)
-        shape = tf.concat([tf.shape(tiled), [self.vocab_size]], 0)
-        logits = tf.reshape(tf.scatter_nd(positions, words, tf.cast(shape, tf.int64)),
-                            tf.concat([leading, shape[1:]], 0))
+        logits = tf.cast(self.decoder((flat_z, tf.tile(x, [repeats, 1]))), tf.float32)
+        logits = tf.reshape(logits, tf.concat([leading, tf.shape(logits)[1:]], 0))
         return self.likelihood.distribution(logits, tf.broadcast_to(x != PAD, tf.shape(logits)[:-1]))
 
     def decode(self, z, condition=None, greedy=True, seed=None, max_length=None):
