@@ -96,7 +96,8 @@ def bare_fit(config):
     model.compile(optimizer=make_optimizer(settings, data.steps_per_epoch, settings.epochs),
                   jit_compile=use_jit(settings, model.architecture), steps_per_execution=settings.steps_per_execution)
     timer = PhaseTimer()
-    model.fit(data.train_data, epochs=settings.epochs, callbacks=[timer], verbose=0)
+    model.fit(data.train_data, epochs=settings.epochs, steps_per_epoch=data.fit_steps_per_epoch, callbacks=[timer],
+              verbose=0)
     return timer.epochs(), data.steps_per_epoch * settings.batch_size
 
 

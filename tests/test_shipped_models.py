@@ -61,7 +61,7 @@ def test_shipped_tflite_runs_with_litert(version):
 # and LiteRT only. Prints one JSON line: what each call gave.
 BAD_COUNTS = (-5, 0, 10**9, -(2**31), 2**31 - 1, 100_001)
 COUNTS = r"""
-import json, os, resource, sys, numpy as np, tensorflow as tf
+import json, os, sys, numpy as np, tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 path, counts = sys.argv[1], json.loads(sys.argv[2])
 results = {}
@@ -97,7 +97,9 @@ for name, signature in tf.saved_model.load(path).signatures.items():
             results[f"{name} {n}"] = "ran"
         except tf.errors.InvalidArgumentError as error:
             results[f"{name} {n}"] = "refused: " + ("num_samples" if "num_samples must be" in error.message else "?")
-results["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not getrusage's ru_maxrss: that survives fork and exec, so it reported the pytest worker's own peak.
+with open("/proc/self/status") as status:
+    results["peak_memory_mb"] = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
 print(json.dumps(results))
 """
 
