@@ -67,6 +67,14 @@ SKIPPED = [
      "the whole test suite, this module included (it would run itself); it is CI's test job"),
     (r"^python scripts/epoch_overhead\.py\b",
      "90 s of full-MNIST training even at 2 epochs; tests/test_runs.py runs the same script on tiny data"),
+    (r"^python scripts/hierarchy_levers\.py\b",
+     "seven two-layer runs of 20 full-MNIST epochs and a K=1000 evaluation each (about 40 minutes here); "
+     "tests/test_hierarchical.py trains, diagnoses and evaluates the same models on tiny data"),
+    (r"^python scripts/profile_train\.py\b",
+     "three full runs of the README's main job in fresh processes plus six in-fit epochs (about 4 minutes); "
+     "tests/test_training.py checks the pipeline it times"),
+    (r"^python scripts/text_throughput\.py\b",
+     "minutes of full-size PTB training steps per variant; tests/test_text.py checks the same model's numbers"),
     (r"^docker run\b",
      "no Docker engine here; tests/test_export.py checks TF Serving's request contract without a server"),
     (r"^mkdocs\b",
