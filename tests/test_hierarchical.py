@@ -234,3 +234,13 @@ def test_cli_trains_evaluates_and_exports_a_two_layer_model(tmp_path, tiny_idx_d
     signature = tf.saved_model.load(str(tmp_path / "served" / "1")).signatures["encode"]
     outputs = signature(x=tf.zeros([2, 28, 28, 1]))
     assert outputs["mean"].shape == (2, 8) and outputs["mean_2"].shape == (2, 4)
+    # tfvae evaluate on the export reports each layer's KL and active units as on the run: the top layer's KL is a
+    # closed form, the lower one's is taken at sampled z_2 (one sample here, 20 on the run).
+    result = subprocess.run([*tfvae, "evaluate", str(tmp_path / "served" / "1"), "-k", "20", "--data-dir",
+                             str(tiny_idx_dir), "--out", str(tmp_path / "served_eval.json")], **common)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "KL of layer 2" in result.stdout and "of layer 2" in result.stdout
+    served = json.loads((tmp_path / "served_eval.json").read_text())
+    assert served["active_units_layers"] == results["active_units_layers"]
+    np.testing.assert_allclose(served["kl_layers"][1], results["kl_layers"][1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(served["kl_layers"][0], results["kl_layers"][0], rtol=0.05)

@@ -168,7 +168,8 @@ def test_curves_of_a_shipped_model_is_a_clear_error(tmp_path, capsys):
     assert "no training history" in capsys.readouterr().err
 
 
-HIERARCHIES = [p for p in VERSIONS if len(json.loads((p / "tfvae.json").read_text())["model"].get("latent_dims", [0])) > 1]
+HIERARCHIES = [p for p in VERSIONS
+               if len(json.loads((p / "tfvae.json").read_text())["model"].get("latent_dims", [0])) > 1]
 
 
 @pytest.mark.parametrize("version", HIERARCHIES, ids=[f"{p.parent.name}/{p.name}" for p in HIERARCHIES])

@@ -371,6 +371,12 @@ def _evaluate_saved_model(args):
     data = load_dataset("mnist", args.data_dir)
     images = evaluation_images(data.test_images[: args.limit], binarize)
     results = evaluate_saved_model(path, images, num_samples=args.num_samples, batch_size=args.batch_size)
+    if len(description["model"].get("latent_dims") or [0]) > 1:
+        # The signatures give totals; each layer's KL and active units need the model behind them.
+        from tfvae.evaluation import layer_diagnostics
+        from tfvae.served import rebuild
+
+        results.update(layer_diagnostics(rebuild(path), images))
     # Never write into a served version directory.
     _report(results, Path(args.out or "eval.json"), data.name, "test", binarize)
 

@@ -365,6 +365,27 @@ def evaluate_saved_model(path, images: np.ndarray, num_samples: int = 5000, batc
     }
 
 
+def layer_diagnostics(model, images: np.ndarray, batch_size: int = 500, seed: int = 0) -> dict:
+    """Each latent layer's KL (one sample of q per image; closed form where one holds) and active units.
+
+    The per-layer part of ``evaluate``'s numbers, for a model rebuilt from an
+    export (``tfvae.served.rebuild``), whose serving signatures give totals only.
+    Returns ``kl_layers`` (nats, mean over ``images``), ``active_units_layers``,
+    ``active_units`` and ``latent_dims``.
+    """
+    _check_counts(batch_size=batch_size)
+    kls, means = [], []
+    for start in range(0, len(images), batch_size):
+        x = tf.constant(np.asarray(images[start : start + batch_size], np.float32))
+        terms = model.elbo_terms(x, seed=seed, num_samples=1)
+        kls.append(tf.stack(terms["kl_layers"], axis=-1).numpy())
+        means.append([q.mean().numpy() for q in model.encode_layers(x)])
+    layers = [np.concatenate(layer) for layer in zip(*means)]
+    counts = [active_units(m) for m in layers]
+    return {"kl_layers": [float(kl) for kl in np.concatenate(kls).mean(0)], "active_units_layers": counts,
+            "active_units": int(sum(counts)), "latent_dims": [int(d) for d in model.latent_dims]}
+
+
 def format_table(results: dict) -> str:
     """A short plain-text table of the main numbers (those present in ``results``)."""
     rows = [
@@ -377,7 +398,8 @@ def format_table(results: dict) -> str:
     if "kl_layers" in results:
         rows += [(f"  KL of layer {i + 1}", f"{kl:.2f} nats") for i, kl in enumerate(results["kl_layers"])]
     if "active_units" in results:
-        rows.append(("active units", f"{results['active_units']} of {len(results['kl_per_dim'])}"))
+        units = len(results["kl_per_dim"]) if "kl_per_dim" in results else sum(results["latent_dims"])
+        rows.append(("active units", f"{results['active_units']} of {units}"))
     if "active_units_layers" in results:
         rows += [(f"  of layer {i + 1}", f"{n} of {d}")
                  for i, (n, d) in enumerate(zip(results["active_units_layers"], results["latent_dims"]))]
