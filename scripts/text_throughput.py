@@ -42,6 +42,8 @@ VARIANTS = {
     "default": ({}, 128, 10, False),
     "bucket width 5": ({}, 128, 5, False),
     "batch 256": ({}, 256, 10, False),
+    "xla": ({}, 128, 10, True),
+    "batch 256 xla": ({}, 256, 10, True),
 }
 
 

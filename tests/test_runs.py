@@ -234,3 +234,40 @@ def test_epoch_overhead_script_splits_each_cli_epoch_into_its_parts(tmp_path, ti
     bare, examples = script.bare_fit(config)
     assert len(bare) == 2 and examples == 384  # 512 training images less the 128 held out
     assert all(epoch["validation"] == 0 for epoch in bare)
+
+
+def test_early_stopping_carries_its_count_over_an_interruption(tmp_path):
+    from tfvae.backend import keras
+    from tfvae.callbacks import EarlyStopping
+
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,val_loss\n0,5.0\n1,4.0\n2,4.5\n")  # best at epoch 1, one epoch waited since
+    model = keras.Sequential([keras.layers.Dense(1)])
+    stopper = EarlyStopping(path, "val_loss", patience=2)
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    assert (stopper.best, stopper.wait) == (4.0, 1)
+    stopper.on_epoch_end(3, {"val_loss": 4.1})  # the second epoch without progress
+    assert model.stop_training and stopper.stopped_early
+    fresh = EarlyStopping(tmp_path / "none.csv", "val_loss", patience=2)
+    fresh.set_model(model := keras.Sequential([keras.layers.Dense(1)]))
+    fresh.on_train_begin()
+    fresh.on_epoch_end(0, {"val_loss": 4.1})
+    fresh.on_epoch_end(1, {"val_loss": 4.0})
+    assert not model.stop_training and not fresh.stopped_early
+
+
+def test_an_early_stopped_run_records_where_it_stopped_and_counts_as_finished(tmp_path, tiny_idx_dir, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--data-dir", str(tiny_idx_dir), *FAST, "--epochs", "6", "--early-stopping", "1",
+            "--learning-rate", "0.05", "--out", str(run)]
+    assert main(args) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    losses = [float(r["val_loss"]) for r in history(run)]
+    assert metrics["epochs_trained"] == len(losses)
+    assert metrics["stopped_early"] == (len(losses) < 6)
+    if metrics["stopped_early"]:  # the last epoch did not beat the best before it
+        assert losses[-1] >= min(losses[:-1])
+    before = snapshot(run)
+    assert main(args) == 0 and "finished run" in capsys.readouterr().out
+    assert snapshot(run) == before

@@ -149,6 +149,36 @@ class HistoryCSV(keras.callbacks.CSVLogger):
         super().on_epoch_end(epoch, logs)
 
 
+class EarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's ``EarlyStopping`` that survives a resumed run.
+
+    On a resumed run, Keras's callback would start counting afresh; this one
+    reads the monitored column of the run's earlier ``history.csv`` first, so
+    ``best`` and the epochs waited since it carry over the interruption.
+    ``stopped_early`` tells whether it ended the training.
+    """
+
+    def __init__(self, history_path, monitor, patience):
+        super().__init__(monitor=monitor, patience=int(patience), mode="min")
+        self.history_path = Path(history_path)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if not self.history_path.exists():
+            return
+        with open(self.history_path) as f:
+            values = [float(row[self.monitor]) for row in csv.DictReader(f) if row.get(self.monitor)]
+        finite = [v if np.isfinite(v) else np.inf for v in values]
+        if finite:
+            best_epoch = int(np.argmin(finite))
+            self.best, self.best_epoch, self.wait = finite[best_epoch], best_epoch, len(finite) - 1 - best_epoch
+
+    @property
+    def stopped_early(self):
+        """Whether this callback stopped the training before its last epoch."""
+        return self.stopped_epoch > 0
+
+
 class KLAnnealing(keras.callbacks.Callback):
     """Sets the model's ``kl_weight`` variable from ``schedule(step)`` before every batch.
 

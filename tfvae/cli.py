@@ -66,6 +66,9 @@ def _add_train(subparsers):
     p.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up over N steps")
     p.add_argument("--reduce-lr-on-plateau", type=int, default=0, metavar="PATIENCE",
                    help="halve the lr after PATIENCE epochs without validation progress (constant schedule; 0: off)")
+    p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without a better validation objective (0: off); "
+                        "the best epoch's weights are kept")
     p.add_argument("--adam-beta1", type=float, default=0.9, help="Adam beta_1")
     p.add_argument("--adam-beta2", type=float, default=0.999, help="Adam beta_2")
     p.add_argument("--adam-epsilon", type=float, default=1e-7, help="Adam epsilon (Burda et al.: 1e-4)")
@@ -155,6 +158,7 @@ def _run_train(args):
         learning_rate=args.learning_rate, lr_schedule=args.lr_schedule, lr_decay_rate=args.lr_decay_rate,
         lr_decay_epochs=args.lr_decay_epochs, lr_min_fraction=args.lr_min_fraction,
         warmup_steps=args.warmup_steps, reduce_lr_on_plateau=args.reduce_lr_on_plateau,
+        early_stopping=args.early_stopping,
         beta_1=args.adam_beta1, beta_2=args.adam_beta2, epsilon=args.adam_epsilon,
         validation_size=args.validation_size, binarize=args.binarize,
         seed=args.seed, strategy=args.strategy, jit_compile={"auto": None, "on": True, "off": False}[args.jit_compile],
@@ -570,6 +574,7 @@ FLAG_RANGES = {
     "epochs": (1, None), "batch_size": (1, None), "steps_per_execution": (1, None),
     "learning_rate": (0, None, True), "lr_decay_rate": (0, 1, True), "lr_decay_epochs": (0, None, True),
     "lr_min_fraction": (0, 1), "warmup_steps": (0, None), "reduce_lr_on_plateau": (0, None),
+    "early_stopping": (0, None),
     "adam_beta1": (0, 1, False, True), "adam_beta2": (0, 1, False, True), "adam_epsilon": (0, None, True),
     "validation_size": (0, None), "seed": (0, MAX_SEED), "latent_dim": (0, None), "latent_dims": (1, None),
     "latent_hidden_units": (1, None), "hidden_units": (1, None),

@@ -32,6 +32,7 @@ from tfvae import __version__, text
 from tfvae.backend import keras, tf
 from tfvae.callbacks import (
     CyclicalSchedule,
+    EarlyStopping,
     HistoryCSV,
     ImageLogger,
     KLAnnealing,
@@ -53,7 +54,7 @@ TEST_BINARIZATION_SEED = 0  # the one fixed draw of binary test images
 RUN_FORMAT = 1  # layout of a run directory; bumped when an older tfvae could not read it
 # Settings that may change between invocations of one run: they change where
 # and how fast it runs, not what it trains.
-RUNTIME_SETTINGS = ("epochs", "data_dir", "strategy", "jit_compile", "steps_per_execution", "backup",
+RUNTIME_SETTINGS = ("epochs", "early_stopping", "data_dir", "strategy", "jit_compile", "steps_per_execution", "backup",
                     "image_every")
 # Files a run writes; --overwrite removes these and nothing else.
 RUN_FILES = ("config.json", "checkpoints", "backup", "logs", "history.csv", "metrics.json", "eval.json",
@@ -80,6 +81,7 @@ class TrainSettings:
     lr_min_fraction: float = 0.0  # cosine: final lr / first lr
     warmup_steps: int = 0
     reduce_lr_on_plateau: int = 0  # patience in epochs (0: off); constant schedule only
+    early_stopping: int = 0  # stop after this many epochs without a better validation objective (0: off)
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-7
@@ -287,6 +289,12 @@ def _best_so_far(history_path, monitor):
     return min(values) if values else None
 
 
+def _history_length(history_path):
+    """The number of epochs ``history.csv`` records."""
+    with open(history_path) as f:
+        return sum(1 for _ in csv.DictReader(f))
+
+
 def train(
     run_dir: str | Path,
     model_config: dict,
@@ -369,12 +377,15 @@ def train(
     if settings.reduce_lr_on_plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
                                                            patience=settings.reduce_lr_on_plateau))
+    stopper = (EarlyStopping(run_dir / "history.csv", monitor, settings.early_stopping)
+               if settings.early_stopping else None)
     callbacks += [
         keras.callbacks.TerminateOnNaN(),
         # A resumed run keeps its best checkpoint unless a later epoch beats it.
         keras.callbacks.ModelCheckpoint(best, monitor=monitor, save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=_best_so_far(run_dir / "history.csv", monitor)),
         HistoryCSV(str(run_dir / "history.csv")),
+        *([stopper] if stopper else []),  # after the CSV logger: it reads history.csv on resume
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
         *extra_callbacks,
     ]
@@ -408,6 +419,9 @@ def train(
         "epochs": settings.epochs,
         "objective": {"kind": model.objective_kind, "key": objective_key(model), "name": objective_name(model)},
         "train_seconds": seconds,
+        # Epochs in history.csv (all invocations), and whether early stopping ended the run.
+        "epochs_trained": _history_length(run_dir / "history.csv"),
+        "stopped_early": bool(stopper and stopper.stopped_early),
         **data.final_metrics(model),
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
