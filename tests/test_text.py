@@ -359,8 +359,12 @@ def test_cli_trains_evaluates_samples_and_exports_a_sentence_vae(ptb_slice, tmp_
     import csv
 
     with open(run / "history.csv") as f:
-        losses = [float(row["loss"]) for row in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+    losses = [float(row["loss"]) for row in rows]
     assert losses[-1] < losses[0] - 5, losses  # nats per sentence
+    # Each epoch logs I(x; z) (at most log 100 nats; a Monte Carlo estimate, so a little below 0 when q ~ p)
+    # and the active units of the validation sentences.
+    assert all(-0.5 <= float(row["mi"]) <= math.log(100) + 0.5 and 0 <= int(row["active_units"]) <= 8 for row in rows)
     assert json.loads((run / "config.json").read_text())["class"] == "SentenceVAE"
     result = tfvae("evaluate", run, "-k", "5")
     assert result.returncode == 0, result.stderr

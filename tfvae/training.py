@@ -37,6 +37,7 @@ from tfvae.callbacks import (
     ImageLogger,
     KLAnnealing,
     LayerDiagnostics,
+    SentenceDiagnostics,
     LearningRateLogger,
     LinearWarmup,
     LogisticWarmup,
@@ -120,6 +121,8 @@ TRAIN_EVALUATION_SIZE = 10_000
 # Images (validation, or training without a validation split) whose posterior means give each epoch's
 # active units (LayerDiagnostics).
 DIAGNOSTIC_IMAGES = 2000
+# Validation sentences whose posteriors give each epoch's mutual information and active units.
+DIAGNOSTIC_SENTENCES = 2000
 
 # XLA's compile of the MLP's train and test steps pays back after ~200-600 steps of 128 on a 2-core CPU
 # (scripts/jit_cost.py; one MNIST epoch is 430 steps).
@@ -530,9 +533,19 @@ def _prepare_text(settings, dataset, model_config, global_batch):
         train_data=text.make_text_pipeline(ids["train"], global_batch, shuffle=True, seed=settings.seed),
         valid_data=text.make_text_pipeline(ids["valid"], global_batch, shuffle=False, bucket=False),
         final_metrics=final_metrics, vocabulary=vocabulary,
+        diagnostics=_sentence_diagnostics(ids["valid"], model_config),
         # Bucketed batches have no fixed count per epoch, which Keras needs for several steps a call;
         # an RNN step is long enough that one step a call costs nothing measurable.
         steps_per_execution=1)
+
+
+def _sentence_diagnostics(ids, model_config):
+    """A ``SentenceDiagnostics`` over the first ``DIAGNOSTIC_SENTENCES`` of ``ids``, or ``None`` for a
+    language model."""
+    if not model_config.get("latent_dim", _constructor_defaults(SentenceVAE)["latent_dim"]):
+        return None
+    batches = text.make_text_pipeline(ids[:DIAGNOSTIC_SENTENCES], 250, shuffle=False, bucket=False)
+    return SentenceDiagnostics([batch.numpy() for batch in batches])
 
 
 def read_run_config(run_dir: str | Path) -> dict:
