@@ -384,6 +384,19 @@ def test_cli_trains_evaluates_samples_and_exports_a_sentence_vae(ptb_slice, tmp_
     assert out["sentences"].dtype == tf.string and out["sentences"].shape == (1,)
     result = tfvae("sample", tmp_path / "served" / "1", "--n", "2")
     assert result.returncode == 0 and "greedy" in result.stdout, result.stderr
+    # The inference gaps of the run and of its export: the same model, so the same numbers for the same seed.
+    gaps = ["--gaps", "--limit", "12", "--svi-steps", "5", "-k", "20", "--batch-size", "5"]
+    result = tfvae("evaluate", run, *gaps)
+    assert result.returncode == 0 and "amortization gap" in result.stdout, result.stderr
+    found = json.loads((run / "gaps.json").read_text())
+    per_example = found["per_example"]
+    assert len(per_example["log_px"]) == 12 and found["steps"] == 5
+    for i in range(12):  # the gaps add up per sentence, in the order of the split
+        assert per_example["approximation_gap"][i] == pytest.approx(
+            per_example["log_px"][i] - per_example["elbo_optimized"][i], abs=1e-4)
+    result = tfvae("evaluate", tmp_path / "served" / "1", *gaps, "--data-dir", ptb_slice, "--out", tmp_path / "g.json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "g.json").read_text())["log_px"] == pytest.approx(found["log_px"], abs=1e-3)
     # Image flags on text (and text flags on images) are refused in one line.
     result = tfvae("train", "--dataset", "text", "--data-dir", ptb_slice, "--latent-dims", "4", "2", "--out",
                    tmp_path / "x")

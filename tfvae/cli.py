@@ -287,8 +287,10 @@ def _add_evaluate(subparsers):
     p.add_argument("--gaps", action="store_true",
                    help="measure the approximation and amortization gaps by per-example stochastic VI "
                         f"(on the first {GAPS_LIMIT} examples unless --limit says otherwise)")
-    p.add_argument("--svi-steps", type=_positive_int, default=500, help="with --gaps: Adam steps per example")
-    p.add_argument("--svi-learning-rate", type=float, default=1e-2, help="with --gaps: Adam's first step size")
+    p.add_argument("--svi-steps", type=_positive_int, default=None,
+                   help="with --gaps: Adam steps per example (default 500; text 100)")
+    p.add_argument("--svi-learning-rate", type=float, default=None,
+                   help="with --gaps: Adam's first step size (default 0.01; text 0.05)")
     p.set_defaults(run=_run_evaluate)
 
 
@@ -312,14 +314,13 @@ def _run_evaluate(args):
     from tfvae.training import load_run
 
     text = text_commands.is_text_model(args.run_dir)
-    defaults = {"num_samples": (5000, 500), "batch_size": (100, 25), "chunk_size": (500, 10)}
+    defaults = {"num_samples": (5000, 500), "batch_size": (100, 25), "chunk_size": (500, 10),
+                "svi_steps": (500, 100), "svi_learning_rate": (1e-2, 5e-2)}
     for name, (image_default, text_default) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, text_default if text else image_default)
     if text:
-        if args.gaps:
-            raise ValueError("--gaps is for image models (per-example inference on sentences is not in the CLI)")
-        return text_commands.evaluate(args)
+        return (text_commands.gaps if args.gaps else text_commands.evaluate)(args)
     if args.gaps:
         return _run_gaps(args)
     if is_export(args.run_dir):
@@ -349,7 +350,8 @@ def _run_gaps(args):
     images, labels, _ = _load_split(args.run_dir, args.split, args.data_dir, limit)
     conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
     results = inference_gaps(model, images, conditions, steps=args.svi_steps, learning_rate=args.svi_learning_rate,
-                             num_samples=args.num_samples, batch_size=args.batch_size, seed=args.seed)
+                             num_samples=args.num_samples, batch_size=args.batch_size, seed=args.seed,
+                             chunk_size=args.chunk_size)
     # Never write into a served version directory.
     out = Path(args.out or ("gaps.json" if export else Path(args.run_dir) / "gaps.json"))
     results.update(split=args.split)
@@ -618,7 +620,7 @@ def check_flags(args):
     if args.command in ("sample", "plot") and out and not Path(out).suffix:
         # matplotlib would add ".png" itself, and "wrote OUT" would name a file that does not exist.
         raise ValueError(f"--out {out} has no file extension: name the image file, e.g. {out}.png")
-    if args.command == "evaluate" and not args.gaps and (args.svi_steps != 500 or args.svi_learning_rate != 1e-2):
+    if args.command == "evaluate" and not args.gaps and (args.svi_steps is not None or args.svi_learning_rate is not None):
         raise ValueError("--svi-steps and --svi-learning-rate are for --gaps")
     if args.command != "train":
         return

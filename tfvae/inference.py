@@ -30,6 +30,7 @@ either proposal is (a poor encoder alone makes a loose estimate).
 """
 
 import math
+import time
 
 import numpy as np
 
@@ -181,9 +182,23 @@ def fit_posteriors(model, x, steps=500, start="encoder", covariance=None, learni
     return posteriors, curve
 
 
-def inference_gaps(model, images: np.ndarray, conditions=None, steps: int = 500, learning_rate: float = 1e-2,
+def _example_batches(examples, batch_size):
+    """``(rows, x)`` batches of ``examples``: slices of an array of images, or, for a ``tf.RaggedTensor``
+    of token ids, sentences of similar length together (0-padded), so that little of the work is padding."""
+    if isinstance(examples, tf.RaggedTensor):
+        order = np.argsort(examples.row_lengths().numpy(), kind="stable")
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            yield rows, tf.gather(examples, rows).to_tensor(0)
+        return
+    for start in range(0, len(examples), batch_size):
+        rows = np.arange(start, min(start + batch_size, len(examples)))
+        yield rows, tf.constant(examples[rows])
+
+
+def inference_gaps(model, images, conditions=None, steps: int = 500, learning_rate: float = 1e-2,
                    num_samples: int = 5000, elbo_samples: int = 1000, train_samples: int = 10,
-                   batch_size: int = 100, seed: int = 0, verbose: int = 1) -> dict:
+                   batch_size: int = 100, seed: int = 0, verbose: int = 1, chunk_size: int = 500) -> dict:
     """The approximation and amortization gaps of ``model`` on ``images``, in nats per example.
 
     Per example: log p(x) by importance weighting (``num_samples`` from the
@@ -191,6 +206,13 @@ def inference_gaps(model, images: np.ndarray, conditions=None, steps: int = 500,
     the ELBO under the
     model's own q (``elbo_samples`` samples), and the ELBO under q* from
     ``fit_posteriors`` started at the encoder (``steps`` Adam steps).
+
+    ``images`` is an array ``[N, ...]`` for an image VAE, or a
+    ``tf.RaggedTensor`` of token ids ``[N, (tokens)]`` for a sentence VAE
+    (batched by length; the per-example arrays keep the input order).
+    ``chunk_size`` samples are decoded at once in the log p(x) estimate
+    (memory: a sentence decoder holds ``chunk * batch * length * vocabulary``
+    logits).
 
     Returns:
         A dict with the means and standard errors over examples of
@@ -200,18 +222,20 @@ def inference_gaps(model, images: np.ndarray, conditions=None, steps: int = 500,
         at every refinement step; per-example arrays under ``per_example``;
         and the settings.
     """
-    model.check_inputs(np.asarray(images), None if conditions is None else np.asarray(conditions))
-    images = np.asarray(images, np.float32)
-    if len(images) == 0:
-        raise ValueError("no images to evaluate")
+    ragged = isinstance(images, tf.RaggedTensor)
+    count = int(images.nrows()) if ragged else len(images)
+    if count == 0:
+        raise ValueError("no examples to evaluate")
+    if not ragged:
+        model.check_inputs(np.asarray(images), None if conditions is None else np.asarray(conditions))
+        images = np.asarray(images, np.float32)
     parts = {"log_px": [], "elbo_amortized": [], "elbo_optimized": []}
-    curves = []
-    num_batches = math.ceil(len(images) / batch_size)
+    order, curves = [], []
+    num_batches = math.ceil(count / batch_size)
     progress = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch")
-    for i in range(num_batches):
-        rows = slice(i * batch_size, (i + 1) * batch_size)
-        x = tf.constant(images[rows])
-        condition = None if conditions is None else tf.constant(np.asarray(conditions[rows], np.float32))
+    start = time.perf_counter()
+    for i, (rows, x) in enumerate(_example_batches(images, batch_size)):
+        condition = None if conditions is None else tf.constant(np.asarray(conditions, np.float32)[rows])
         # Independent streams for the four random parts of this batch.
         fit_seed, amortized_seed, optimized_seed, likelihood_seed = (
             s.numpy() for s in tfp.random.split_seed(tf.constant([seed, i], tf.int32), n=4))
@@ -222,10 +246,13 @@ def inference_gaps(model, images: np.ndarray, conditions=None, steps: int = 500,
         q_star = posteriors.distributions()
         parts["elbo_optimized"].append(elbo_under(model, x, q_star, elbo_samples, optimized_seed, condition).numpy())
         parts["log_px"].append(log_likelihood_with_mixture(model, x, q_star, num_samples, likelihood_seed,
-                                                           condition=condition).numpy())
-        curves.append(curve * len(images[rows]))
+                                                           chunk_size=chunk_size, condition=condition).numpy())
+        order.append(rows)
+        curves.append(curve * len(rows))
         progress.update(i + 1)
-    values = {k: np.concatenate(v).astype(np.float64) for k, v in parts.items()}
+    seconds = time.perf_counter() - start
+    inverse = np.argsort(np.concatenate(order))  # back to the input order
+    values = {k: np.concatenate(v).astype(np.float64)[inverse] for k, v in parts.items()}
     values["approximation_gap"] = values["log_px"] - values["elbo_optimized"]
     values["amortization_gap"] = values["elbo_optimized"] - values["elbo_amortized"]
     results = {}
@@ -233,11 +260,11 @@ def inference_gaps(model, images: np.ndarray, conditions=None, steps: int = 500,
         results[key] = float(value.mean())
         results[key + "_stderr"] = float(value.std(ddof=1) / math.sqrt(len(value))) if len(value) > 1 else 0.0
     results.update({
-        "curve": (np.sum(curves, axis=0) / len(images)).tolist() if steps else [],
+        "curve": (np.sum(curves, axis=0) / count).tolist() if steps else [],
         "per_example": {k: v.tolist() for k, v in values.items()},
         "steps": int(steps), "learning_rate": float(learning_rate), "num_samples": int(num_samples),
-        "elbo_samples": int(elbo_samples), "train_samples": int(train_samples), "num_examples": len(images),
-        "seed": int(seed),
+        "elbo_samples": int(elbo_samples), "train_samples": int(train_samples), "num_examples": count,
+        "seed": int(seed), "seconds": seconds,
         "family": (f"{model.posterior_kind} Gaussian" if not model.latent_layers else
                    "diagonal Gaussian per layer, independent across layers (mean-field): the model's own q "
                    "conditions layers on each other, so the amortization gap also holds the family difference"),
@@ -257,4 +284,6 @@ def format_gaps(results: dict) -> str:
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {results[key]:8.2f} ± {results[key + '_stderr']:.2f} nats" for name, key in rows]
     lines += [f"{'examples':<{width}}  {results['num_examples']}", f"{'q* family':<{width}}  {results['family']}"]
+    if "seconds" in results:
+        lines.append(f"{'seconds':<{width}}  {results['seconds']:.0f}")
     return "\n".join(lines)

@@ -75,18 +75,21 @@ class ExportedModel:
 
 
 def rebuild(path: str | Path):
-    """The ``tfvae.VAE`` of an export, with its trained weights: for what needs the Python model.
+    """The ``tfvae.VAE`` (or ``SentenceVAE``) of an export, with its trained weights: for what needs the Python model.
 
     Builds the model from ``tfvae.json``'s config and copies the SavedModel's
     variables into it (the export keeps them in the model's own order;
     shapes are checked). Needs tfvae and TFP, unlike ``ExportedModel``.
     """
     from tfvae.model import VAE
+    from tfvae.sentence import SentenceVAE
 
     path = Path(path)
     if not is_export(path):
         raise FileNotFoundError(f"{path}: not an exported SavedModel version directory (no saved_model.pb)")
-    model = VAE.from_config(json.loads((path / "tfvae.json").read_text())["model"])
+    description = json.loads((path / "tfvae.json").read_text())
+    model_class = SentenceVAE if description.get("class") == "SentenceVAE" else VAE
+    model = model_class.from_config(description["model"])
     saved = tf.saved_model.load(str(path)).model_variables
     if len(saved) != len(model.variables):
         raise ValueError(f"{path} holds {len(saved)} variables, a model of its config has {len(model.variables)}")

@@ -56,6 +56,60 @@ def evaluate(args):
     print(f"wrote {out}")
 
 
+# Sentences for --gaps by default, and the samples of its ELBOs: the sentence decoder's logits of one
+# sample of a batch of 25 are ~40 MB, and the ELBO of a batch is computed in one go.
+GAPS_SENTENCES = 200
+GAPS_ELBO_SAMPLES = 10
+
+
+def gaps(args):
+    """``tfvae evaluate --gaps`` on a text run or export: approximation and amortization gaps per sentence.
+
+    Per-example stochastic VI (``tfvae.inference.inference_gaps``) on the
+    first ``--limit`` (default 200) sentences of the split, with one
+    reparameterized sample per Adam step (a sentence decoder costs ~100x an
+    image decoder per sample). Writes ``gaps.json`` and the refinement curve.
+    """
+    from tfvae.inference import format_gaps, inference_gaps
+    from tfvae.plots import plot_refinement
+    from tfvae.served import is_export, rebuild
+    from tfvae.training import load_run, load_vocabulary
+
+    export = is_export(args.run_dir)
+    if export:
+        if not args.data_dir:
+            raise ValueError("the gaps of an exported text model need --data-dir (a directory of sentences)")
+        model = rebuild(args.run_dir)
+        vocabulary = text.Vocabulary.load(Path(args.run_dir) / "assets" / text.VOCABULARY_FILE,
+                                          **_vocabulary_settings(args.run_dir))
+        data = text.load_text_dir(args.data_dir)
+        sentences = {"test": data.test, "train": data.train, "validation": data.valid}[args.split]
+    else:
+        model, vocabulary = load_run(args.run_dir), load_vocabulary(args.run_dir)
+        sentences = _sentences(args.run_dir, args.split, args.data_dir, None)
+    if model.latent_dim == 0:
+        raise ValueError("a language model has no latent variable, so no inference gaps (its ELBO is log p(x))")
+    limit = args.limit or GAPS_SENTENCES
+    if not args.limit:
+        print(f"inference gaps on the first {limit} {args.split} sentences (--limit to change)")
+    ids = text.encode_sentences(vocabulary, sentences[:limit])
+    results = inference_gaps(model, ids, steps=args.svi_steps, learning_rate=args.svi_learning_rate,
+                             num_samples=args.num_samples, elbo_samples=GAPS_ELBO_SAMPLES, train_samples=1,
+                             batch_size=args.batch_size, seed=args.seed, chunk_size=args.chunk_size)
+    out = Path(args.out or ("gaps.json" if export else Path(args.run_dir) / "gaps.json"))
+    results.update(split=args.split)
+    out.write_text(json.dumps(results, indent=2))
+    plot_refinement(results, out.with_suffix(".png"))
+    print(format_gaps(results))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+
+
+def _vocabulary_settings(export_dir):
+    """The tokenizer and max_length of an export's vocabulary (its ``tfvae.json``)."""
+    settings = json.loads((Path(export_dir) / "tfvae.json").read_text())["vocabulary"]
+    return {key: settings[key] for key in ("tokenizer", "max_length") if key in settings}
+
+
 def _evaluate_export(args):
     """NLL and perplexity of an exported sentence VAE through its ``log_likelihood`` signature."""
     import math
