@@ -403,3 +403,14 @@ def test_cli_trains_evaluates_samples_and_exports_a_sentence_vae(ptb_slice, tmp_
     assert result.returncode == 2 and "image flags" in result.stderr
     result = tfvae("train", "--word-dropout", "0.3", "--out", tmp_path / "y")
     assert result.returncode == 2 and "text flags" in result.stderr
+
+
+def test_bn_vae_holds_the_kl_above_its_floor_from_the_first_step():
+    """BN-VAE (Zhu et al. 2020): the batch's posterior means have variance gamma^2 per dimension, so the
+    mean KL is at least d gamma^2 / 2, even for an untrained encoder whose means barely vary."""
+    d, gamma = 6, 0.6
+    model = SentenceVAE(60, latent_dim=d, embedding_dim=8, units=8, batch_norm_gamma=gamma)
+    x = tf.constant(np.random.default_rng(0).integers(4, 60, size=(64, 9)), tf.int32)
+    model(x, training=True)
+    kl = {m.name: float(m.result()) for m in model.metrics}["kl"]
+    assert kl >= 0.99 * d * gamma**2 / 2, kl

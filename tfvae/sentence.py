@@ -27,6 +27,10 @@ from tfvae.model import VAE
 from tfvae.text import BOS, EOS, PAD, UNK
 
 RNNS = ("lstm", "gru")
+# BN-VAE's batch norm must not be able to shrink the means' variance: with Keras's epsilon of 1e-3 an
+# encoder whose means vary by less than that (all of them at the start) gets a normalized variance far
+# below 1, and the posterior collapses as if there were no batch norm (a PTB run did: KL 0.003).
+BN_VAE_EPSILON = 1e-8
 LATENT_INJECTIONS = ("initial_state", "inputs", "both")
 # VAE keywords that a sentence VAE fixes itself (they are not part of its config).
 _IMAGE_ONLY = ("data_shape", "architecture", "hidden_units", "filters", "likelihood", "likelihood_scale",
@@ -89,7 +93,7 @@ class SentenceEncoder(keras.layers.Layer):
         rnn_layer = _rnn_layer(rnn, self.units)
         self.rnn = keras.layers.Bidirectional(rnn_layer) if self.bidirectional else rnn_layer
         self.params = keras.layers.Dense(self.output_size, name="params")
-        self.mean_norm = (keras.layers.BatchNormalization(scale=False, name="mean_norm")
+        self.mean_norm = (keras.layers.BatchNormalization(scale=False, epsilon=BN_VAE_EPSILON, name="mean_norm")
                           if self.batch_norm_gamma > 0 else None)
 
     def call(self, tokens):
