@@ -75,3 +75,14 @@ def test_conditional_model_plots(tmp_path, model_and_data):
                                                               conditions=conditions))
     _check_png(tmp_path / "l.png", plots.plot_latent_space(model, images, labels, tmp_path / "l.png",
                                                            conditions=conditions))
+
+
+def test_collapse_plot_draws_each_recipe_where_it_has_the_column(tmp_path):
+    vae = {"val_kl": [0.5, 0.01], "mi": [0.2, 0.0], "val_negative_elbo": [110.0, 105.0]}
+    lm = {"val_kl": [0.0, 0.0], "val_negative_elbo": [109.0, 104.0]}
+    figure = plots.plot_collapse({"VAE": vae, "language model": lm}, tmp_path / "collapse.png")
+    assert (tmp_path / "collapse.png").stat().st_size > 0
+    kl, mi, elbo = figure.axes
+    # The language model has no posterior: it appears in the -ELBO panel only.
+    assert [len(ax.lines) for ax in (kl, mi, elbo)] == [1, 1, 2]
+    assert list(elbo.lines[1].get_ydata()) == [109.0, 104.0]

@@ -163,6 +163,30 @@ def plot_curves(history, path):
     return _save(fig, path)
 
 
+def plot_collapse(histories, path):
+    """Posterior collapse, recipe by recipe: validation KL, I(x; z) and -ELBO per epoch.
+
+    ``histories`` maps a recipe's name to its ``read_history`` dict (a
+    sentence VAE's ``history.csv``: ``val_kl``, ``mi`` from
+    ``SentenceDiagnostics``, ``val_negative_elbo``). A collapsed posterior
+    shows as KL and MI near 0; a run without ``mi`` (a language model) is
+    drawn in the -ELBO panel only.
+    """
+    panels = [("val_kl", "KL(q(z|x) || p(z)), validation (nats)"),
+              ("mi", "I(x; z) under q, validation (nats)"),
+              ("val_negative_elbo", "-ELBO, validation (nats per sentence)")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), dpi=DPI)
+    for ax, (key, title) in zip(axes, panels):
+        for name, history in histories.items():
+            if key in history and (key != "val_kl" or any(history[key])):
+                ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", markersize=3, label=name)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_refinement(results, path):
     """The mean ELBO at every step of per-example refinement, between the encoder's ELBO and log p(x).
 
