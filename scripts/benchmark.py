@@ -37,7 +37,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from tfvae.backend import keras, tf, tfd, tfpl  # noqa: E402
 from tfvae.data import binarize_fixed, load_dataset, make_pipeline  # noqa: E402
 from tfvae.model import VAE  # noqa: E402
-from tfvae.training import TEST_BINARIZATION_SEED, TrainSettings, use_jit  # noqa: E402
+from tfvae.runs import TrainSettings  # noqa: E402
+from tfvae.training import TEST_BINARIZATION_SEED, use_jit  # noqa: E402
 
 BATCH = 128
 LATENT = 16

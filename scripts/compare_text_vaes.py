@@ -27,7 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfvae import text  # noqa: E402
 from tfvae.evaluation import evaluate_sentences  # noqa: E402
-from tfvae.training import TrainSettings, train  # noqa: E402
+from tfvae.runs import TrainSettings  # noqa: E402
+from tfvae.training import train  # noqa: E402
 
 DECODER = {"rnn": "lstm", "latent_injection": "both"}  # and embedding_dim = units = --units
 

@@ -30,8 +30,9 @@ from tfvae.backend import keras, tf  # noqa: E402
 from tfvae.cli import main as cli_main  # noqa: E402
 from tfvae.model import VAE  # noqa: E402
 from tfvae.optimization import make_optimizer  # noqa: E402
-from tfvae.training import TrainSettings, use_jit  # noqa: E402
+from tfvae.runs import TrainSettings  # noqa: E402
 from tfvae.training import _prepare_images as prepare_images  # noqa: E402  (the CLI's own pipeline)
+from tfvae.training import use_jit  # noqa: E402
 
 
 class PhaseTimer(keras.callbacks.Callback):

@@ -178,7 +178,8 @@ def in_fit_epochs(data_dir, epochs):
     from tfvae.data import load_dataset
     from tfvae.model import VAE
     from tfvae.optimization import make_optimizer
-    from tfvae.training import TrainSettings, model_inputs, split_validation, use_jit
+    from tfvae.runs import TrainSettings
+    from tfvae.training import model_inputs, split_validation, use_jit
 
     settings = TrainSettings(epochs=epochs)
     mnist = load_dataset("mnist", data_dir)

@@ -40,7 +40,7 @@ def test_bad_input_is_one_error_line_and_status_2(tmp_path, args, message):
 
 
 def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
-    from tfvae.training import load_run
+    from tfvae.runs import load_run
 
     out = tmp_path / "run"
     result = run_cli("train", "--data-dir", str(tiny_idx_dir), "--epochs", "2", "--batch-size", "64",

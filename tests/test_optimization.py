@@ -5,7 +5,7 @@ import math
 import pytest
 
 from tfvae.optimization import burda_boundaries, learning_rate_schedule, make_optimizer
-from tfvae.training import TrainSettings
+from tfvae.runs import TrainSettings
 
 
 def lr_at(schedule, step):

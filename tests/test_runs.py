@@ -142,7 +142,7 @@ def test_a_directory_that_is_not_a_run_is_refused(tmp_path, tiny_idx_dir, capsys
 
 
 def test_a_run_of_another_format_says_so(run_copy):
-    from tfvae.training import load_run
+    from tfvae.runs import load_run
 
     run, _ = run_copy
     config = json.loads((run / "config.json").read_text())

@@ -17,7 +17,8 @@ from conftest import REPO, blob_images
 from tfvae import VAE
 from tfvae.backend import keras, tf
 from tfvae.data import ImageDataset
-from tfvae.training import JIT_MIN_STEPS, TrainSettings, load_run, train, use_jit
+from tfvae.runs import TrainSettings, load_run
+from tfvae.training import JIT_MIN_STEPS, train, use_jit
 
 HELPER = Path(__file__).parent / "helpers" / "distributed_run.py"
 

@@ -276,7 +276,8 @@ def test_conditional_vae_on_mnist_draws_the_requested_digit(tmp_path):
     """2 epochs on real MNIST; a nearest-class-mean classifier (from training images) reads the samples."""
     from conftest import mnist_dir
     from tfvae.data import load_dataset
-    from tfvae.training import TrainSettings, train
+    from tfvae.runs import TrainSettings
+    from tfvae.training import train
 
     data = load_dataset("mnist", mnist_dir())
     settings = TrainSettings(epochs=2, conditional=True, validation_size=5000, image_every=0, backup=False)

@@ -3,7 +3,7 @@
     >>> import tfvae
     >>> model = tfvae.VAE(latent_dim=16)
 
-``tfvae.VAE`` and the submodules (``tfvae.data``, ``tfvae.training``,
+``tfvae.VAE`` and the submodules (``tfvae.data``, ``tfvae.training``, ``tfvae.runs``,
 ``tfvae.evaluation``, ``tfvae.plots``, ``tfvae.callbacks``, ``tfvae.export``,
 ...) are imported on first use, so ``import tfvae`` and ``tfvae --help``
 start without loading TensorFlow. ``tfvae.export`` is the module; its
@@ -31,6 +31,7 @@ _SUBMODULES = (
     "optimization",
     "plots",
     "priors",
+    "runs",
     "sentence",
     "sentence_export",
     "served",

@@ -150,7 +150,8 @@ def _add_train(subparsers):
 
 
 def _run_train(args):
-    from tfvae.training import TrainSettings, run_state, train
+    from tfvae.runs import TrainSettings, read_metrics, run_state
+    from tfvae.training import train
 
     model_config = text_model_config(args) if args.dataset == "text" else image_model_config(args)
     settings = TrainSettings(
@@ -173,7 +174,7 @@ def _run_train(args):
     if state == "finished":
         print(f"{args.out} holds a finished run; its results are in {Path(args.out) / 'metrics.json'} "
               "(a larger --epochs continues it, --overwrite starts afresh)")
-        metrics = json.loads((Path(args.out) / "metrics.json").read_text())
+        metrics = read_metrics(args.out)
     else:
         if state in ("resume", "continue"):
             print(f"{state[:-1]}ing the run in {args.out}")
@@ -245,11 +246,12 @@ def _print_objective(metrics):
 def _load_split(run_dir, split, data_dir, limit=None):
     """The (images, labels) of ``split``, prepared as at evaluation time for the run's (or export's) model."""
     from tfvae.data import load_dataset
-    from tfvae.served import is_export
-    from tfvae.training import evaluation_images, load_run_settings, split_validation
+    from tfvae.runs import load_run_settings
+    from tfvae.served import is_export, read_description
+    from tfvae.training import evaluation_images, split_validation
 
     if is_export(run_dir):
-        description = json.loads((Path(run_dir) / "tfvae.json").read_text())
+        description = read_description(run_dir)
         if split != "test":
             raise ValueError("an exported model is used with the test split only")
         binarize = description["preprocessing"].get("training_binarization", "dynamic")
@@ -310,8 +312,8 @@ def _run_evaluate(args):
     from tfvae import text_commands
     from tfvae.data import one_hot
     from tfvae.evaluation import evaluate
+    from tfvae.runs import load_run
     from tfvae.served import is_export
-    from tfvae.training import load_run
 
     text = text_commands.is_text_model(args.run_dir)
     defaults = {"num_samples": (5000, 500), "batch_size": (100, 25), "chunk_size": (500, 10),
@@ -339,8 +341,8 @@ def _run_gaps(args):
     from tfvae.data import one_hot
     from tfvae.inference import format_gaps, inference_gaps
     from tfvae.plots import plot_refinement
+    from tfvae.runs import load_run
     from tfvae.served import is_export, rebuild
-    from tfvae.training import load_run
 
     export = is_export(args.run_dir)
     model = rebuild(args.run_dir) if export else load_run(args.run_dir)
@@ -365,10 +367,11 @@ def _evaluate_saved_model(args):
     """``tfvae evaluate`` on an exported model: data prepared as its ``tfvae.json`` says."""
     from tfvae.data import load_dataset
     from tfvae.evaluation import evaluate_saved_model
+    from tfvae.served import read_description
     from tfvae.training import evaluation_images
 
     path = Path(args.run_dir)
-    description = json.loads((path / "tfvae.json").read_text())
+    description = read_description(path)
     if description["model"].get("condition_dim"):
         raise ValueError("evaluating an exported conditional model is not supported; evaluate its run directory")
     if args.split != "test":
@@ -488,7 +491,7 @@ def _add_export(subparsers):
 
 def _run_export(args):
     from tfvae.export import default_preprocessing, export
-    from tfvae.training import load_run, load_run_settings
+    from tfvae.runs import load_run, load_run_settings
 
     base = Path(args.out)
     version = args.version
@@ -620,7 +623,8 @@ def check_flags(args):
     if args.command in ("sample", "plot") and out and not Path(out).suffix:
         # matplotlib would add ".png" itself, and "wrote OUT" would name a file that does not exist.
         raise ValueError(f"--out {out} has no file extension: name the image file, e.g. {out}.png")
-    if args.command == "evaluate" and not args.gaps and (args.svi_steps is not None or args.svi_learning_rate is not None):
+    svi_flags = getattr(args, "svi_steps", None) is not None or getattr(args, "svi_learning_rate", None) is not None
+    if args.command == "evaluate" and not args.gaps and svi_flags:
         raise ValueError("--svi-steps and --svi-learning-rate are for --gaps")
     if args.command != "train":
         return

@@ -13,6 +13,18 @@ from pathlib import Path
 from tfvae.backend import tf
 
 
+def read_description(path: str | Path) -> dict:
+    """An export's ``tfvae.json``: its class, model config, preprocessing or vocabulary, and signatures.
+
+    Raises:
+        FileNotFoundError: ``path`` holds no ``tfvae.json`` (not a tfvae export).
+    """
+    description_path = Path(path) / "tfvae.json"
+    if not description_path.exists():
+        raise FileNotFoundError(f"{description_path}: not a tfvae export (no tfvae.json)")
+    return json.loads(description_path.read_text())
+
+
 class _Moments:
     """The part of a distribution the plots use: ``mean()`` and ``stddev()``."""
 
@@ -37,10 +49,7 @@ class ExportedModel:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        description_path = self.path / "tfvae.json"
-        if not description_path.exists():
-            raise FileNotFoundError(f"{description_path}: not a tfvae export (no tfvae.json)")
-        self.description = json.loads(description_path.read_text())
+        self.description = read_description(self.path)
         config = self.description["model"]
         self.data_shape = tuple(config["data_shape"])
         self.latent_dim = int(config["latent_dim"])
@@ -87,7 +96,7 @@ def rebuild(path: str | Path):
     path = Path(path)
     if not is_export(path):
         raise FileNotFoundError(f"{path}: not an exported SavedModel version directory (no saved_model.pb)")
-    description = json.loads((path / "tfvae.json").read_text())
+    description = read_description(path)
     model_class = SentenceVAE if description.get("class") == "SentenceVAE" else VAE
     model = model_class.from_config(description["model"])
     saved = tf.saved_model.load(str(path)).model_variables
@@ -109,6 +118,6 @@ def load_model(path: str | Path):
     """The model at ``path``: a ``VAE`` from a run directory, or an ``ExportedModel``."""
     if is_export(path):
         return ExportedModel(path)
-    from tfvae.training import load_run
+    from tfvae.runs import load_run
 
     return load_run(path)

@@ -13,15 +13,21 @@ from tfvae import text
 def is_text_model(path) -> bool:
     """Whether ``path`` is a text run directory or a sentence export."""
     path = Path(path)
-    for name in ("config.json", "tfvae.json"):
-        if (path / name).exists():
-            return json.loads((path / name).read_text()).get("class") == "SentenceVAE"
+    if (path / "config.json").exists():
+        from tfvae.runs import read_run_config
+
+        return read_run_config(path).get("class") == "SentenceVAE"
+    if (path / "tfvae.json").exists():
+        from tfvae.served import read_description
+
+        return read_description(path).get("class") == "SentenceVAE"
     return False
 
 
 def _sentences(run_dir, split, data_dir, limit):
     """The split's sentences of a text run, as the run read them."""
-    from tfvae.training import load_run_settings, load_text
+    from tfvae.runs import load_run_settings
+    from tfvae.training import load_text
 
     settings = load_run_settings(run_dir)
     if data_dir:
@@ -34,7 +40,7 @@ def _sentences(run_dir, split, data_dir, limit):
 def evaluate(args):
     """Importance-weighted NLL per sentence, perplexity, KL, mutual information; written as JSON."""
     from tfvae.evaluation import evaluate_sentences, format_text_table, write_results
-    from tfvae.training import load_run, load_vocabulary
+    from tfvae.runs import load_run, load_vocabulary
 
     if (Path(args.run_dir) / "tfvae.json").exists():
         return _evaluate_export(args)
@@ -72,8 +78,8 @@ def gaps(args):
     """
     from tfvae.inference import format_gaps, inference_gaps
     from tfvae.plots import plot_refinement
+    from tfvae.runs import load_run, load_vocabulary
     from tfvae.served import is_export, rebuild
-    from tfvae.training import load_run, load_vocabulary
 
     export = is_export(args.run_dir)
     if export:
@@ -106,7 +112,9 @@ def gaps(args):
 
 def _vocabulary_settings(export_dir):
     """The tokenizer and max_length of an export's vocabulary (its ``tfvae.json``)."""
-    settings = json.loads((Path(export_dir) / "tfvae.json").read_text())["vocabulary"]
+    from tfvae.served import read_description
+
+    settings = read_description(export_dir)["vocabulary"]
     return {key: settings[key] for key in ("tokenizer", "max_length") if key in settings}
 
 
@@ -117,12 +125,13 @@ def _evaluate_export(args):
     import numpy as np
 
     from tfvae.backend import tf
+    from tfvae.served import read_description
 
     if not args.data_dir:
         raise ValueError("evaluating an exported text model needs --data-dir (a directory of sentences)")
     data = text.load_text_dir(args.data_dir)
     sentences = {"test": data.test, "train": data.train, "validation": data.valid}[args.split][: args.limit]
-    if json.loads((Path(args.run_dir) / "tfvae.json").read_text())["model"]["latent_dim"] == 0:
+    if read_description(args.run_dir)["model"]["latent_dim"] == 0:
         args.num_samples = 1  # a language model's bound is exact
     signature = tf.saved_model.load(str(args.run_dir)).signatures["log_likelihood"]
     log_px, elbo, tokens = [], [], []
@@ -153,7 +162,7 @@ def sample(args):
         out = signature(num_samples=tf.constant(args.n, tf.int32), seed=tf.constant(args.seed, tf.int32))
         _print("greedy sentences from the prior", out["sentences"].numpy())
         return
-    from tfvae.training import load_run, load_vocabulary
+    from tfvae.runs import load_run, load_vocabulary
 
     model, vocabulary = load_run(args.run_dir), load_vocabulary(args.run_dir)
     if model.latent_dim == 0:
@@ -180,8 +189,8 @@ def _print(title, sentences):
 
 def export(args, version):
     """Writes the run's SavedModel with string signatures (``tfvae.sentence_export``)."""
+    from tfvae.runs import load_run, load_vocabulary
     from tfvae.sentence_export import export_sentence_model
-    from tfvae.training import load_run, load_vocabulary
 
     if args.tflite:
         raise ValueError("--tflite is for image models; a sentence VAE exports a SavedModel only")
