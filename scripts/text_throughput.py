@@ -37,14 +37,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORK = {"latent_dim": 32, "embedding_dim": 256, "units": 256}
-# name -> (model keyword changes, batch size, bucket width, jit_compile)
+# name -> (model keyword changes, batch size, bucket width, jit_compile); a variant named "... 1 thread"
+# runs TensorFlow on one thread (scripts/train_ptb.py runs two such processes side by side).
 VARIANTS = {
+    "default 1 thread": ({}, 128, 10, False),
     "default": ({}, 128, 10, False),
     "bucket width 5": ({}, 128, 5, False),
     "batch 256": ({}, 256, 10, False),
     "xla": ({}, 128, 10, True),
     "batch 256 xla": ({}, 256, 10, True),
 }
+DEFAULT_VARIANTS = ["default", "default 1 thread", "batch 256"]  # XLA recompiles for every sentence length
 
 
 def flops_per_token(vocab_size, embedding_dim, units, latent_dim):
@@ -62,6 +65,10 @@ def child(batches_path, variant, out_path, steps, warmup):
 
     from tfvae.backend import keras, tf
     from tfvae.sentence import SentenceVAE
+
+    if variant.endswith("1 thread"):
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
 
     changes, batch, _, jit = VARIANTS[variant]
     saved = np.load(batches_path, allow_pickle=True)
@@ -121,7 +128,7 @@ def main():
     parser.add_argument("--steps", type=int, default=60, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=5, help="untimed first steps (tracing)")
     parser.add_argument("--baseline-ref", help="also time this git commit's code on the default variant")
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="*", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
     args = parser.parse_args()
     if args.warmup < 1 or args.steps < 1:
         parser.error("--warmup and --steps must be >= 1 (the first step traces the model)")
