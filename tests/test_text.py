@@ -328,6 +328,16 @@ def test_every_text_variant_round_trips_trains_and_exports(variant, vocabulary, 
     if model.latent_dim:  # a language model's z is empty
         with pytest.raises(tf.errors.InvalidArgumentError, match="must be finite"):
             served["log_px_given_z"](ids=ids, z=z * np.nan)
+        wide = tf.zeros([ids.shape[0], model.latent_dim + 1])
+        for call in (lambda: served["log_px_given_z"](ids=ids, z=wide), lambda: served["decode"](z=wide)):
+            with pytest.raises((tf.errors.InvalidArgumentError, ValueError, TypeError), match="latent_dim|shape"):
+                call()
+    # A request without sentences is refused by name (the encoder's LSTM cannot run on an empty batch).
+    none = tf.constant([], tf.string)
+    for call in (lambda: served["encode"](sentences=none), lambda: served["reconstruct"](sentences=none),
+                 lambda: served["log_likelihood"](sentences=none, num_samples=tf.constant(2))):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="holds no sentence"):
+            call()
 
 
 # --- end to end on Penn Treebank ---------------------------------------------------------------------

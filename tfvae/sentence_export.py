@@ -82,8 +82,25 @@ class _SentenceSignatures(tf.Module):
     def _strings(self, ids):
         return {"sentences": self._vocabulary.strings(ids), "ids": ids}
 
+    @staticmethod
+    def _nonempty(ids):
+        """``ids``, checked to hold a sentence: the encoder's LSTM cannot run on an empty batch."""
+        nonempty = tf.debugging.assert_positive(
+            tf.shape(ids)[0], message="sentences: the request holds no sentence; send at least one")
+        with tf.control_dependencies([nonempty]):
+            return tf.identity(ids)
+
+    def _latent_codes(self, z):
+        """``z``, checked to have this model's width and finite values."""
+        width = tf.debugging.assert_equal(tf.shape(z)[1], self._get_model().latent_dim,
+                                          message=f"z: {self._get_model().latent_dim} numbers per sentence "
+                                                  "(this model's latent_dim)")
+        finite = tf.debugging.assert_all_finite(z, "z: latent codes must be finite (no NaN or infinity)")
+        with tf.control_dependencies([width, finite]):
+            return tf.identity(z)
+
     def _encode(self, ids):
-        q = self._get_model()._encode(ids)
+        q = self._get_model()._encode(self._nonempty(ids))
         return {"mean": q.mean(), "stddev": q.stddev()}
 
     def _encode_ids(self, ids):
@@ -91,7 +108,7 @@ class _SentenceSignatures(tf.Module):
 
     def _reconstruct(self, sentences):
         model = self._get_model()
-        return {"sentences": self._vocabulary.strings(model.decode(model._encode(self._ids(sentences)).mean()))}
+        return {"sentences": self._vocabulary.strings(model.decode(self._encode(self._ids(sentences))["mean"]))}
 
     def _sample(self, num_samples, seed):
         model = self._get_model()
@@ -100,10 +117,11 @@ class _SentenceSignatures(tf.Module):
             return self._strings(model.sample(num_samples, seed=tf.stack([seed, 0]), greedy=model.latent_dim > 0))
 
     def _decode(self, z):
-        return self._strings(self._get_model().decode(z))
+        return self._strings(self._get_model().decode(self._latent_codes(z)))
 
     def _log_likelihood(self, ids, num_samples):
         model = self._get_model()
+        ids = self._nonempty(ids)
         with tf.control_dependencies(check_count(num_samples)):
             seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
             log_px = importance_weighted_log_likelihood(model, ids, num_samples, seed, chunk_size=CHUNK_SIZE)
@@ -118,9 +136,8 @@ class _SentenceSignatures(tf.Module):
         ids = self._checked(ids)
         same_batch = tf.debugging.assert_equal(
             tf.shape(z)[0], tf.shape(ids)[0], message="z: one latent code per sentence of ids ([B, d] for [B, T])")
-        finite = tf.debugging.assert_all_finite(z, "z: latent codes must be finite (no NaN or infinity)")
-        with tf.control_dependencies([same_batch, finite]):
-            log_px_given_z = self._get_model().likelihood_of(ids, tf.identity(z)).log_prob(ids)
+        with tf.control_dependencies([same_batch]):
+            log_px_given_z = self._get_model().likelihood_of(ids, self._latent_codes(z)).log_prob(ids)
         return {"log_px_given_z": log_px_given_z, "tokens": tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1)}
 
 

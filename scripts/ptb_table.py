@@ -1,0 +1,120 @@
+"""The PTB table: the language model and the sentence-VAE recipes of ``configs/ptb``, scored on the test split.
+
+    python scripts/train_ptb.py                       # first: train the runs (hours on a 2-core CPU)
+    python scripts/ptb_table.py -k 50                 # score them: table, JSON and the collapse figure
+    python scripts/ptb_table.py --convergence bn_vae --limit 200   # K = 10, 100, 500 on 200 sentences
+
+For each finished run under ``--runs`` (``runs/ptb/<name>``, trained by
+``scripts/train_ptb.py`` from ``configs/ptb/<name>.json``): the
+importance-weighted NLL per sentence with K samples
+(``tfvae.evaluation.evaluate_sentences``; a language model's ELBO is log p(x)
+exactly, so K = 1), perplexity with ``<eos>`` counted (82,430 test tokens),
+-ELBO, KL, mutual information, active units, epochs, whether early stopping
+ended the run, and the seconds of training and scoring. Prior samples and a
+homotopy of each VAE. Writes ``scripts/results/ptb-table-<date>.json``,
+``docs/images/ptb-collapse.png`` (``tfvae.plots.plot_collapse``: KL, MI and
+-ELBO per epoch) and prints a markdown table.
+
+``--convergence NAME`` instead scores one run's first ``--limit`` test
+sentences at K = 10, 100 and 500 (the same sentences and seed): the estimate
+must rise with K and level off; the seconds give the cost of K = 500 on the
+whole split.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from tfvae import text  # noqa: E402
+from tfvae.evaluation import evaluate_sentences  # noqa: E402
+from tfvae.plots import plot_collapse, read_history  # noqa: E402
+from tfvae.training import load_run, load_run_settings, load_text, load_vocabulary  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = {  # name under configs/ptb -> what the row is
+    "lm": "LSTM language model",
+    "vae": "VAE (no remedy)",
+    "bowman": "KL annealing + word dropout 0.25 (Bowman et al.)",
+    "cyclical": "cyclical KL annealing (Fu et al.)",
+    "bn_vae": "BN-VAE, gamma 0.6 (Zhu et al.)",
+}
+SCORES = ("nll", "nll_stderr", "ppl", "elbo", "ppl_elbo", "reconstruction", "kl", "mi", "active_units", "tokens",
+          "num_samples", "num_examples", "seconds")
+
+
+def score(run_dir, num_samples, limit, seed=0):
+    """``evaluate_sentences`` on the run's test split (the first ``limit`` sentences)."""
+    model, vocabulary = load_run(run_dir), load_vocabulary(run_dir)
+    sentences = load_text(load_run_settings(run_dir)).test[:limit]
+    k = 1 if model.latent_dim == 0 else num_samples
+    return model, vocabulary, evaluate_sentences(model, text.encode_sentences(vocabulary, sentences),
+                                                 num_samples=k, seed=seed, verbose=0)
+
+
+def convergence(run_dir, limit):
+    """K = 10, 100, 500 on the same ``limit`` sentences: NLL, its standard error and seconds."""
+    rows = []
+    for k in (10, 100, 500):
+        _, _, scores = score(run_dir, k, limit)
+        rows.append({key: scores[key] for key in ("num_samples", "nll", "nll_stderr", "seconds", "num_examples")})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main():
+    """Scores the runs, writes the JSON and the figure, prints the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", default=str(ROOT / "runs" / "ptb"))
+    parser.add_argument("-k", "--num-samples", type=int, default=50, help="K of the importance-weighted NLL")
+    parser.add_argument("--limit", type=int, default=None, help="score only the first N test sentences")
+    parser.add_argument("--only", nargs="*", default=list(RECIPES), help="names under configs/ptb")
+    parser.add_argument("--convergence", metavar="NAME", help="K = 10, 100, 500 on one run instead")
+    parser.add_argument("--figure", default=str(ROOT / "docs" / "images" / "ptb-collapse.png"))
+    args = parser.parse_args()
+    date = datetime.date.today().isoformat()
+    command = "python scripts/ptb_table.py " + " ".join(sys.argv[1:])
+    if args.convergence:
+        rows = convergence(Path(args.runs) / args.convergence, args.limit)
+        out = ROOT / "scripts" / "results" / f"ptb-convergence-{date}.json"
+        out.write_text(json.dumps({"date": date, "command": command, "run": args.convergence, "rows": rows},
+                                  indent=2))
+        print(f"wrote {out}")
+        return
+    rows, histories = [], {}
+    for name in args.only:
+        run_dir = Path(args.runs) / name
+        if not (run_dir / "metrics.json").exists():
+            print(f"{run_dir}: not finished, left out", flush=True)
+            continue
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        histories[RECIPES[name]] = read_history(run_dir / "history.csv")
+        model, vocabulary, scores = score(run_dir, args.num_samples, args.limit)
+        row = {"name": name, "recipe": RECIPES[name], "config": f"configs/ptb/{name}.json",
+               "epochs_trained": metrics.get("epochs_trained"), "stopped_early": metrics.get("stopped_early"),
+               "train_seconds": metrics["train_seconds"], **{key: scores[key] for key in SCORES}}
+        if model.latent_dim:
+            row["prior_samples"] = [s.decode() for s in vocabulary.strings(model.sample(5, seed=0)).numpy()]
+            pair, _ = vocabulary.ids(["the company said it would buy the unit", "the market fell sharply"])
+            row["homotopy"] = [s.decode() for s in vocabulary.strings(model.homotopy(pair[:1], pair[1:])).numpy()]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    out = ROOT / "scripts" / "results" / f"ptb-table-{date}.json"
+    out.write_text(json.dumps({"date": date, "command": command, "rows": rows}, indent=2))
+    Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
+    plot_collapse(histories, args.figure)
+    print(f"wrote {out} and {args.figure}")
+    print("| recipe | NLL | PPL | -ELBO | KL | MI | active units | epochs | train s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        epochs = f"{r['epochs_trained']}{' (stopped early)' if r['stopped_early'] else ''}"
+        print(f"| {r['recipe']} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | {r['ppl']:.2f} | {-r['elbo']:.2f} | "
+              f"{r['kl']:.2f} | {r['mi']:.2f} | {r['active_units']} | {epochs} | {r['train_seconds']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
