@@ -29,6 +29,7 @@ _SUBMODULES = (
     "networks",
     "objectives",
     "optimization",
+    "options",
     "plots",
     "priors",
     "runs",

@@ -6,146 +6,22 @@ on bad flags or missing data, instead of a traceback.
 
 import argparse
 import json
-import math
 import os
 import re
 import sys
 import tempfile
 from pathlib import Path
 
+from tfvae import options
 
-def _likelihood_scale(text):
-    """``--likelihood-scale``: a positive number, ``global`` or ``pixel``."""
-    if text in ("global", "pixel"):
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, 'global' or 'pixel', got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"a fixed scale must be positive, got {text}")
-    return value
-
-
-def _nonnegative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
+# Flag types, shared with the train options.
+_positive_int, _likelihood_scale = options.positive_int, options.likelihood_scale
 
 
 def _add_train(subparsers):
     p = subparsers.add_parser("train", help="train a VAE and write a run directory",
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--config", metavar="FILE.json", default=None,
-                   help="a JSON object of flags ({\"latent-dim\": 32, ...}); flags on the command line override it")
-    p.add_argument("--out", required=True,
-                   help="run directory: the same command again resumes an interrupted run and leaves a finished one "
-                        "as it is; a larger --epochs continues it; other settings are refused")
-    p.add_argument("--overwrite", action="store_true", help="delete the run in --out first and start afresh")
-    p.add_argument("--dataset", default="mnist",
-                   help="dataset name (mnist, fashion_mnist, or any TFDS image dataset), or 'text': sentences "
-                        "from --data-dir (train.txt/valid.txt/test.txt or ptb.*.txt) or from --tfds-name")
-    p.add_argument("--data-dir", default=None,
-                   help="directory of MNIST-format IDX files (default $TFVAE_DATA_DIR, then TFDS), or of sentences")
-    p.add_argument("--epochs", type=_positive_int, default=10, help="training epochs")
-    p.add_argument("--batch-size", type=_positive_int, default=128, help="examples per batch and device")
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (the schedule's first)")
-    p.add_argument("--lr-schedule", choices=["constant", "exponential", "cosine", "burda"], default="constant",
-                   help="learning-rate schedule (burda: 3^i epochs at lr*10^(-i/7), i=0..7)")
-    p.add_argument("--lr-decay-rate", type=float, default=0.1, help="exponential: lr factor per --lr-decay-epochs")
-    p.add_argument("--lr-decay-epochs", type=float, default=100.0, help="exponential: epochs per --lr-decay-rate")
-    p.add_argument("--lr-min-fraction", type=float, default=0.0, help="cosine: final lr as a fraction of the first")
-    p.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up over N steps")
-    p.add_argument("--reduce-lr-on-plateau", type=int, default=0, metavar="PATIENCE",
-                   help="halve the lr after PATIENCE epochs without validation progress (constant schedule; 0: off)")
-    p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
-                   help="stop after PATIENCE epochs without a better validation objective (0: off); "
-                        "the best epoch's weights are kept")
-    p.add_argument("--adam-beta1", type=float, default=0.9, help="Adam beta_1")
-    p.add_argument("--adam-beta2", type=float, default=0.999, help="Adam beta_2")
-    p.add_argument("--adam-epsilon", type=float, default=1e-7, help="Adam epsilon (Burda et al.: 1e-4)")
-    p.add_argument("--validation-size", type=int, default=5000,
-                   help="training examples held out for validation and best-checkpoint selection")
-    p.add_argument("--binarize", choices=["dynamic", "fixed", "none"], default="dynamic",
-                   help="training binarisation (test data is binarised once, seed 0, unless 'none')")
-    p.add_argument("--seed", type=int, default=0, help="seed of data order, binarisation and initial weights")
-    p.add_argument("--latent-dim", type=_nonnegative_int, default=None,
-                   help="latent dimensions (default 16; text 32, and 0 gives the RNN language model)")
-    p.add_argument("--latent-dims", type=_positive_int, nargs="+", default=None,
-                   help="sizes of the stochastic layers, lowest first (e.g. 100 50: a two-layer hierarchical VAE)")
-    p.add_argument("--inference", choices=["bottom_up", "ladder"], default="bottom_up",
-                   help="hierarchical inference: bottom-up q(z1|x) q(z2|z1) (Burda) or the ladder's top-down q")
-    p.add_argument("--latent-hidden-units", type=_positive_int, nargs="+", default=[256, 256],
-                   help="widths of the MLPs between stochastic layers")
-    p.add_argument("--latent-batch-norm", action="store_true",
-                   help="batch normalisation in the MLPs between stochastic layers (Sønderby et al. 2016)")
-    p.add_argument("--arch", choices=["mlp", "conv", "lstm", "gru"], default=None,
-                   help="encoder/decoder architecture (default mlp; lstm or gru for text, default lstm)")
-    p.add_argument("--hidden-units", type=_positive_int, nargs="+", default=[512, 256],
-                   help="MLP encoder widths (decoder mirrors them)")
-    p.add_argument("--filters", type=_positive_int, nargs="+", default=[32, 64],
-                   help="conv encoder filters (decoder mirrors them)")
-    p.add_argument("--activation", default="relu", help="hidden activation (any Keras name)")
-    p.add_argument("--posterior", choices=["diagonal", "full"], default="diagonal", help="q(z|x) covariance")
-    p.add_argument("--likelihood", default="bernoulli",
-                   choices=["bernoulli", "normal", "continuous_bernoulli", "discretized_logistic"],
-                   help="p(x|z); use --binarize none for the last two (grey/8-bit images)")
-    p.add_argument("--likelihood-scale", type=_likelihood_scale, default=1.0,
-                   help="Normal likelihood sigma: a number, 'global' or 'pixel' (learned)")
-    p.add_argument("--prior", choices=["normal", "mixture", "vamp"], default="normal",
-                   help="p(z): standard Normal, learned Gaussian mixture, or VampPrior")
-    p.add_argument("--prior-components", type=_positive_int, default=None,
-                   help="mixture components / VampPrior pseudo-inputs (default 10 / 500)")
-    p.add_argument("--objective", choices=["elbo", "iwae", "iwae_dreg", "free_bits"], default="elbo",
-                   help="training objective (the true ELBO is always logged as 'elbo')")
-    p.add_argument("--num-samples", type=_positive_int, default=1,
-                   help="latent samples per example in training (K of the IWAE objective)")
-    p.add_argument("--free-bits", type=float, default=0.5, help="KL floor per latent dimension (nats), free_bits only")
-    p.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
-    p.add_argument("--kl-warmup-steps", type=int, default=0, help="KL warm-up from 0 to beta over N steps")
-    p.add_argument("--kl-warmup-shape", choices=["linear", "logistic"], default="linear",
-                   help="the warm-up's curve: a straight line, or Bowman et al.'s logistic centred at N/2")
-    p.add_argument("--kl-cycle-steps", type=int, default=0, help="cyclical KL annealing with period N steps")
-    p.add_argument("--conditional", action="store_true",
-                   help="conditional VAE: encoder and decoder also see the one-hot label")
-    p.add_argument("--kl-estimate", choices=["auto", "analytic", "sample"], default="auto",
-                   help="closed-form or Monte Carlo KL")
-    p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
-                   help="tf.distribute strategy (multiworker reads TF_CONFIG)")
-    p.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto",
-                   help="compile the training step with XLA (auto: on for mlp runs of 500 or more steps, "
-                        "off for conv and for shorter runs, as measured)")
-    p.add_argument("--steps-per-execution", type=_positive_int, default=20, help="batches per tf.function call")
-    p.add_argument("--no-backup", action="store_true", help="do not keep BackupAndRestore state for resuming")
-    p.add_argument("--mixed-precision", action="store_true",
-                   help="mixed_float16 compute (for GPUs); variables, distributions and loss stay float32")
-    p.add_argument("--deterministic", action="store_true", help="enable TF op determinism (bit-identical reruns)")
-    text = p.add_argument_group("text (--dataset text)")
-    text.add_argument("--tfds-name", default=None, help="a TFDS text dataset instead of --data-dir (needs a network)")
-    text.add_argument("--max-vocab", type=_positive_int, default=None, help="keep the N most frequent training words")
-    text.add_argument("--min-count", type=_positive_int, default=1, help="rarer training words become <unk>")
-    text.add_argument("--max-length", type=_positive_int, default=100, help="longer sentences are cut (and counted)")
-    text.add_argument("--tokenizer", choices=["whitespace", "standardize"], default="whitespace",
-                      help="split on spaces, or first lowercase and strip punctuation (TextVectorization's)")
-    text.add_argument("--embedding-dim", type=_positive_int, default=256, help="word-embedding size")
-    text.add_argument("--rnn-units", type=_positive_int, default=256, help="LSTM/GRU state size")
-    text.add_argument("--bidirectional", action="store_true", help="a bidirectional encoder")
-    text.add_argument("--latent-injection", choices=["initial_state", "inputs", "both"], default="both",
-                      help="how z enters the decoder: its initial state, every input, or both")
-    text.add_argument("--word-dropout", type=float, default=0.0,
-                      help="rate at which training replaces decoder inputs by <unk> (Bowman et al.: 0.25 and up)")
-    text.add_argument("--bn-gamma", type=float, default=0.0,
-                      help="BN-VAE: batch-normalize the posterior means with this fixed gamma (0: off)")
-    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
-                   help="0: quiet, 1: progress bar, 2: one line per epoch and TensorFlow's own start-up logging")
+    options.add_arguments(p)  # every flag is a row of tfvae.options.OPTIONS
     p.set_defaults(run=_run_train)
 
 
@@ -154,22 +30,7 @@ def _run_train(args):
     from tfvae.training import train
 
     model_config = text_model_config(args) if args.dataset == "text" else image_model_config(args)
-    settings = TrainSettings(
-        dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, lr_schedule=args.lr_schedule, lr_decay_rate=args.lr_decay_rate,
-        lr_decay_epochs=args.lr_decay_epochs, lr_min_fraction=args.lr_min_fraction,
-        warmup_steps=args.warmup_steps, reduce_lr_on_plateau=args.reduce_lr_on_plateau,
-        early_stopping=args.early_stopping,
-        beta_1=args.adam_beta1, beta_2=args.adam_beta2, epsilon=args.adam_epsilon,
-        validation_size=args.validation_size, binarize=args.binarize,
-        seed=args.seed, strategy=args.strategy, jit_compile={"auto": None, "on": True, "off": False}[args.jit_compile],
-        steps_per_execution=args.steps_per_execution, backup=not args.no_backup,
-        conditional=args.conditional, kl_warmup_steps=args.kl_warmup_steps, kl_cycle_steps=args.kl_cycle_steps,
-        kl_warmup_shape=args.kl_warmup_shape,
-        mixed_precision=args.mixed_precision, deterministic=args.deterministic,
-        tfds_name=args.tfds_name, max_vocab=args.max_vocab, min_count=args.min_count, max_length=args.max_length,
-        tokenizer=args.tokenizer,
-    )
+    settings = TrainSettings(**options.settings_arguments(vars(args)))
     state = "new" if args.overwrite else run_state(args.out, model_config, settings)
     if state == "finished":
         print(f"{args.out} holds a finished run; its results are in {Path(args.out) / 'metrics.json'} "
@@ -569,27 +430,17 @@ def expand_config(argv, parser):
     return [argv[0], *rest, *argv[1:]]
 
 
-MAX_SEED = 2**31 - 1  # seeds become int32 stateless seeds
+MAX_SEED = options.MAX_SEED
 MAX_IMAGES = 10_000  # one PNG grid (100 x 100 images)
 GAPS_LIMIT = 500  # examples for --gaps by default: per-example VI costs ~steps/2 evaluations of the same images
 # The range of every numeric flag, by its argparse dest: (low, high, low_open, high_open);
-# None: unbounded. Floats must also be finite. tests/test_bad_inputs.py checks that
-# every numeric flag of every command is listed here.
+# None: unbounded. Floats must also be finite. The train flags' come from their option rows;
+# tests/test_bad_inputs.py checks that every numeric flag of every command is listed here.
 FLAG_RANGES = {
-    "epochs": (1, None), "batch_size": (1, None), "steps_per_execution": (1, None),
-    "learning_rate": (0, None, True), "lr_decay_rate": (0, 1, True), "lr_decay_epochs": (0, None, True),
-    "lr_min_fraction": (0, 1), "warmup_steps": (0, None), "reduce_lr_on_plateau": (0, None),
-    "early_stopping": (0, None),
-    "adam_beta1": (0, 1, False, True), "adam_beta2": (0, 1, False, True), "adam_epsilon": (0, None, True),
-    "validation_size": (0, None), "seed": (0, MAX_SEED), "latent_dim": (0, None), "latent_dims": (1, None),
-    "latent_hidden_units": (1, None), "hidden_units": (1, None),
-    "filters": (1, None), "likelihood_scale": (0, None, True), "prior_components": (1, None),
-    "num_samples": (1, None), "free_bits": (0, None), "beta": (0, None), "kl_warmup_steps": (0, None),
-    "kl_cycle_steps": (0, None), "limit": (1, None), "chunk_size": (1, None), "n": (1, MAX_IMAGES),
+    **options.flag_ranges(),
+    "limit": (1, None), "chunk_size": (1, None), "n": (1, MAX_IMAGES),
     "label": (0, None), "num_points": (1, None), "version": (1, None), "steps": (1, None),
     "svi_steps": (1, None), "svi_learning_rate": (0, None, True),
-    "max_vocab": (1, None), "min_count": (1, None), "max_length": (1, None), "embedding_dim": (1, None),
-    "rnn_units": (1, None), "word_dropout": (0, 1, False, True), "bn_gamma": (0, None),
 }
 
 
@@ -597,15 +448,10 @@ def _check_range(dest, value):
     """Raises ``ValueError`` naming the flag if ``value`` is outside ``FLAG_RANGES[dest]``."""
     if value is None or isinstance(value, (str, bool)) or dest not in FLAG_RANGES:
         return
-    low, high, low_open, high_open = (*FLAG_RANGES[dest], False, False)[:4]
-    if high is None:
-        allowed = f"{'>' if low_open else '>='} {low}"
-    else:
-        allowed = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    bounds = (*FLAG_RANGES[dest], False, False)[:4]
     for item in value if isinstance(value, list) else [value]:
-        if not (math.isfinite(item) and (item > low if low_open else item >= low)
-                and (high is None or (item < high if high_open else item <= high))):
-            raise ValueError(f"--{dest.replace('_', '-')} must be {allowed}, got {item}")
+        if not options.in_range(item, *bounds):
+            raise ValueError(f"--{dest.replace('_', '-')} must be {options.describe_range(*bounds)}, got {item}")
 
 
 def check_flags(args):
@@ -659,13 +505,11 @@ def check_flags(args):
         raise ValueError("--reduce-lr-on-plateau sets the learning rate itself: use it with --lr-schedule constant")
 
 
-TEXT_FLAGS = {"tfds_name": None, "max_vocab": None, "min_count": 1, "max_length": 100, "tokenizer": "whitespace",
-              "embedding_dim": 256, "rnn_units": 256, "bidirectional": False, "latent_injection": "both",
-              "word_dropout": 0.0, "bn_gamma": 0.0}
-IMAGE_FLAGS = {"latent_dims": None, "inference": "bottom_up", "conditional": False, "likelihood": "bernoulli",
-               "hidden_units": [512, 256], "filters": [32, 64], "activation": "relu",
-               "latent_hidden_units": [256, 256], "latent_batch_norm": False,
-               "likelihood_scale": 1.0, "validation_size": 5000, "binarize": "dynamic"}
+# The flags that only one kind of data takes, with their defaults: given to the other kind, they are refused.
+TEXT_FLAGS = {option.dest: option.flag_default for option in options.OPTIONS if option.group == options.TEXT_GROUP}
+IMAGE_ONLY_SETTINGS = ("validation_size", "binarize", "conditional")  # TrainSettings fields a text run ignores
+IMAGE_FLAGS = {option.dest: option.flag_default for option in options.OPTIONS
+               if option.families == ("image",) or option.name in IMAGE_ONLY_SETTINGS}
 
 
 def _check_text_flags(args, get):

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from tfvae.backend import tf
+from tfvae.options import BINARIZATIONS  # defined once, with the options
 
 DATA_DIR_ENV = "TFVAE_DATA_DIR"
-BINARIZATIONS = ("dynamic", "fixed", "none")
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): only ubyte is used by MNIST.
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

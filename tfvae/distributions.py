@@ -17,9 +17,7 @@ draws its samples itself, with explicit seeds.
 import numpy as np
 
 from tfvae.backend import keras, tf, tfb, tfd, tfp, tfpl
-
-POSTERIORS = ("diagonal", "full")
-LIKELIHOODS = ("bernoulli", "normal", "continuous_bernoulli", "discretized_logistic")
+from tfvae.options import LIKELIHOODS, POSTERIORS  # defined once, with the options
 
 
 def _mean(distribution):

@@ -22,8 +22,7 @@ the two networks that join layer l - 1 to layer l.
 from tfvae.backend import keras, tf, tfd, tfp
 from tfvae.distributions import DiagonalNormalPosterior
 from tfvae.objectives import kl_divergence
-
-INFERENCES = ("bottom_up", "ladder")
+from tfvae.options import INFERENCES  # defined once, with the options
 
 
 def _apply(network, inputs):

@@ -7,8 +7,7 @@ parameters of p(x|z). Their output sizes come from the heads' ``params_size``.
 import numpy as np
 
 from tfvae.backend import keras, tf
-
-ARCHITECTURES = ("mlp", "conv")
+from tfvae.options import ARCHITECTURES  # defined once, with the options
 
 
 def mlp_encoder(input_shape, output_size, hidden_units=(512, 256), activation="relu"):

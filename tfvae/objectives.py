@@ -18,9 +18,7 @@ changes between variants: only its objective does.
 """
 
 from tfvae.backend import tf, tfd, tfp
-
-KL_ESTIMATES = ("auto", "analytic", "sample")
-OBJECTIVES = ("elbo", "iwae", "iwae_dreg", "free_bits")
+from tfvae.options import KL_ESTIMATES, OBJECTIVES  # defined once, with the options
 
 
 def kl_divergence(posterior, prior, z, estimate="auto"):

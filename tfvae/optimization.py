@@ -18,8 +18,8 @@ A linear warm-up over ``warmup_steps`` multiplies any of them.
 """
 
 from tfvae.backend import keras, tf
+from tfvae.options import LR_SCHEDULES, check_value  # noqa: F401  (LR_SCHEDULES: defined with the options)
 
-LR_SCHEDULES = ("constant", "exponential", "cosine", "burda")
 BURDA_STAGES = 8  # i = 0..7: 1 + 3 + ... + 3**7 = 3280 epochs
 
 
@@ -61,26 +61,15 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def check_optimizer_settings(settings):
-    """Raises ``ValueError`` naming the field if an optimizer setting of ``settings`` is out of range."""
-    if settings.lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {settings.lr_schedule!r}")
-    if not settings.learning_rate > 0:
-        raise ValueError(f"learning_rate must be > 0, got {settings.learning_rate}")
-    if not 0 < settings.lr_decay_rate <= 1:
-        raise ValueError(f"lr_decay_rate must be in (0, 1], got {settings.lr_decay_rate}")
-    if not settings.lr_decay_epochs > 0:
-        raise ValueError(f"lr_decay_epochs must be > 0, got {settings.lr_decay_epochs}")
-    if not 0 <= settings.lr_min_fraction <= 1:
-        raise ValueError(f"lr_min_fraction must be in [0, 1], got {settings.lr_min_fraction}")
+    """Raises ``ValueError`` naming the field if an optimizer setting of ``settings`` is out of range.
+
+    The ranges are the option rows' (``tfvae.options``), the same that ``tfvae train`` checks.
+    """
+    for name in ("lr_schedule", "learning_rate", "lr_decay_rate", "lr_decay_epochs", "lr_min_fraction",
+                 "warmup_steps", "beta_1", "beta_2", "epsilon"):
+        check_value(name, getattr(settings, name))
     if getattr(settings, "reduce_lr_on_plateau", 0) and settings.lr_schedule != "constant":
         raise ValueError("reduce_lr_on_plateau sets the learning rate itself: use it with lr_schedule='constant'")
-    if settings.warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be >= 0, got {settings.warmup_steps}")
-    for name in ("beta_1", "beta_2"):
-        if not 0 <= getattr(settings, name) < 1:
-            raise ValueError(f"{name} must be in [0, 1), got {getattr(settings, name)}")
-    if not settings.epsilon > 0:
-        raise ValueError(f"epsilon must be > 0, got {settings.epsilon}")
 
 
 def learning_rate_schedule(settings, steps_per_epoch: int, epochs: int):

@@ -15,8 +15,7 @@ estimate at its posterior samples (see ``objectives.kl_divergence``).
 import numpy as np
 
 from tfvae.backend import keras, tf, tfb, tfd
-
-PRIORS = ("normal", "mixture", "vamp")
+from tfvae.options import PRIORS  # defined once, with the options
 
 
 class _Prior(keras.layers.Layer):

@@ -24,14 +24,13 @@ encoder, KL = 0, and the ELBO is log p(x) exactly.
 from tfvae import validation
 from tfvae.backend import keras, tf, tfd, tfpl
 from tfvae.model import VAE
+from tfvae.options import LATENT_INJECTIONS, RNNS  # defined once, with the options
 from tfvae.text import BOS, EOS, PAD, UNK
 
-RNNS = ("lstm", "gru")
 # BN-VAE's batch norm must not be able to shrink the means' variance: with Keras's epsilon of 1e-3 an
 # encoder whose means vary by less than that (all of them at the start) gets a normalized variance far
 # below 1, and the posterior collapses as if there were no batch norm (a PTB run did: KL 0.003).
 BN_VAE_EPSILON = 1e-8
-LATENT_INJECTIONS = ("initial_state", "inputs", "both")
 # VAE keywords that a sentence VAE fixes itself (they are not part of its config).
 _IMAGE_ONLY = ("data_shape", "architecture", "hidden_units", "filters", "likelihood", "likelihood_scale",
                "condition_dim", "latent_dims", "inference", "latent_hidden_units", "latent_batch_norm", "encoder",

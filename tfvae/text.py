@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from tfvae.backend import keras, tf
+from tfvae.options import TOKENIZERS  # defined once, with the options
 
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")
 PAD, UNK, BOS, EOS = range(4)
-TOKENIZERS = ("whitespace", "standardize")
 # Keras TextVectorization's lower_and_strip_punctuation uses this pattern.
 PUNCTUATION = f"[{re.escape(string.punctuation)}]"
 SPLIT_FILES = {split: (f"{split}.txt", f"ptb.{split}.txt") for split in ("train", "valid", "test")}

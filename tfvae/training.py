@@ -41,6 +41,7 @@ from tfvae.data import ImageDataset, binarize_fixed, load_dataset, make_pipeline
 from tfvae.model import VAE
 from tfvae.objectives import objective_key, objective_name
 from tfvae.optimization import check_optimizer_settings, make_optimizer
+from tfvae.options import STRATEGIES  # defined once, with the options
 from tfvae.runs import (  # noqa: F401  (re-exported: the names' home before tfvae.runs)
     MODEL_CLASSES,
     RUN_FILES,
@@ -61,7 +62,6 @@ from tfvae.runs import (  # noqa: F401  (re-exported: the names' home before tfv
 )
 from tfvae.sentence import SentenceVAE
 
-STRATEGIES = ("default", "mirrored", "multiworker")
 TEST_BINARIZATION_SEED = 0  # the one fixed draw of binary test images
 
 # Batch of every evaluation pass (validation each epoch, and the final numbers): one batch shape, so the
