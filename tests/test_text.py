@@ -424,3 +424,26 @@ def test_bn_vae_holds_the_kl_above_its_floor_from_the_first_step():
     model(x, training=True)
     kl = {m.name: float(m.result()) for m in model.metrics}["kl"]
     assert kl >= 0.99 * d * gamma**2 / 2, kl
+
+
+def test_float16_weights_halve_the_export_and_keep_its_numbers(vocabulary, ids, tmp_path):
+    """Weights stored in float16, computations in float32: the same log p(x) to float16's precision."""
+    from tfvae.sentence_export import export_sentence_model
+    from tfvae.served import rebuild
+
+    model = SentenceVAE(vocabulary.size, latent_dim=4, embedding_dim=16, units=16, batch_norm_gamma=0.5)
+    model(ids, training=True)
+    paths = {w: export_sentence_model(model, vocabulary, tmp_path / w, 1, weights=w) for w in ("float32", "float16")}
+    sizes = {w: sum(f.stat().st_size for f in (p / "variables").iterdir()) for w, p in paths.items()}
+    assert sizes["float16"] < 0.6 * sizes["float32"], sizes
+    strings = tf.constant(SENTENCES[:6])
+    scores = {w: tf.saved_model.load(str(p)).signatures["log_likelihood"](sentences=strings,
+                                                                            num_samples=tf.constant(4))["log_px"]
+              for w, p in paths.items()}
+    assert scores["float16"].dtype == tf.float32
+    np.testing.assert_allclose(scores["float16"].numpy(), scores["float32"].numpy(), rtol=2e-3)
+    assert json.loads((paths["float16"] / "tfvae.json").read_text())["weights"] == "float16"
+    rebuilt = rebuild(paths["float16"])  # the Python model of a float16 export is float32 again
+    assert all(v.dtype == tf.float32 for v in rebuilt.variables)
+    with pytest.raises(ValueError, match="weights must be one of"):
+        export_sentence_model(model, vocabulary, tmp_path / "x", 1, weights="int8")

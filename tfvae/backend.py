@@ -8,9 +8,10 @@ changes no global Keras setting.
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras as keras
+from tf_keras.src.mixed_precision.autocast_variable import create_autocast_variable
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
 tfpl = tfp.layers
 
-__all__ = ["tf", "tfp", "keras", "tfd", "tfb", "tfpl"]
+__all__ = ["tf", "tfp", "keras", "tfd", "tfb", "tfpl", "create_autocast_variable"]

@@ -39,7 +39,7 @@ before they are scored.
 import json
 from pathlib import Path
 
-from tfvae.backend import tf
+from tfvae.backend import create_autocast_variable, tf
 from tfvae.evaluation import importance_weighted_log_likelihood
 from tfvae.export import LOG_LIKELIHOOD_SEED, MAX_SAMPLES, check_count
 from tfvae.sentence import check_token_values
@@ -168,11 +168,47 @@ def describe(model, vocabulary):
     }
 
 
-def export_sentence_model(model, vocabulary, base_dir: str | Path, version: int = 1) -> Path:
+WEIGHT_DTYPES = ("float32", "float16")
+
+
+def float16_weights(model):
+    """A copy of ``model`` whose trainable weights are stored in float16 and read as float32.
+
+    Each weight is a float16 variable wrapped in Keras's ``AutoCastVariable``
+    (the wrapper of mixed precision, used the other way round): inside a
+    layer's call it reads as float32, so every computation stays float32 and
+    only the stored weights lose precision (a relative error of about 5e-4).
+    A SavedModel of the copy stores half the bytes. Non-trainable state
+    (batch-norm statistics) stays float32.
+    """
+
+    def creator(next_creator, **kwargs):
+        if not kwargs.get("trainable", True) or tf.as_dtype(kwargs.get("dtype") or tf.float32) != tf.float32:
+            return next_creator(**kwargs)
+        initial = kwargs["initial_value"]
+        kwargs.update(dtype=tf.float16, initial_value=lambda: tf.cast(initial() if callable(initial) else initial,
+                                                                      tf.float16))
+        return create_autocast_variable(next_creator(**kwargs))
+
+    with tf.variable_creator_scope(creator):
+        copy = type(model).from_config(model.get_config())
+    if len(copy.variables) != len(model.variables):
+        raise ValueError("the float16 copy has other variables than the model (is the model built?)")
+    for target, source in zip(copy.variables, model.variables):
+        target.assign(tf.cast(source, getattr(target, "true_dtype", target.dtype)))
+    return copy
+
+
+def export_sentence_model(model, vocabulary, base_dir: str | Path, version: int = 1,
+                          weights: str = "float32") -> Path:
     """Writes the SavedModel, its vocabulary and ``tfvae.json`` to ``base_dir/version``; returns that path.
 
     An existing version directory is not overwritten: pick a new ``version``.
+    ``weights="float16"`` stores the trainable weights in half precision
+    (``float16_weights``): half the size, computations still in float32.
     """
+    if weights not in WEIGHT_DTYPES:
+        raise ValueError(f"weights must be one of {WEIGHT_DTYPES}, got {weights!r}")
     if int(version) < 1:
         raise ValueError(f"version must be a positive integer (TF Serving's layout), got {version}")
     if vocabulary.size != model.vocab_size:
@@ -181,12 +217,16 @@ def export_sentence_model(model, vocabulary, base_dir: str | Path, version: int 
     path = Path(base_dir) / str(int(version))
     if path.exists():
         raise FileExistsError(f"{path} exists: export to a new version number")
+    description = describe(model, vocabulary)
+    if weights == "float16":
+        model = float16_weights(model)
+    description["weights"] = weights
     module = _SentenceSignatures(model, vocabulary)
     signatures = {name: getattr(module, name) for name in SIGNATURES}
     signatures["serving_default"] = module.reconstruct
     tf.saved_model.save(module, str(path), signatures=signatures)
     (path / "assets").mkdir(exist_ok=True)
     vocabulary.save(path / "assets" / VOCABULARY_FILE)
-    (path / "tfvae.json").write_text(json.dumps(describe(model, vocabulary), indent=2))
+    (path / "tfvae.json").write_text(json.dumps(description, indent=2))
     return path
 

@@ -105,7 +105,7 @@ def rebuild(path: str | Path):
     for variable, value in zip(model.variables, saved):
         if variable.shape != value.shape:
             raise ValueError(f"{path}: variable {variable.name} has shape {value.shape}, expected {variable.shape}")
-        variable.assign(value)
+        variable.assign(tf.cast(value, variable.dtype))  # a float16 export (sentence_export.float16_weights)
     return model
 
 
