@@ -10,7 +10,9 @@ import pytest
 
 from conftest import REPO, mnist_dir
 
-VERSIONS = sorted(p for p in (REPO / "saved_models").glob("*/*") if p.name.isdigit())
+ALL_VERSIONS = sorted(p for p in (REPO / "saved_models").glob("*/*") if p.name.isdigit())
+TEXT_VERSIONS = [p for p in ALL_VERSIONS if json.loads((p / "tfvae.json").read_text()).get("class") == "SentenceVAE"]
+VERSIONS = [p for p in ALL_VERSIONS if p not in TEXT_VERSIONS]  # the image models
 
 SCORE = r"""
 import sys, numpy as np, tensorflow as tf
@@ -112,7 +114,7 @@ def run_counts(path, counts=BAD_COUNTS):
     return result, (json.loads(lines[-1]) if result.returncode == 0 and lines else None)
 
 
-@pytest.mark.parametrize("version", VERSIONS, ids=[f"{p.parent.name}/{p.name}" for p in VERSIONS])
+@pytest.mark.parametrize("version", ALL_VERSIONS, ids=[f"{p.parent.name}/{p.name}" for p in ALL_VERSIONS])
 def test_no_count_crashes_a_shipped_model(version):
     """Any int32 count: TFLite's sample draws nothing and says so, the SavedModel refuses it; no signal kills Python."""
     result, results = run_counts(version)
@@ -125,13 +127,43 @@ def test_no_count_crashes_a_shipped_model(version):
             assert outcome == [[0, 28, 28, 1], False], key
         else:
             assert outcome == "refused: num_samples", key
-    has_sample = json.loads((version / "tfvae.json").read_text())["model"]["prior"] == "normal"
+    description = json.loads((version / "tfvae.json").read_text())
+    has_sample = description["model"]["prior"] == "normal" and description.get("class") != "SentenceVAE"
     assert any(key.startswith("vae.tflite sample") for key in results) == has_sample
     assert any(key.startswith("log_likelihood") for key in results)
 
 
 def test_at_least_one_model_is_shipped():
     assert any(Path(p / "saved_model.pb").exists() for p in VERSIONS)
+
+
+SCORE_TEXT = r"""
+import json, sys, tensorflow as tf
+path, sentences = sys.argv[1], json.loads(sys.argv[2])
+s = tf.saved_model.load(path).signatures
+samples = s["sample"](num_samples=tf.constant(3), seed=tf.constant(0))["sentences"].numpy()
+assert samples.shape == (3,) and all(isinstance(x, bytes) for x in samples)
+r = s["log_likelihood"](sentences=tf.constant(sentences), num_samples=tf.constant(20))
+assert "tfvae" not in sys.modules
+print(float(-r["log_px"].numpy().mean()), int(r["tokens"].numpy().sum()))
+"""
+
+
+@pytest.mark.parametrize("version", TEXT_VERSIONS, ids=[f"{p.parent.name}/{p.name}" for p in TEXT_VERSIONS])
+def test_shipped_text_model_scores_ptb_as_recorded(version):
+    """TensorFlow alone: sentences from the prior, and log p(x) of the first 200 PTB test sentences (K = 20) as
+    the export's metrics.json recorded it from the Python model (float32 weights, other samples)."""
+    ptb = REPO.parent / "shared" / "data" / "ptb" / "ptb.test.txt"
+    if not ptb.exists():
+        pytest.skip(f"{ptb} is missing")
+    check = json.loads((version / "metrics.json").read_text())["check"]
+    sentences = ptb.read_text().splitlines()[: check["num_examples"]]
+    result = subprocess.run([sys.executable, "-c", SCORE_TEXT, str(version), json.dumps(sentences)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    nll, tokens = result.stdout.split()
+    assert int(tokens) == check["tokens"]
+    assert abs(float(nll) - check["nll"]) < 1.0, (nll, check)
 
 
 @pytest.mark.parametrize("kind", ["reconstructions", "latent", "traversal", "interpolation"])
