@@ -5,7 +5,8 @@ constructors and of ``TrainSettings`` has a row (the exceptions are listed with
 their reasons), the defaults agree, and every refused value of a row is
 refused alike from the command line (exit 2, one error line naming the flag,
 before any TensorFlow work), from a ``--config`` file and from Python
-(``ValueError`` naming the argument). The cases are generated from the table.
+(``ValueError`` naming the argument; ``TrainSettings`` by ``tfvae.runs.check_settings``, which
+``tfvae.training.train`` runs first). The cases are generated from the table.
 """
 
 import dataclasses
@@ -167,6 +168,11 @@ def test_a_refused_value_is_refused_everywhere(option, value, tmp_path, capsys, 
     python_value = value if option.choices is not None else options.PYTHON_TYPES.get(option.type, option.type)(value)
     with pytest.raises(ValueError, match=option.name):
         options.check_value(option.name, python_value)
+    if "train" in option.families and option.name != "jit_compile":  # TrainSettings.jit_compile: None/True/False
+        from tfvae.runs import TrainSettings, check_settings
+
+        with pytest.raises(ValueError, match=option.name):
+            check_settings(TrainSettings(**{option.name: python_value}))
 
 
 @pytest.mark.parametrize("option", [option for option in OPTIONS if option.choices is not None or option.bounded],

@@ -46,53 +46,23 @@ def _run_train(args):
     print(f"run directory: {args.out}")
 
 
-def _objective_config(args):
-    """The model arguments images and text share: posterior, prior and objective."""
-    return {
-        "posterior": args.posterior,
-        "beta": args.beta,
-        "kl_estimate": args.kl_estimate,
-        "prior": args.prior,
-        "prior_components": args.prior_components,
-        "objective": args.objective,
-        "num_samples": args.num_samples,
-        "free_bits": args.free_bits,
-    }
-
-
 def image_model_config(args):
-    """The ``VAE`` arguments of ``tfvae train`` on images."""
+    """The ``VAE`` arguments of ``tfvae train`` on images: the image rows of ``tfvae.options``."""
+    config = options.settings_arguments(vars(args), "image")
     # Resolved here (check_flags refused a disagreement), so a stored run's config compares equal.
-    latent_dims = args.latent_dims or [16 if args.latent_dim is None else args.latent_dim]
-    return {
-        "latent_dim": latent_dims[0],
-        "latent_dims": latent_dims,
-        "inference": args.inference,
-        "latent_hidden_units": args.latent_hidden_units,
-        "latent_batch_norm": args.latent_batch_norm,
-        "architecture": args.arch or "mlp",
-        "hidden_units": args.hidden_units,
-        "filters": args.filters,
-        "activation": args.activation,
-        "likelihood": args.likelihood,
-        "likelihood_scale": args.likelihood_scale,
-        **_objective_config(args),
-    }
+    config["latent_dims"] = args.latent_dims or [16 if args.latent_dim is None else args.latent_dim]
+    config["latent_dim"] = config["latent_dims"][0]
+    config["architecture"] = args.arch or "mlp"
+    return config
 
 
 def text_model_config(args):
-    """The ``SentenceVAE`` arguments of ``tfvae train --dataset text``."""
-    return {
-        "latent_dim": 32 if args.latent_dim is None else args.latent_dim,
-        "embedding_dim": args.embedding_dim,
-        "units": args.rnn_units,
-        "rnn": args.arch or "lstm",
-        "bidirectional": args.bidirectional,
-        "latent_injection": args.latent_injection,
-        "word_dropout": args.word_dropout,
-        "batch_norm_gamma": args.bn_gamma,
-        **_objective_config(args),
-    }
+    """The ``SentenceVAE`` arguments of ``tfvae train --dataset text``: the text rows of ``tfvae.options``."""
+    config = options.settings_arguments(vars(args), "text")
+    del config["max_length"]  # a setting: training passes it to the model with the vocabulary's size
+    config["latent_dim"] = 32 if args.latent_dim is None else args.latent_dim
+    config["rnn"] = args.arch or "lstm"
+    return config
 
 
 def _print_objective(metrics):

@@ -343,7 +343,20 @@ def check_value(name: str, value) -> None:
     list is checked item by item; ``None`` (decided later) and, for a range,
     strings (such as a learned likelihood scale) pass.
     """
-    option = BY_NAME[name]
+    _check(BY_NAME[name], name, value)
+
+
+def check_arguments(values: dict, family: str) -> None:
+    """``check_value`` on every argument of ``family`` in ``values`` (``{name: value}``, e.g. a ``TrainSettings``
+    as a dict), by its name there; rows whose flag value is not the setting's (``--no-backup``) are skipped."""
+    for option in options(family):
+        name = option.name_in(family)
+        if name in values and option.name not in _TO_SETTING:
+            _check(option, name, values[name])
+
+
+def _check(option, name, value):
+    """Raises ``ValueError`` naming ``name`` if ``value`` is outside ``option``'s choices or range."""
     if value is None:
         return
     if option.choices is not None and value not in option.choices:

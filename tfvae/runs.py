@@ -23,7 +23,7 @@ import math
 import shutil
 from pathlib import Path
 
-from tfvae import __version__, text
+from tfvae import __version__, options, text
 from tfvae.model import VAE
 from tfvae.sentence import SentenceVAE
 
@@ -88,6 +88,15 @@ class TrainSettings:
 
 # Batch of every evaluation pass (validation each epoch, and the final numbers): one batch shape, so the
 # XLA-compiled test function is compiled once and reused (5,000 validation and 10,000 test images divide
+
+
+def check_settings(settings: TrainSettings) -> None:
+    """Raises ``ValueError`` naming the field if a setting is one ``tfvae train`` refuses.
+
+    The choices and ranges are the option rows' (``tfvae.options``), so the
+    Python API and the command line refuse the same values.
+    """
+    options.check_arguments(dataclasses.asdict(settings), "train")
 
 
 def _normalised(value):

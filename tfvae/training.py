@@ -50,6 +50,7 @@ from tfvae.runs import (  # noqa: F401  (re-exported: the names' home before tfv
     TEXT_DATASET,
     TrainSettings,
     best_so_far,
+    check_settings,
     constructor_defaults,
     history_length,
     load_run,
@@ -190,7 +191,8 @@ def train(
         written to ``metrics.json``.
     """
     run_dir = Path(run_dir)
-    check_optimizer_settings(settings)
+    check_settings(settings)
+    check_optimizer_settings(settings)  # and the rules between them
     if overwrite and (run_dir / "config.json").exists():
         remove_run(run_dir)
         state = "new"  # other files the user keeps there stay, and do not block the new run
