@@ -15,6 +15,13 @@ homotopy of each VAE. Writes ``scripts/results/ptb-table-<date>.json``,
 ``docs/images/ptb-collapse.png`` (``tfvae.plots.plot_collapse``: KL, MI and
 -ELBO per epoch) and prints a markdown table.
 
+``--ship NAME`` exports that run to ``saved_models/ptb_sentence_vae/1`` with
+float16 weights, after measuring what float16 changes: log p(x) of the first
+500 test sentences through the float32 and the float16 export (same K = 20
+samples). Its ``metrics.json`` holds the run's metrics, the table's row for
+it (if scored), the float16 change and a check that
+``tests/test_shipped_models.py`` repeats with TensorFlow alone.
+
 ``--convergence NAME`` instead scores one run's first ``--limit`` test
 sentences at K = 10, 100 and 500 (the same sentences and seed): the estimate
 must rise with K and level off; the seconds give the cost of K = 500 on the
@@ -66,6 +73,48 @@ def convergence(run_dir, limit):
     return rows
 
 
+def ship(run_dir, table_path, out=ROOT / "saved_models" / "ptb_sentence_vae", version=1):
+    """Exports ``run_dir`` with float16 weights to ``out/version`` with its metrics; returns that path."""
+    import shutil
+    import tempfile
+
+    import numpy as np
+
+    from tfvae.backend import tf
+    from tfvae.sentence_export import export_sentence_model
+
+    model, vocabulary = load_run(run_dir), load_vocabulary(run_dir)
+    test = load_text(load_run_settings(run_dir)).test[:500]
+    scores, sizes = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for weights in ("float32", "float16"):
+            path = export_sentence_model(model, vocabulary, Path(tmp) / weights, 1, weights=weights)
+            sizes[weights] = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+            signature = tf.saved_model.load(str(path)).signatures["log_likelihood"]
+            scores[weights] = np.concatenate([
+                signature(sentences=tf.constant(test[i : i + 25]), num_samples=tf.constant(20))["log_px"].numpy()
+                for i in range(0, len(test), 25)])
+        target = Path(out) / str(version)
+        if target.exists():
+            raise FileExistsError(f"{target} exists: remove it or ship another version")
+        shutil.copytree(Path(tmp) / "float16" / "1", target)
+    _, _, check = score(run_dir, 20, 200)
+    rows = json.loads(Path(table_path).read_text())["rows"] if table_path else []
+    metrics = {
+        "run": str(run_dir), "config": f"configs/ptb/{Path(run_dir).name}.json",
+        "train": json.loads((Path(run_dir) / "metrics.json").read_text()),
+        "eval": next((r for r in rows if r["name"] == Path(run_dir).name), None),
+        "float16": {"bytes": sizes["float16"], "float32_bytes": sizes["float32"], "sentences": len(test),
+                    "num_samples": 20, "nll_float32": float(-scores["float32"].mean()),
+                    "nll_float16": float(-scores["float16"].mean()),
+                    "max_abs_change": float(np.max(np.abs(scores["float16"] - scores["float32"])))},
+        "check": {key: check[key] for key in ("nll", "tokens", "num_samples", "num_examples")},
+    }
+    (target / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(json.dumps(metrics["float16"]))
+    return target
+
+
 def main():
     """Scores the runs, writes the JSON and the figure, prints the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,10 +123,15 @@ def main():
     parser.add_argument("--limit", type=int, default=None, help="score only the first N test sentences")
     parser.add_argument("--only", nargs="*", default=list(RECIPES), help="names under configs/ptb")
     parser.add_argument("--convergence", metavar="NAME", help="K = 10, 100, 500 on one run instead")
+    parser.add_argument("--ship", metavar="NAME", help="export this run to saved_models/ptb_sentence_vae/1 instead")
+    parser.add_argument("--table", help="with --ship: the ptb-table JSON whose row to keep in metrics.json")
     parser.add_argument("--figure", default=str(ROOT / "docs" / "images" / "ptb-collapse.png"))
     args = parser.parse_args()
     date = datetime.date.today().isoformat()
     command = "python scripts/ptb_table.py " + " ".join(sys.argv[1:])
+    if args.ship:
+        print(f"wrote {ship(Path(args.runs) / args.ship, args.table)}")
+        return
     if args.convergence:
         rows = convergence(Path(args.runs) / args.convergence, args.limit)
         out = ROOT / "scripts" / "results" / f"ptb-convergence-{date}.json"

@@ -38,8 +38,10 @@ def main():
         while queue and len(running) < args.workers:
             name = queue.pop(0)
             log = open(ROOT / "runs" / "ptb" / f"{name}.log", "a")
-            command = [sys.executable, "-m", "tfvae", "train", "--config", str(ROOT / "configs" / "ptb" / f"{name}.json")]
-            running.append((name, subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)))
+            config = ROOT / "configs" / "ptb" / f"{name}.json"
+            command = [sys.executable, "-m", "tfvae", "train", "--config", str(config)]
+            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            running.append((name, process))
             print(f"{time.strftime('%H:%M:%S')} started {name}", flush=True)
         time.sleep(5)
         for name, process in list(running):
