@@ -518,6 +518,7 @@ def test_cli_runtime_errors_on_a_run(tiny_run, tmp_path):
     cases = [
         (["export", out, "--out", file], 2, "is a file"),  # --out is an existing file
         (["sample", out, "--label", "3", "--out", tmp_path / "s.png"], 2, "--label is for conditional models"),
+        (["export", out, "--out", tmp_path / "e", "--weights", "float16"], 2, "--weights float16 is for text"),
         (["sample", out, "--n", "4", "--out", tmp_path / "a" / "s.png"], 2, "No such file or directory"),
         (["train", "--data-dir", tmp_path, "--out", file], 2, "is a file"),  # before any data is read
     ]

@@ -317,6 +317,8 @@ def _add_export(subparsers):
     p.add_argument("--version", type=_positive_int, default=None,
                    help="version number (default: one more than the highest in --out)")
     p.add_argument("--tflite", action="store_true", help="also write vae.tflite and vae_fp16.tflite")
+    p.add_argument("--weights", choices=["float32", "float16"], default="float32",
+                   help="text models: store the SavedModel's weights in float16 (half the size, float32 compute)")
     p.set_defaults(run=_run_export)
 
 
@@ -335,6 +337,9 @@ def _run_export(args):
     if text_commands.is_text_model(args.run_dir):
         path = text_commands.export(args, version)
     else:
+        if args.weights != "float32":
+            raise ValueError("--weights float16 is for text models; an image model's half-size file is "
+                             "--tflite's vae_fp16.tflite")
         path = export(load_run(args.run_dir), base, version, tflite=args.tflite,
                       preprocessing=default_preprocessing(settings.binarize))
     # The run's numbers travel with the model.

@@ -194,4 +194,5 @@ def export(args, version):
 
     if args.tflite:
         raise ValueError("--tflite is for image models; a sentence VAE exports a SavedModel only")
-    return export_sentence_model(load_run(args.run_dir), load_vocabulary(args.run_dir), args.out, version)
+    return export_sentence_model(load_run(args.run_dir), load_vocabulary(args.run_dir), args.out, version,
+                                 weights=args.weights)
