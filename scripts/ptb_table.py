@@ -32,6 +32,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -45,13 +46,22 @@ from tfvae.training import load_run, load_run_settings, load_text, load_vocabula
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = {  # name under configs/ptb -> what the row is
     "lm": "LSTM language model",
-    "vae": "VAE (no remedy)",
     "bowman": "KL annealing + word dropout 0.25 (Bowman et al.)",
     "cyclical": "cyclical KL annealing (Fu et al.)",
     "bn_vae": "BN-VAE, gamma 0.6 (Zhu et al.)",
 }
 SCORES = ("nll", "nll_stderr", "ppl", "elbo", "ppl_elbo", "reconstruction", "kl", "mi", "active_units", "tokens",
           "num_samples", "num_examples", "seconds")
+
+
+def epoch_seconds(log_path):
+    """The seconds of every epoch that Keras printed to a run's log (``verbose 2``), over all invocations.
+
+    A resumed run's ``metrics.json`` times only its last invocation; the log has them all.
+    """
+    if not Path(log_path).exists():
+        return []
+    return [int(m.group(1)) for m in re.finditer(r"^\d+/\d+ - (\d+)s - loss", Path(log_path).read_text(), re.M)]
 
 
 def score(run_dir, num_samples, limit, seed=0):
@@ -150,7 +160,8 @@ def main():
         model, vocabulary, scores = score(run_dir, args.num_samples, args.limit)
         row = {"name": name, "recipe": RECIPES[name], "config": f"configs/ptb/{name}.json",
                "epochs_trained": metrics.get("epochs_trained"), "stopped_early": metrics.get("stopped_early"),
-               "train_seconds": metrics["train_seconds"], **{key: scores[key] for key in SCORES}}
+               "train_seconds": sum(epoch_seconds(Path(args.runs) / f"{name}.log")) or metrics["train_seconds"],
+               **{key: scores[key] for key in SCORES}}
         if model.latent_dim:
             row["prior_samples"] = [s.decode() for s in vocabulary.strings(model.sample(5, seed=0)).numpy()]
             pair, _ = vocabulary.ids(["the company said it would buy the unit", "the market fell sharply"])

@@ -76,7 +76,7 @@ def learning_rate_schedule(settings, steps_per_epoch: int, epochs: int):
     """The learning rate: a float (constant) or a ``LearningRateSchedule`` of the step.
 
     Args:
-        settings: a ``tfvae.training.TrainSettings`` (its ``learning_rate``,
+        settings: a ``tfvae.runs.TrainSettings`` (its ``learning_rate``,
             ``lr_*``, ``warmup_steps`` fields).
         steps_per_epoch: optimizer steps per epoch (batches, not examples).
         epochs: the run's length in epochs (the cosine schedule ends there).
