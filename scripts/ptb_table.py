@@ -169,7 +169,17 @@ def main():
         rows.append(row)
         print(json.dumps(row), flush=True)
     out = ROOT / "scripts" / "results" / f"ptb-table-{date}.json"
-    out.write_text(json.dumps({"date": date, "command": command, "rows": rows}, indent=2))
+    # Rows scored by an earlier invocation today stay unless scored again (runs finish at different times).
+    earlier = json.loads(out.read_text()) if out.exists() else {"rows": [], "commands": []}
+    scored = {r["name"] for r in rows}
+    rows = [r for r in earlier["rows"] if r["name"] not in scored] + rows
+    rows.sort(key=lambda r: list(RECIPES).index(r["name"]))
+    commands = [c for c in earlier.get("commands", [earlier.get("command")]) if c] + [command]
+    out.write_text(json.dumps({"date": date, "commands": commands, "rows": rows}, indent=2))
+    for r in rows:
+        if RECIPES[r["name"]] not in histories:
+            histories[RECIPES[r["name"]]] = read_history(Path(args.runs) / r["name"] / "history.csv")
+    histories = {RECIPES[r["name"]]: histories[RECIPES[r["name"]]] for r in rows}
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
     plot_collapse(histories, args.figure)
     print(f"wrote {out} and {args.figure}")
