@@ -135,6 +135,8 @@ def main():
     parser.add_argument("--convergence", metavar="NAME", help="K = 10, 100, 500 on one run instead")
     parser.add_argument("--ship", metavar="NAME", help="export this run to saved_models/ptb_sentence_vae/1 instead")
     parser.add_argument("--table", help="with --ship: the ptb-table JSON whose row to keep in metrics.json")
+    parser.add_argument("--figure-only", action="store_true",
+                        help="redraw the figure for the rows of today's table, scoring nothing")
     parser.add_argument("--figure", default=str(ROOT / "docs" / "images" / "ptb-collapse.png"))
     args = parser.parse_args()
     date = datetime.date.today().isoformat()
@@ -150,7 +152,7 @@ def main():
         print(f"wrote {out}")
         return
     rows, histories = [], {}
-    for name in args.only:
+    for name in [] if args.figure_only else args.only:
         run_dir = Path(args.runs) / name
         if not (run_dir / "metrics.json").exists():
             print(f"{run_dir}: not finished, left out", flush=True)

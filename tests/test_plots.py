@@ -86,3 +86,4 @@ def test_collapse_plot_draws_each_recipe_where_it_has_the_column(tmp_path):
     # The language model has no posterior: it appears in the -ELBO panel only.
     assert [len(ax.lines) for ax in (kl, mi, elbo)] == [1, 1, 2]
     assert list(elbo.lines[1].get_ydata()) == [109.0, 104.0]
+    assert kl.lines[0].get_color() == mi.lines[0].get_color() == elbo.lines[0].get_color()  # one colour a recipe

@@ -176,13 +176,15 @@ def plot_collapse(histories, path):
               ("mi", "I(x; z) under q, validation (nats)"),
               ("val_negative_elbo", "-ELBO, validation (nats per sentence)")]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), dpi=DPI)
+    colors = {name: f"C{i}" for i, name in enumerate(histories)}  # one colour per recipe in every panel
     for ax, (key, title) in zip(axes, panels):
         for name, history in histories.items():
             if key in history and (key != "val_kl" or any(history[key])):
-                ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", markersize=3, label=name)
+                ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", markersize=3,
+                        color=colors[name], label=name)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
-    axes[0].legend(fontsize=8)
+    axes[-1].legend(fontsize=8)  # the -ELBO panel has every recipe
     fig.tight_layout()
     return _save(fig, path)
 
