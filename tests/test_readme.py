@@ -65,8 +65,6 @@ SKIPPED = [
      "installs tfvae, which the test environment has installed already; CI's wheel job tests the install"),
     (r"^(python[\d.]* -m )?pytest\b",
      "the whole test suite, this module included (it would run itself); it is CI's test job"),
-    (r"^python scripts/epoch_overhead\.py\b",
-     "90 s of full-MNIST training even at 2 epochs; tests/test_runs.py runs the same script on tiny data"),
     (r"^python scripts/hierarchy_levers\.py\b",
      "seven two-layer runs of 20 full-MNIST epochs and a K=1000 evaluation each (about 40 minutes here); "
      "tests/test_hierarchical.py trains, diagnoses and evaluates the same models on tiny data"),

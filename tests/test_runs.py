@@ -219,23 +219,6 @@ def test_under_kl_warmup_the_best_checkpoint_is_the_best_elbo_not_the_annealed_l
     assert steps == 3 * (best_epoch + 1)  # 384 training images, batch 128
 
 
-def test_epoch_overhead_script_splits_each_cli_epoch_into_its_parts(tmp_path, tiny_idx_dir):
-    # scripts/epoch_overhead.py on tiny data: the CLI's epochs timed, and a bare fit of the same model and pipeline.
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("epoch_overhead", REPO / "scripts" / "epoch_overhead.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    epochs, config = script.cli_run(tiny_idx_dir, 2, tmp_path / "run", FAST)
-    assert len(epochs) == 2 and (tmp_path / "run" / "metrics.json").exists()
-    for epoch in epochs:
-        assert epoch["steps"] > 0 and epoch["validation"] > 0 and epoch["rest"] >= 0
-        assert epoch["wall"] == pytest.approx(epoch["steps"] + epoch["validation"] + epoch["rest"])
-    bare, examples = script.bare_fit(config)
-    assert len(bare) == 2 and examples == 384  # 512 training images less the 128 held out
-    assert all(epoch["validation"] == 0 for epoch in bare)
-
-
 def test_early_stopping_carries_its_count_over_an_interruption(tmp_path):
     from tfvae.backend import keras
     from tfvae.callbacks import EarlyStopping
