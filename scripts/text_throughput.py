@@ -129,6 +129,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=5, help="untimed first steps (tracing)")
     parser.add_argument("--baseline-ref", help="also time this git commit's code on the default variant")
     parser.add_argument("--variants", nargs="*", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
+    parser.add_argument("--label", default="", help="suffix of the result file (text-throughput-<date>-<label>)")
     args = parser.parse_args()
     if args.warmup < 1 or args.steps < 1:
         parser.error("--warmup and --steps must be >= 1 (the first step traces the model)")
@@ -178,7 +179,8 @@ def main():
     result = {"date": datetime.date.today().isoformat(), "machine": {"cpus": os.cpu_count(),
               "platform": platform.platform()}, "matmul_peak_gflops": peak, "network": NETWORK,
               "command": "python scripts/text_throughput.py " + " ".join(sys.argv[1:]), "rows": rows}
-    path = ROOT / "scripts" / "results" / f"text-throughput-{result['date']}.json"
+    suffix = f"-{args.label}" if args.label else ""
+    path = ROOT / "scripts" / "results" / f"text-throughput-{result['date']}{suffix}.json"
     path.write_text(json.dumps(result, indent=2))
     base = rows[0]["tokens_per_second"]
     print(f"matmul peak {peak:.0f} GFLOP/s")
