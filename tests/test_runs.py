@@ -181,7 +181,6 @@ def test_bad_config_files_are_one_error_line(tmp_path, content, message, capsys)
 
 
 def test_every_config_in_configs_parses():
-    from conftest import REPO
     from tfvae.cli import build_parser, expand_config
 
     parser = build_parser()
