@@ -93,27 +93,38 @@ def baseline_model(architecture):
         encoder_trunk = [layers.Flatten(), layers.Dense(512, "relu"), layers.Dense(256, "relu")]
         decoder_trunk = [layers.Dense(256, "relu"), layers.Dense(512, "relu"), layers.Dense(784)]
     else:
-        encoder_trunk = [layers.Conv2D(32, 3, 2, "same", activation="relu"),
-                         layers.Conv2D(64, 3, 2, "same", activation="relu"), layers.Flatten()]
-        decoder_trunk = [layers.Dense(7 * 7 * 64, "relu"), layers.Reshape((7, 7, 64)),
-                         layers.Conv2DTranspose(64, 3, 2, "same", activation="relu"),
-                         layers.Conv2DTranspose(32, 3, 2, "same", activation="relu"),
-                         layers.Conv2D(1, 3, padding="same"), layers.Flatten()]
-    encoder = keras.Sequential([
-        layers.InputLayer(input_shape=(28, 28, 1)),
-        *encoder_trunk,
-        layers.Dense(tfpl.IndependentNormal.params_size(LATENT)),
-        tfpl.IndependentNormal(LATENT),
-        # Measured with TFP 0.25 / tf_keras 2.21: this layer's loss is already the
-        # batch mean of the (one-sample) KL, so weight 1 is the per-example
-        # scaling; check_baseline_kl() verifies it.
-        tfpl.KLDivergenceAddLoss(prior, weight=1.0),
-    ])
-    decoder = keras.Sequential([
-        layers.InputLayer(input_shape=(LATENT,)),
-        *decoder_trunk,
-        tfpl.IndependentBernoulli((28, 28, 1), tfd.Bernoulli.logits),
-    ])
+        encoder_trunk = [
+            layers.Conv2D(32, 3, 2, "same", activation="relu"),
+            layers.Conv2D(64, 3, 2, "same", activation="relu"),
+            layers.Flatten(),
+        ]
+        decoder_trunk = [
+            layers.Dense(7 * 7 * 64, "relu"),
+            layers.Reshape((7, 7, 64)),
+            layers.Conv2DTranspose(64, 3, 2, "same", activation="relu"),
+            layers.Conv2DTranspose(32, 3, 2, "same", activation="relu"),
+            layers.Conv2D(1, 3, padding="same"),
+            layers.Flatten(),
+        ]
+    encoder = keras.Sequential(
+        [
+            layers.InputLayer(input_shape=(28, 28, 1)),
+            *encoder_trunk,
+            layers.Dense(tfpl.IndependentNormal.params_size(LATENT)),
+            tfpl.IndependentNormal(LATENT),
+            # Measured with TFP 0.25 / tf_keras 2.21: this layer's loss is already the
+            # batch mean of the (one-sample) KL, so weight 1 is the per-example
+            # scaling; check_baseline_kl() verifies it.
+            tfpl.KLDivergenceAddLoss(prior, weight=1.0),
+        ]
+    )
+    decoder = keras.Sequential(
+        [
+            layers.InputLayer(input_shape=(LATENT,)),
+            *decoder_trunk,
+            tfpl.IndependentBernoulli((28, 28, 1), tfd.Bernoulli.logits),
+        ]
+    )
     model = keras.Model(inputs=encoder.inputs, outputs=decoder(encoder.outputs[0]))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=lambda x, rv_x: -rv_x.log_prob(x))
     return model
@@ -136,12 +147,19 @@ def check_baseline_kl(model, x):
 
 def baseline_pipeline(images, seed=0):
     """Per-example shuffling, binarisation and batching, as in the tutorial."""
+
     def binarize(image):
         x = tf.cast(image, tf.float32) / 255.0
         x = tf.cast(tf.random.uniform(tf.shape(x)) < x, tf.float32)
         return x, x
-    return (tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed)
-            .map(binarize).batch(BATCH, drop_remainder=True).prefetch(1))
+
+    return (
+        tf.data.Dataset.from_tensor_slices(images)
+        .shuffle(len(images), seed=seed)
+        .map(binarize)
+        .batch(BATCH, drop_remainder=True)
+        .prefetch(1)
+    )
 
 
 # --- runs ---------------------------------------------------------------------
@@ -162,14 +180,19 @@ def run(name, architecture, train_images, test_x, epochs, settings=None):
         settings = settings or TrainSettings()
         batch = settings.batch_size
         model = VAE(latent_dim=LATENT, architecture=architecture)
-        model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
-                      jit_compile=use_jit(settings, architecture), steps_per_execution=settings.steps_per_execution)
+        model.compile(
+            optimizer=keras.optimizers.Adam(settings.learning_rate),
+            jit_compile=use_jit(settings, architecture),
+            steps_per_execution=settings.steps_per_execution,
+        )
         data = make_pipeline(train_images, batch, binarize="dynamic", seed=0)
         model.fit(data, epochs=epochs, callbacks=[timer], verbose=0)
         test_loss = model.evaluate(test_x, batch_size=500, verbose=0, return_dict=True)["loss"]
         steps = -(-len(train_images) // batch)
-        flops = forward_flops(lambda x: model.decode(model.encode(x).sample(seed=(0, 0))).distribution.logits,
-                              tf.TensorSpec([BATCH, 28, 28, 1]))
+        flops = forward_flops(
+            lambda x: model.decode(model.encode(x).sample(seed=(0, 0))).distribution.logits,
+            tf.TensorSpec([BATCH, 28, 28, 1]),
+        )
     timed = timer.seconds[1:]
     seconds = statistics.median(timed)
     examples = steps * (BATCH if name == "baseline" else settings.batch_size)
@@ -215,13 +238,15 @@ def validation_cost(architecture, train_images, rounds, settings=None):
     for flag in (True, False):
         keras.utils.set_random_seed(0)
         models[flag] = VAE(latent_dim=LATENT, architecture=architecture, validate_inputs=flag)
-        models[flag].compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
-                             jit_compile=use_jit(settings, architecture),
-                             steps_per_execution=settings.steps_per_execution)
+        models[flag].compile(
+            optimizer=keras.optimizers.Adam(settings.learning_rate),
+            jit_compile=use_jit(settings, architecture),
+            steps_per_execution=settings.steps_per_execution,
+        )
         models[flag].fit(data, epochs=1, verbose=0)  # warm-up: tracing and compilation
     overhead = {True: [], False: []}
     for i in range(rounds):
-        for flag in ((True, False) if i % 2 == 0 else (False, True)):
+        for flag in (True, False) if i % 2 == 0 else (False, True):
             timer = EpochTimer()
             start = time.perf_counter()
             models[flag].fit(data, epochs=1, verbose=0, callbacks=[timer])
@@ -285,9 +310,14 @@ def main():
     parser.add_argument("--levers", action="store_true", help="also time each speed lever alone")
     parser.add_argument("--limit", type=int, default=None, help="use only N training images (smoke runs)")
     parser.add_argument("--out", default=None)
-    parser.add_argument("--validation-cost", type=int, default=0, metavar="ROUNDS",
-                        help="instead: time input validation on vs off, ROUNDS interleaved epochs each "
-                             "(writes scripts/results/validation-cost-<date>.json)")
+    parser.add_argument(
+        "--validation-cost",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="instead: time input validation on vs off, ROUNDS interleaved epochs each "
+        "(writes scripts/results/validation-cost-<date>.json)",
+    )
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be >= 2 (one warm-up epoch)")
@@ -298,24 +328,46 @@ def main():
         rows = []
         for architecture in args.models:
             rows.append(validation_cost(architecture, train_images, args.validation_cost))
-            print(json.dumps({k: rows[-1][k] for k in ("architecture", "examples_per_second_validated",
-                                                       "examples_per_second_unvalidated", "cost",
-                                                       "cost_paired_median")}), flush=True)
-        result = {"date": datetime.date.today().isoformat(),
-                  "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                              "tensorflow": tf.__version__},
-                  "command": "python scripts/benchmark.py " + " ".join(os.sys.argv[1:]), "rows": rows}
+            print(
+                json.dumps(
+                    {
+                        k: rows[-1][k]
+                        for k in (
+                            "architecture",
+                            "examples_per_second_validated",
+                            "examples_per_second_unvalidated",
+                            "cost",
+                            "cost_paired_median",
+                        )
+                    }
+                ),
+                flush=True,
+            )
+        result = {
+            "date": datetime.date.today().isoformat(),
+            "machine": {
+                "processor": platform.processor() or platform.machine(),
+                "cpus": os.cpu_count(),
+                "tensorflow": tf.__version__,
+            },
+            "command": "python scripts/benchmark.py " + " ".join(os.sys.argv[1:]),
+            "rows": rows,
+        }
         out = Path(args.out or Path(__file__).parent / "results" / f"validation-cost-{result['date']}.json")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2))
-        print("| model | XLA | examples/s validated | examples/s not | cost (medians) | cost (paired) | "
-              "check / batch | step / batch | bound |")
+        print(
+            "| model | XLA | examples/s validated | examples/s not | cost (medians) | cost (paired) | "
+            "check / batch | step / batch | bound |"
+        )
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
-            print(f"| {r['architecture']} | {r['jit_compile']} | {r['examples_per_second_validated']:.0f} | "
-                  f"{r['examples_per_second_unvalidated']:.0f} | {100 * r['cost']:.1f} % | "
-                  f"{100 * r['cost_paired_median']:.1f} % | {1e6 * r['check_seconds_per_batch']:.0f} us | "
-                  f"{1e3 * r['step_seconds_unvalidated']:.1f} ms | {100 * r['cost_bound']:.1f} % |")
+            print(
+                f"| {r['architecture']} | {r['jit_compile']} | {r['examples_per_second_validated']:.0f} | "
+                f"{r['examples_per_second_unvalidated']:.0f} | {100 * r['cost']:.1f} % | "
+                f"{100 * r['cost_paired_median']:.1f} % | {1e6 * r['check_seconds_per_batch']:.0f} us | "
+                f"{1e3 * r['step_seconds_unvalidated']:.1f} ms | {100 * r['cost_bound']:.1f} % |"
+            )
         print(f"wrote {out}")
         return
     test_x = binarize_fixed(data.test_images, TEST_BINARIZATION_SEED)
@@ -329,12 +381,18 @@ def main():
             row = run(name, architecture, train_images, test_x, args.epochs, settings)
             row["fraction_of_matmul_peak"] = row["examples_per_second"] * row["train_step_gflop_per_example"] / peak
             rows.append(row)
-            print(json.dumps({k: row[k] for k in ("name", "architecture", "examples_per_second",
-                                                  "test_negative_elbo")}), flush=True)
+            print(
+                json.dumps({k: row[k] for k in ("name", "architecture", "examples_per_second", "test_negative_elbo")}),
+                flush=True,
+            )
     result = {
         "date": datetime.date.today().isoformat(),
-        "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                    "tensorflow": tf.__version__, "matmul_peak_gflops": peak},
+        "machine": {
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "tensorflow": tf.__version__,
+            "matmul_peak_gflops": peak,
+        },
         "command": "python scripts/benchmark.py " + " ".join(os.sys.argv[1:]),
         "rows": rows,
     }
@@ -361,8 +419,10 @@ def markdown_table(result):
             f"{r['examples_per_second'] / baselines[r['architecture']]:.2f}x | {r['test_negative_elbo']:.2f} | "
             f"{r['train_step_gflop_per_example']:.4f} | {100 * r['fraction_of_matmul_peak']:.1f} |"
         )
-    lines.append(f"\n{result['rows'][0]['epochs']} epochs each (1 warm-up + {result['rows'][0]['epochs'] - 1} timed), "
-                 f"batch {BATCH}, Adam 1e-3 unless the run says otherwise.")
+    lines.append(
+        f"\n{result['rows'][0]['epochs']} epochs each (1 warm-up + {result['rows'][0]['epochs'] - 1} timed), "
+        f"batch {BATCH}, Adam 1e-3 unless the run says otherwise."
+    )
     return "\n".join(lines)
 
 

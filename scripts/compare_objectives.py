@@ -46,19 +46,35 @@ def main():
         run_dir = Path(args.runs) / name.split()[0].lower()
         model, metrics = train(run_dir, {"latent_dim": 16, **config}, settings, dataset=data, verbose=2)
         scores = evaluate(model, test_x, num_samples=args.num_samples, seed=0, verbose=0)
-        rows.append({"variant": name, "config": config, "train_seconds": metrics["train_seconds"],
-                     "test_negative_elbo": -scores["elbo"], "test_nll": scores["nll"],
-                     "nll_stderr": scores["nll_stderr"], "kl": scores["kl"], "active_units": scores["active_units"]})
+        rows.append(
+            {
+                "variant": name,
+                "config": config,
+                "train_seconds": metrics["train_seconds"],
+                "test_negative_elbo": -scores["elbo"],
+                "test_nll": scores["nll"],
+                "nll_stderr": scores["nll_stderr"],
+                "kl": scores["kl"],
+                "active_units": scores["active_units"],
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
-    result = {"date": datetime.date.today().isoformat(), "epochs": args.epochs, "num_samples": args.num_samples,
-              "command": "python scripts/compare_objectives.py " + " ".join(os.sys.argv[1:]), "rows": rows}
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "epochs": args.epochs,
+        "num_samples": args.num_samples,
+        "command": "python scripts/compare_objectives.py " + " ".join(os.sys.argv[1:]),
+        "rows": rows,
+    }
     out = Path(__file__).parent / "results" / f"compare-objectives-{result['date']}.json"
     out.write_text(json.dumps(result, indent=2))
     print(f"| training | test -ELBO (nats) | test NLL, K={args.num_samples} (nats) | KL | active units | train s |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['variant']} | {r['test_negative_elbo']:.2f} | {r['test_nll']:.2f} ± {r['nll_stderr']:.2f} | "
-              f"{r['kl']:.2f} | {r['active_units']} | {r['train_seconds']:.0f} |")
+        print(
+            f"| {r['variant']} | {r['test_negative_elbo']:.2f} | {r['test_nll']:.2f} ± {r['nll_stderr']:.2f} | "
+            f"{r['kl']:.2f} | {r['active_units']} | {r['train_seconds']:.0f} |"
+        )
     print(f"wrote {out}")
 
 

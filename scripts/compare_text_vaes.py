@@ -41,8 +41,13 @@ def variants(warmup_steps, word_dropout, free_bits):
         "VAE": {"latent_dim": 32},
         "+ KL annealing": {"latent_dim": 32, **annealing},
         f"+ word dropout {word_dropout:g}": {"latent_dim": 32, **annealing, "word_dropout": word_dropout},
-        f"+ free bits {free_bits:g}/dim": {"latent_dim": 32, **annealing, "word_dropout": word_dropout,
-                                           "objective": "free_bits", "free_bits": free_bits},
+        f"+ free bits {free_bits:g}/dim": {
+            "latent_dim": 32,
+            **annealing,
+            "word_dropout": word_dropout,
+            "objective": "free_bits",
+            "free_bits": free_bits,
+        },
     }
 
 
@@ -70,29 +75,60 @@ def main():
         if args.only and args.only not in name:
             continue
         config = dict(config)
-        settings = TrainSettings(dataset="text", data_dir=args.data_dir, epochs=args.epochs,
-                                 batch_size=args.batch_size, learning_rate=args.learning_rate, seed=0,
-                                 kl_warmup_steps=config.pop("kl_warmup_steps", 0))
+        settings = TrainSettings(
+            dataset="text",
+            data_dir=args.data_dir,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            seed=0,
+            kl_warmup_steps=config.pop("kl_warmup_steps", 0),
+        )
         run_dir = Path(args.runs) / f"{index}"
         model, metrics = train(run_dir, {**decoder, **config}, settings, dataset=data, verbose=args.verbose)
         vocabulary = text.Vocabulary.load(run_dir / text.VOCABULARY_FILE)
         # The language model's ELBO is log p(x) exactly: one sample is enough.
         k = 1 if model.latent_dim == 0 else args.num_samples
         scores = evaluate_sentences(model, text.encode_sentences(vocabulary, data.test), num_samples=k, verbose=0)
-        row = {"variant": name, "run_dir": str(run_dir), "config": {**config, **decoder},
-               "kl_warmup_steps": settings.kl_warmup_steps, "train_seconds": metrics["train_seconds"],
-               **{key: scores[key] for key in ("nll", "nll_stderr", "ppl", "elbo", "ppl_elbo", "reconstruction",
-                                               "kl", "mi", "active_units", "num_samples", "tokens", "seconds")}}
+        row = {
+            "variant": name,
+            "run_dir": str(run_dir),
+            "config": {**config, **decoder},
+            "kl_warmup_steps": settings.kl_warmup_steps,
+            "train_seconds": metrics["train_seconds"],
+            **{
+                key: scores[key]
+                for key in (
+                    "nll",
+                    "nll_stderr",
+                    "ppl",
+                    "elbo",
+                    "ppl_elbo",
+                    "reconstruction",
+                    "kl",
+                    "mi",
+                    "active_units",
+                    "num_samples",
+                    "tokens",
+                    "seconds",
+                )
+            },
+        }
         if model.latent_dim:
             row["prior_samples"] = [s.decode() for s in vocabulary.strings(model.sample(5, seed=0)).numpy()]
             pair, _ = vocabulary.ids([data.test[0], data.test[1]])
             row["homotopy"] = [s.decode() for s in vocabulary.strings(model.homotopy(pair[:1], pair[1:])).numpy()]
         rows.append(row)
         print(json.dumps(row), flush=True)
-    result = {"date": datetime.date.today().isoformat(), "epochs": args.epochs, "batch_size": args.batch_size,
-              "learning_rate": args.learning_rate, "num_samples": args.num_samples,
-              "command": "python scripts/compare_text_vaes.py " + " ".join(sys.argv[1:]),
-              "rows": rows}
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "num_samples": args.num_samples,
+        "command": "python scripts/compare_text_vaes.py " + " ".join(sys.argv[1:]),
+        "rows": rows,
+    }
     suffix = "" if not args.only else "-" + "".join(c if c.isalnum() else "_" for c in args.only)
     out = Path(__file__).parent / "results" / f"text-vaes-{result['date']}{suffix}.json"
     out.write_text(json.dumps(result, indent=2))
@@ -100,8 +136,10 @@ def main():
     print(f"| model | test NLL (K={args.num_samples}) | PPL | -ELBO | KL | MI | active units | train s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['variant']} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | {r['ppl']:.2f} | {-r['elbo']:.2f} | "
-              f"{r['kl']:.2f} | {r['mi']:.2f} | {r['active_units']} | {r['train_seconds']:.0f} |")
+        print(
+            f"| {r['variant']} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | {r['ppl']:.2f} | {-r['elbo']:.2f} | "
+            f"{r['kl']:.2f} | {r['mi']:.2f} | {r['active_units']} | {r['train_seconds']:.0f} |"
+        )
     for r in rows:
         for key in ("prior_samples", "homotopy"):
             if key in r:

@@ -52,27 +52,35 @@ def main():
             run(["evaluate", str(run_dir), "-k", str(args.k), "--limit", str(args.limit), "--out", str(eval_path)])
         results = json.loads(eval_path.read_text())
         metrics = json.loads((run_dir / "metrics.json").read_text())
-        rows.append({
-            "lever": path.stem,
-            "config": str(path.relative_to(ROOT)),
-            "epochs": config["epochs"],
-            "train_seconds": metrics["train_seconds"],
-            "wall_seconds_this_invocation": train_seconds,
-            "test_negative_elbo": metrics["test"]["negative_elbo"],
-            **{key: results[key] for key in ("nll", "nll_stderr", "kl", "kl_layers", "active_units_layers",
-                                             "latent_dims") if key in results},
-            "evaluation": {"num_samples": args.k, "examples": args.limit},
-        })
+        rows.append(
+            {
+                "lever": path.stem,
+                "config": str(path.relative_to(ROOT)),
+                "epochs": config["epochs"],
+                "train_seconds": metrics["train_seconds"],
+                "wall_seconds_this_invocation": train_seconds,
+                "test_negative_elbo": metrics["test"]["negative_elbo"],
+                **{
+                    key: results[key]
+                    for key in ("nll", "nll_stderr", "kl", "kl_layers", "active_units_layers", "latent_dims")
+                    if key in results
+                },
+                "evaluation": {"num_samples": args.k, "examples": args.limit},
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     out = ROOT / "scripts" / "results" / f"hierarchy-levers-{datetime.date.today().isoformat()}.json"
     out.write_text(json.dumps(rows, indent=2))
-    print(f"| lever | NLL (K={args.k}, {args.limit} images) | -ELBO | KL z1 | KL z2 | active z1 | active z2 "
-          "| train s |")
+    print(
+        f"| lever | NLL (K={args.k}, {args.limit} images) | -ELBO | KL z1 | KL z2 | active z1 | active z2 | train s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         kl, au, dims = r.get("kl_layers", [0, 0]), r.get("active_units_layers", [0, 0]), r["latent_dims"]
-        print(f"| {r['lever']} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | {r['test_negative_elbo']:.2f} | "
-              f"{kl[0]:.2f} | {kl[1]:.2f} | {au[0]}/{dims[0]} | {au[1]}/{dims[1]} | {r['train_seconds']:.0f} |")
+        print(
+            f"| {r['lever']} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | {r['test_negative_elbo']:.2f} | "
+            f"{kl[0]:.2f} | {kl[1]:.2f} | {au[0]}/{dims[0]} | {au[1]}/{dims[1]} | {r['train_seconds']:.0f} |"
+        )
     print(f"written to {out}")
 
 

@@ -43,8 +43,11 @@ def measure(jit, steps, batch_size=128, steps_per_execution=20):
     first_evaluate = time.perf_counter() - start
     start = time.perf_counter()
     model.fit(data, epochs=1, verbose=0)
-    return {"first_fit_s": round(first_fit, 3), "first_evaluate_s": round(first_evaluate, 3),
-            "ms_per_step": round((time.perf_counter() - start) / steps * 1e3, 3)}
+    return {
+        "first_fit_s": round(first_fit, 3),
+        "first_evaluate_s": round(first_evaluate, 3),
+        "ms_per_step": round((time.perf_counter() - start) / steps * 1e3, 3),
+    }
 
 
 def main():
@@ -67,11 +70,18 @@ def main():
     off, on = median(False), median(True)
     extra = (on["first_fit_s"] + on["first_evaluate_s"]) - (off["first_fit_s"] + off["first_evaluate_s"])
     saved = off["ms_per_step"] - on["ms_per_step"]
-    report = {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "tensorflow": tf.__version__,
-              "steps": args.steps, "rounds": rounds, "jit_off": off, "jit_on": on,
-              "compile_extra_s": round(extra, 3),
-              "saved_ms_per_step": round(saved, 3),
-              "break_even_steps": round(extra / saved * 1e3) if saved > 0 else None}
+    report = {
+        "date": datetime.date.today().isoformat(),
+        "cpus": os.cpu_count(),
+        "tensorflow": tf.__version__,
+        "steps": args.steps,
+        "rounds": rounds,
+        "jit_off": off,
+        "jit_on": on,
+        "compile_extra_s": round(extra, 3),
+        "saved_ms_per_step": round(saved, 3),
+        "break_even_steps": round(extra / saved * 1e3) if saved > 0 else None,
+    }
     out = Path(args.out or Path(__file__).parent / "results" / f"jit-cost-{report['date']}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

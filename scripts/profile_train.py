@@ -63,6 +63,7 @@ def child(out_path, train_args):
                 return function(*args, **kwargs)
             finally:
                 spans.setdefault(name, []).append(time.perf_counter() - begin)
+
         return wrapper
 
     training._prepare_images = timed("data", training._prepare_images)
@@ -116,6 +117,7 @@ def child(out_path, train_args):
                     return _method(*args, **kwargs)
                 finally:
                     callback_seconds.setdefault(_key, []).append(time.perf_counter() - begin)
+
             setattr(callback, hook, wrapper)
         return callback
 
@@ -133,8 +135,9 @@ def child(out_path, train_args):
     keras.Model.fit = fit
     code = cli_main(["train", *train_args])
     marks["cli_done"] = time.perf_counter()
-    Path(out_path).write_text(json.dumps({"code": code, "marks": marks, "spans": spans, "events": events,
-                                          "callbacks": callback_seconds}))
+    Path(out_path).write_text(
+        json.dumps({"code": code, "marks": marks, "spans": spans, "events": events, "callbacks": callback_seconds})
+    )
 
 
 def epochs_from(events):
@@ -149,15 +152,17 @@ def epochs_from(events):
         last = {what: t for t, what in marks}
         batches = [t for t, what in marks if what == "batch_end"]
         begin = first["epoch_begin"]
-        rows.append({
-            "epoch": epoch + 1,
-            "first_call": batches[0] - begin,  # the first train-function call (trace + compile in epoch 1)
-            "steps": batches[-1] - begin,
-            "validation": last.get("test_end", batches[-1]) - first.get("test_begin", batches[-1]),
-            "epoch_end_callbacks": last.get("callbacks_done", last["epoch_end"]) - last["epoch_end"],
-            "end": last.get("callbacks_done", last["epoch_end"]),
-            "begin": begin,
-        })
+        rows.append(
+            {
+                "epoch": epoch + 1,
+                "first_call": batches[0] - begin,  # the first train-function call (trace + compile in epoch 1)
+                "steps": batches[-1] - begin,
+                "validation": last.get("test_end", batches[-1]) - first.get("test_begin", batches[-1]),
+                "epoch_end_callbacks": last.get("callbacks_done", last["epoch_end"]) - last["epoch_end"],
+                "end": last.get("callbacks_done", last["epoch_end"]),
+                "begin": begin,
+            }
+        )
     for row, following in zip(rows, rows[1:]):
         row["gap_to_next"] = following["begin"] - row["end"]  # between epochs: a stall if large
     for row in rows:
@@ -187,9 +192,11 @@ def in_fit_epochs(data_dir, epochs):
     keras.utils.set_random_seed(0)
     model = VAE(data_shape=(28, 28, 1), latent_dim=16, likelihood="bernoulli", architecture="mlp")
     steps = len(train_x) // settings.batch_size  # the CLI's: full batches of a repeated pipeline
-    model.compile(optimizer=make_optimizer(settings, steps, epochs),
-                  jit_compile=use_jit(settings, "mlp", steps * epochs),
-                  steps_per_execution=settings.steps_per_execution)
+    model.compile(
+        optimizer=make_optimizer(settings, steps, epochs),
+        jit_compile=use_jit(settings, "mlp", steps * epochs),
+        steps_per_execution=settings.steps_per_execution,
+    )
     seconds = []
 
     class Timer(keras.callbacks.Callback):
@@ -199,8 +206,9 @@ def in_fit_epochs(data_dir, epochs):
         def on_epoch_end(self, epoch, logs=None):
             seconds.append(time.perf_counter() - self.begin)
 
-    data = model_inputs(train_x, batch_size=settings.batch_size, binarize="dynamic", shuffle=True,
-                        drop_remainder=True).repeat()
+    data = model_inputs(
+        train_x, batch_size=settings.batch_size, binarize="dynamic", shuffle=True, drop_remainder=True
+    ).repeat()
     model.fit(data, epochs=epochs, steps_per_epoch=steps, callbacks=[Timer()], verbose=0)
     return seconds
 
@@ -257,8 +265,16 @@ def main():
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "timeline.json"
-            train_args = [*MAIN_JOB, "--data-dir", args.data_dir, "--out", str(Path(tmp) / "run"), "--verbose", "0",
-                          *extra]
+            train_args = [
+                *MAIN_JOB,
+                "--data-dir",
+                args.data_dir,
+                "--out",
+                str(Path(tmp) / "run"),
+                "--verbose",
+                "0",
+                *extra,
+            ]
             begin = time.perf_counter()
             subprocess.run([sys.executable, __file__, "--child", str(out), *train_args], check=True)
             wall = time.perf_counter() - begin
@@ -270,8 +286,7 @@ def main():
             metrics = json.loads((Path(tmp) / "run" / "metrics.json").read_text())
             summary["test_negative_elbo"] = metrics["test"]["negative_elbo"]
             runs.append(summary)
-            print(f"repeat {repeat + 1}: {wall:.1f} s wall, test -ELBO {summary['test_negative_elbo']:.2f}",
-                  flush=True)
+            print(f"repeat {repeat + 1}: {wall:.1f} s wall, test -ELBO {summary['test_negative_elbo']:.2f}", flush=True)
     in_fit = in_fit_epochs(args.data_dir, args.in_fit_epochs) if args.in_fit_epochs else []
     keys = [k for k in runs[0] if isinstance(runs[0][k], float)]
     result = {
@@ -285,8 +300,9 @@ def main():
         "repeats": runs,
     }
     if result["in_fit_epoch_median"]:
-        result["cli_epoch_over_in_fit"] = (result["summary"]["median_epoch_wall"]["median"]
-                                           / result["in_fit_epoch_median"] - 1)
+        result["cli_epoch_over_in_fit"] = (
+            result["summary"]["median_epoch_wall"]["median"] / result["in_fit_epoch_median"] - 1
+        )
     name = f"profile-train-{result['date']}{'-' + args.label if args.label else ''}.json"
     path = Path(__file__).parent / "results" / name
     path.write_text(json.dumps(result, indent=2))
@@ -295,8 +311,10 @@ def main():
         s = result["summary"][key]
         print(f"{key:32s} {s['median']:8.2f} {s['min']:8.2f} {s['max']:8.2f}")
     if in_fit:
-        print(f"in-fit epoch (median of {len(in_fit) - 1} after the first): {result['in_fit_epoch_median']:.2f} s; "
-              f"CLI epoch over it: {100 * result['cli_epoch_over_in_fit']:+.1f} %")
+        print(
+            f"in-fit epoch (median of {len(in_fit) - 1} after the first): {result['in_fit_epoch_median']:.2f} s; "
+            f"CLI epoch over it: {100 * result['cli_epoch_over_in_fit']:+.1f} %"
+        )
     print(f"written to {path}")
 
 

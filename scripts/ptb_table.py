@@ -50,8 +50,21 @@ RECIPES = {  # name under configs/ptb -> what the row is
     "cyclical": "cyclical KL annealing (Fu et al.)",
     "bn_vae": "BN-VAE, gamma 0.6 (Zhu et al.)",
 }
-SCORES = ("nll", "nll_stderr", "ppl", "elbo", "ppl_elbo", "reconstruction", "kl", "mi", "active_units", "tokens",
-          "num_samples", "num_examples", "seconds")
+SCORES = (
+    "nll",
+    "nll_stderr",
+    "ppl",
+    "elbo",
+    "ppl_elbo",
+    "reconstruction",
+    "kl",
+    "mi",
+    "active_units",
+    "tokens",
+    "num_samples",
+    "num_examples",
+    "seconds",
+)
 
 
 def epoch_seconds(log_path):
@@ -69,8 +82,11 @@ def score(run_dir, num_samples, limit, seed=0):
     model, vocabulary = load_run(run_dir), load_vocabulary(run_dir)
     sentences = load_text(load_run_settings(run_dir)).test[:limit]
     k = 1 if model.latent_dim == 0 else num_samples
-    return model, vocabulary, evaluate_sentences(model, text.encode_sentences(vocabulary, sentences),
-                                                 num_samples=k, seed=seed, verbose=0)
+    return (
+        model,
+        vocabulary,
+        evaluate_sentences(model, text.encode_sentences(vocabulary, sentences), num_samples=k, seed=seed, verbose=0),
+    )
 
 
 def convergence(run_dir, limit):
@@ -101,9 +117,12 @@ def ship(run_dir, table_path, out=ROOT / "saved_models" / "ptb_sentence_vae", ve
             path = export_sentence_model(model, vocabulary, Path(tmp) / weights, 1, weights=weights)
             sizes[weights] = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
             signature = tf.saved_model.load(str(path)).signatures["log_likelihood"]
-            scores[weights] = np.concatenate([
-                signature(sentences=tf.constant(test[i : i + 25]), num_samples=tf.constant(20))["log_px"].numpy()
-                for i in range(0, len(test), 25)])
+            scores[weights] = np.concatenate(
+                [
+                    signature(sentences=tf.constant(test[i : i + 25]), num_samples=tf.constant(20))["log_px"].numpy()
+                    for i in range(0, len(test), 25)
+                ]
+            )
         target = Path(out) / str(version)
         if target.exists():
             raise FileExistsError(f"{target} exists: remove it or ship another version")
@@ -111,13 +130,19 @@ def ship(run_dir, table_path, out=ROOT / "saved_models" / "ptb_sentence_vae", ve
     _, _, check = score(run_dir, 20, 200)
     rows = json.loads(Path(table_path).read_text())["rows"] if table_path else []
     metrics = {
-        "run": str(run_dir), "config": f"configs/ptb/{Path(run_dir).name}.json",
+        "run": str(run_dir),
+        "config": f"configs/ptb/{Path(run_dir).name}.json",
         "train": json.loads((Path(run_dir) / "metrics.json").read_text()),
         "eval": next((r for r in rows if r["name"] == Path(run_dir).name), None),
-        "float16": {"bytes": sizes["float16"], "float32_bytes": sizes["float32"], "sentences": len(test),
-                    "num_samples": 20, "nll_float32": float(-scores["float32"].mean()),
-                    "nll_float16": float(-scores["float16"].mean()),
-                    "max_abs_change": float(np.max(np.abs(scores["float16"] - scores["float32"])))},
+        "float16": {
+            "bytes": sizes["float16"],
+            "float32_bytes": sizes["float32"],
+            "sentences": len(test),
+            "num_samples": 20,
+            "nll_float32": float(-scores["float32"].mean()),
+            "nll_float16": float(-scores["float16"].mean()),
+            "max_abs_change": float(np.max(np.abs(scores["float16"] - scores["float32"]))),
+        },
         "check": {key: check[key] for key in ("nll", "tokens", "num_samples", "num_examples")},
     }
     (target / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -135,8 +160,9 @@ def main():
     parser.add_argument("--convergence", metavar="NAME", help="K = 10, 100, 500 on one run instead")
     parser.add_argument("--ship", metavar="NAME", help="export this run to saved_models/ptb_sentence_vae/1 instead")
     parser.add_argument("--table", help="with --ship: the ptb-table JSON whose row to keep in metrics.json")
-    parser.add_argument("--figure-only", action="store_true",
-                        help="redraw the figure for the rows of today's table, scoring nothing")
+    parser.add_argument(
+        "--figure-only", action="store_true", help="redraw the figure for the rows of today's table, scoring nothing"
+    )
     parser.add_argument("--figure", default=str(ROOT / "docs" / "images" / "ptb-collapse.png"))
     args = parser.parse_args()
     date = datetime.date.today().isoformat()
@@ -147,8 +173,7 @@ def main():
     if args.convergence:
         rows = convergence(Path(args.runs) / args.convergence, args.limit)
         out = ROOT / "scripts" / "results" / f"ptb-convergence-{date}.json"
-        out.write_text(json.dumps({"date": date, "command": command, "run": args.convergence, "rows": rows},
-                                  indent=2))
+        out.write_text(json.dumps({"date": date, "command": command, "run": args.convergence, "rows": rows}, indent=2))
         print(f"wrote {out}")
         return
     rows, histories = [], {}
@@ -160,10 +185,15 @@ def main():
         metrics = json.loads((run_dir / "metrics.json").read_text())
         histories[RECIPES[name]] = read_history(run_dir / "history.csv")
         model, vocabulary, scores = score(run_dir, args.num_samples, args.limit)
-        row = {"name": name, "recipe": RECIPES[name], "config": f"configs/ptb/{name}.json",
-               "epochs_trained": metrics.get("epochs_trained"), "stopped_early": metrics.get("stopped_early"),
-               "train_seconds": sum(epoch_seconds(Path(args.runs) / f"{name}.log")) or metrics["train_seconds"],
-               **{key: scores[key] for key in SCORES}}
+        row = {
+            "name": name,
+            "recipe": RECIPES[name],
+            "config": f"configs/ptb/{name}.json",
+            "epochs_trained": metrics.get("epochs_trained"),
+            "stopped_early": metrics.get("stopped_early"),
+            "train_seconds": sum(epoch_seconds(Path(args.runs) / f"{name}.log")) or metrics["train_seconds"],
+            **{key: scores[key] for key in SCORES},
+        }
         if model.latent_dim:
             row["prior_samples"] = [s.decode() for s in vocabulary.strings(model.sample(5, seed=0)).numpy()]
             pair, _ = vocabulary.ids(["the company said it would buy the unit", "the market fell sharply"])
@@ -189,8 +219,10 @@ def main():
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         epochs = f"{r['epochs_trained']}{' (stopped early)' if r['stopped_early'] else ''}"
-        print(f"| {r['recipe']} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | {r['ppl']:.2f} | {-r['elbo']:.2f} | "
-              f"{r['kl']:.2f} | {r['mi']:.2f} | {r['active_units']} | {epochs} | {r['train_seconds']:.0f} |")
+        print(
+            f"| {r['recipe']} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | {r['ppl']:.2f} | {-r['elbo']:.2f} | "
+            f"{r['kl']:.2f} | {r['mi']:.2f} | {r['active_units']} | {epochs} | {r['train_seconds']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

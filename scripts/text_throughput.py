@@ -77,8 +77,9 @@ def child(batches_path, variant, out_path, steps, warmup):
     keras.utils.set_random_seed(0)
     model = SentenceVAE(vocab_size, **NETWORK, **changes)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
-    dataset = tf.data.Dataset.from_generator(lambda: iter(batches),
-                                             output_signature=tf.TensorSpec([None, None], tf.int32))
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter(batches), output_signature=tf.TensorSpec([None, None], tf.int32)
+    )
     times = []
 
     class Timer(keras.callbacks.Callback):
@@ -91,13 +92,21 @@ def child(batches_path, variant, out_path, steps, warmup):
     tokens = sum(int((b != 0).sum()) for b in timed)
     padded = sum(int(b.size) for b in timed)
     seconds = times[-1] - times[warmup - 1]
-    Path(out_path).write_text(json.dumps({
-        "variant": variant, "batch_size": batch, "steps": len(timed), "seconds": seconds,
-        "tokens_per_second": tokens / seconds, "padding_fraction": 1 - tokens / padded,
-        "seconds_per_step": seconds / len(timed),
-        "step_seconds_median": statistics.median(b - a for a, b in zip(times[warmup - 1:], times[warmup:])),
-        "first_steps_seconds": times[warmup - 1] - start,
-    }))
+    Path(out_path).write_text(
+        json.dumps(
+            {
+                "variant": variant,
+                "batch_size": batch,
+                "steps": len(timed),
+                "seconds": seconds,
+                "tokens_per_second": tokens / seconds,
+                "padding_fraction": 1 - tokens / padded,
+                "seconds_per_step": seconds / len(timed),
+                "step_seconds_median": statistics.median(b - a for a, b in zip(times[warmup - 1 :], times[warmup:])),
+                "first_steps_seconds": times[warmup - 1] - start,
+            }
+        )
+    )
 
 
 def make_batches(data_dir, batch, width, count, seed=0):
@@ -145,8 +154,12 @@ def main():
         runs = [(variant, ROOT) for variant in args.variants]
         if args.baseline_ref:
             worktree = Path(tmp) / "baseline"
-            subprocess.run(["git", "worktree", "add", "--detach", str(worktree), args.baseline_ref], cwd=ROOT,
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["git", "worktree", "add", "--detach", str(worktree), args.baseline_ref],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
             runs.insert(0, ("default", worktree))
         try:
             for variant, code in runs:
@@ -160,25 +173,43 @@ def main():
                 vocab_size = int(np.load(batches_path, allow_pickle=True)["vocab_size"])
                 out = Path(tmp) / "row.json"
                 # cwd = the code's root, so `-c` imports that tree's tfvae (sys.path[0] is the cwd).
-                argv = ["x", "--child", str(batches_path), variant, str(out), str(args.steps + args.warmup),
-                        str(args.warmup)]
-                program = (f"import runpy, sys; sys.argv = {argv!r}; "
-                           f"runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')")
+                argv = [
+                    "x",
+                    "--child",
+                    str(batches_path),
+                    variant,
+                    str(out),
+                    str(args.steps + args.warmup),
+                    str(args.warmup),
+                ]
+                program = (
+                    f"import runpy, sys; sys.argv = {argv!r}; "
+                    f"runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')"
+                )
                 subprocess.run([sys.executable, "-c", program], cwd=code, check=True)
                 row = json.loads(out.read_text())
-                total, output = flops_per_token(vocab_size, NETWORK["embedding_dim"], NETWORK["units"],
-                                                NETWORK["latent_dim"])
-                row.update(code="baseline " + args.baseline_ref if code != ROOT else "this tree",
-                           mflop_per_token=total / 1e6, output_layer_share=output / total,
-                           fraction_of_peak=row["tokens_per_second"] * total / (peak * 1e9))
+                total, output = flops_per_token(
+                    vocab_size, NETWORK["embedding_dim"], NETWORK["units"], NETWORK["latent_dim"]
+                )
+                row.update(
+                    code="baseline " + args.baseline_ref if code != ROOT else "this tree",
+                    mflop_per_token=total / 1e6,
+                    output_layer_share=output / total,
+                    fraction_of_peak=row["tokens_per_second"] * total / (peak * 1e9),
+                )
                 rows.append(row)
                 print(json.dumps(row), flush=True)
         finally:
             if args.baseline_ref:
                 subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False)
-    result = {"date": datetime.date.today().isoformat(), "machine": {"cpus": os.cpu_count(),
-              "platform": platform.platform()}, "matmul_peak_gflops": peak, "network": NETWORK,
-              "command": "python scripts/text_throughput.py " + " ".join(sys.argv[1:]), "rows": rows}
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "matmul_peak_gflops": peak,
+        "network": NETWORK,
+        "command": "python scripts/text_throughput.py " + " ".join(sys.argv[1:]),
+        "rows": rows,
+    }
     suffix = f"-{args.label}" if args.label else ""
     path = ROOT / "scripts" / "results" / f"text-throughput-{result['date']}{suffix}.json"
     path.write_text(json.dumps(result, indent=2))
@@ -187,9 +218,11 @@ def main():
     print("| code | variant | batch | tokens/s | x first row | padding | MFLOP/token | % of peak |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['code']} | {r['variant']} | {r['batch_size']} | {r['tokens_per_second']:.0f} | "
-              f"{r['tokens_per_second'] / base:.2f} | {100 * r['padding_fraction']:.0f} % | "
-              f"{r['mflop_per_token']:.1f} | {100 * r['fraction_of_peak']:.0f} % |")
+        print(
+            f"| {r['code']} | {r['variant']} | {r['batch_size']} | {r['tokens_per_second']:.0f} | "
+            f"{r['tokens_per_second'] / base:.2f} | {100 * r['padding_fraction']:.0f} % | "
+            f"{r['mflop_per_token']:.1f} | {100 * r['fraction_of_peak']:.0f} % |"
+        )
     print(f"written to {path}")
 
 

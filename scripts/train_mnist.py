@@ -71,12 +71,31 @@ def main():
     for name in args.models:
         run_dir = Path(args.runs) / name
         steps = [
-            ["train", "--data-dir", args.data_dir, "--epochs", str(args.epochs), "--latent-dim", "16",
-             "--likelihood", "bernoulli", "--out", str(run_dir), "--verbose", "2", *MODELS[name]],
-            ["evaluate", str(run_dir), "--data-dir", args.data_dir, "--num-samples",
-             str(args.conv_num_samples if "conv" in name else args.num_samples)],
-            ["export", str(run_dir), "--out", str(Path(args.out) / name), "--version", str(args.version),
-             "--tflite"],
+            [
+                "train",
+                "--data-dir",
+                args.data_dir,
+                "--epochs",
+                str(args.epochs),
+                "--latent-dim",
+                "16",
+                "--likelihood",
+                "bernoulli",
+                "--out",
+                str(run_dir),
+                "--verbose",
+                "2",
+                *MODELS[name],
+            ],
+            [
+                "evaluate",
+                str(run_dir),
+                "--data-dir",
+                args.data_dir,
+                "--num-samples",
+                str(args.conv_num_samples if "conv" in name else args.num_samples),
+            ],
+            ["export", str(run_dir), "--out", str(Path(args.out) / name), "--version", str(args.version), "--tflite"],
         ]
         done = [run_dir / "metrics.json", run_dir / "eval.json", Path(args.out) / name / str(args.version)]
         for step, output in zip(steps, done):
@@ -90,11 +109,32 @@ def main():
         metrics = json.loads((version_dir / "metrics.json").read_text())
         metrics["tflite"] = tflite_report(version_dir)
         metrics["command"] = "python scripts/train_mnist.py " + " ".join(
-            ["--data-dir", args.data_dir, "--epochs", str(args.epochs), "--num-samples", str(args.num_samples),
-             "--conv-num-samples", str(args.conv_num_samples), "--models", name])
+            [
+                "--data-dir",
+                args.data_dir,
+                "--epochs",
+                str(args.epochs),
+                "--num-samples",
+                str(args.num_samples),
+                "--conv-num-samples",
+                str(args.conv_num_samples),
+                "--models",
+                name,
+            ]
+        )
         (version_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        print(json.dumps({"model": name, "test": metrics["metrics"]["test"], "nll": metrics["eval"]["nll"],
-                          "tflite": metrics["tflite"]}, indent=2), flush=True)
+        print(
+            json.dumps(
+                {
+                    "model": name,
+                    "test": metrics["metrics"]["test"],
+                    "nll": metrics["eval"]["nll"],
+                    "tflite": metrics["tflite"],
+                },
+                indent=2,
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,14 @@ CPP_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d|absl::InitializeLog|oneD
 
 def tfvae(*args, **kwargs):
     """``python -m tfvae ARGS`` in a fresh process."""
-    return subprocess.run([sys.executable, "-m", "tfvae", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=600, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "tfvae", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        **kwargs,
+    )
 
 
 def assert_clean(result):
@@ -69,8 +75,14 @@ def test_evaluation_of_one_sentence_and_of_an_export_of_one_image(images, tmp_pa
     vocabulary = Vocabulary.build(["the cat sat", "a dog ran", "the dog sat"])
     model = SentenceVAE(vocabulary.size, latent_dim=2, embedding_dim=8, units=8, seed=0)
     for sentences, batch_size in ((["the cat sat"], 1), (["the cat sat", "a dog", "the dog ran far"], 2)):
-        results = evaluate_sentences(model, encode_sentences(vocabulary, sentences), num_samples=3,
-                                     batch_size=batch_size, chunk_size=2, verbose=0)
+        results = evaluate_sentences(
+            model,
+            encode_sentences(vocabulary, sentences),
+            num_samples=3,
+            batch_size=batch_size,
+            chunk_size=2,
+            verbose=0,
+        )
         assert results["num_examples"] == len(sentences) and np.isfinite(results["nll"])
     path = export(VAE(latent_dim=2, hidden_units=(16,), seed=0), tmp_path / "served")
     for count, batch_size in ((1, 1), (1, 100), (3, 2)):
@@ -96,9 +108,28 @@ def test_importance_weighting_traced_for_a_batch_of_one(images):
 def image_run(tmp_path_factory, tiny_idx_dir):
     """A 1-epoch image run and its export (with TFLite files), both made by the command line."""
     base = tmp_path_factory.mktemp("boundaries_image")
-    trained = tfvae("train", "--data-dir", tiny_idx_dir, "--epochs", "1", "--batch-size", "64", "--validation-size",
-                    "64", "--latent-dims", "3", "2", "--latent-hidden-units", "8", "--hidden-units", "16",
-                    "--out", base / "run", "--verbose", "0")
+    trained = tfvae(
+        "train",
+        "--data-dir",
+        tiny_idx_dir,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--validation-size",
+        "64",
+        "--latent-dims",
+        "3",
+        "2",
+        "--latent-hidden-units",
+        "8",
+        "--hidden-units",
+        "16",
+        "--out",
+        base / "run",
+        "--verbose",
+        "0",
+    )
     assert_clean(trained)
     assert_clean(tfvae("export", base / "run", "--out", base / "served", "--tflite"))
     return base / "run", base / "served" / "1"
@@ -114,9 +145,27 @@ def text_run(tmp_path_factory):
     data.mkdir()
     for split, count in (("train", 100), ("valid", 10), ("test", 10)):
         (data / f"ptb.{split}.txt").write_text("\n".join((PTB / f"ptb.{split}.txt").read_text().splitlines()[:count]))
-    trained = tfvae("train", "--dataset", "text", "--data-dir", data, "--epochs", "1", "--latent-dim", "4",
-                    "--embedding-dim", "16", "--rnn-units", "16", "--batch-size", "32", "--out", base / "run",
-                    "--verbose", "0")
+    trained = tfvae(
+        "train",
+        "--dataset",
+        "text",
+        "--data-dir",
+        data,
+        "--epochs",
+        "1",
+        "--latent-dim",
+        "4",
+        "--embedding-dim",
+        "16",
+        "--rnn-units",
+        "16",
+        "--batch-size",
+        "32",
+        "--out",
+        base / "run",
+        "--verbose",
+        "0",
+    )
     assert_clean(trained)
     assert_clean(tfvae("export", base / "run", "--out", base / "served"))
     return base / "run", base / "served" / "1", data
@@ -125,15 +174,18 @@ def text_run(tmp_path_factory):
 def test_image_commands_on_a_run_and_an_export(image_run, tiny_idx_dir, tmp_path):
     run, served = image_run
     for target in (run, served):
-        result = tfvae("evaluate", target, "--limit", "1", "-k", "3", "--data-dir", tiny_idx_dir,
-                       "--out", tmp_path / "eval.json")
+        result = tfvae(
+            "evaluate", target, "--limit", "1", "-k", "3", "--data-dir", tiny_idx_dir, "--out", tmp_path / "eval.json"
+        )
         assert_clean(result)
         assert json.loads((tmp_path / "eval.json").read_text())["num_examples"] == 1
         assert_clean(tfvae("sample", target, "--n", "4", "--out", tmp_path / "samples.png"))
-    assert_clean(tfvae("evaluate", run, "--gaps", "--limit", "1", "--svi-steps", "2", "-k", "3",
-                       "--out", tmp_path / "gaps.json"))
-    assert_clean(tfvae("plot", served, "--kind", "reconstructions", "--data-dir", tiny_idx_dir,
-                       "--out", tmp_path / "r.png"))
+    assert_clean(
+        tfvae("evaluate", run, "--gaps", "--limit", "1", "--svi-steps", "2", "-k", "3", "--out", tmp_path / "gaps.json")
+    )
+    assert_clean(
+        tfvae("plot", served, "--kind", "reconstructions", "--data-dir", tiny_idx_dir, "--out", tmp_path / "r.png")
+    )
 
 
 def test_a_shipped_vamp_export_samples_quietly(tmp_path):

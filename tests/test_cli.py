@@ -11,8 +11,9 @@ from conftest import REPO, mnist_dir
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "tfvae.cli", *args], capture_output=True, text=True,
-                          cwd=REPO, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "tfvae.cli", *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=600
+    )
 
 
 def test_help_documents_every_flag():
@@ -43,9 +44,25 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
     from tfvae.runs import load_run
 
     out = tmp_path / "run"
-    result = run_cli("train", "--data-dir", str(tiny_idx_dir), "--epochs", "2", "--batch-size", "64",
-                     "--validation-size", "64", "--latent-dim", "2", "--hidden-units", "32", "--out", str(out),
-                     "--verbose", "0")
+    result = run_cli(
+        "train",
+        "--data-dir",
+        str(tiny_idx_dir),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--validation-size",
+        "64",
+        "--latent-dim",
+        "2",
+        "--hidden-units",
+        "32",
+        "--out",
+        str(out),
+        "--verbose",
+        "0",
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 2
@@ -64,10 +81,12 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
     assert "NLL (IWAE, K=20)" in result.stdout
     assert evaluation["nll"] <= -evaluation["elbo"] + 3 * evaluation["nll_stderr"]
 
-    for args in (["sample", str(out), "--n", "9", "--out", str(tmp_path / "s.png")],
-                 ["plot", str(out), "--kind", "curves", "--out", str(tmp_path / "c.png")],
-                 ["plot", str(out), "--kind", "manifold", "--out", str(tmp_path / "m.png")],
-                 ["plot", str(out), "--kind", "latent", "--num-points", "50", "--out", str(tmp_path / "l.png")]):
+    for args in (
+        ["sample", str(out), "--n", "9", "--out", str(tmp_path / "s.png")],
+        ["plot", str(out), "--kind", "curves", "--out", str(tmp_path / "c.png")],
+        ["plot", str(out), "--kind", "manifold", "--out", str(tmp_path / "m.png")],
+        ["plot", str(out), "--kind", "latent", "--num-points", "50", "--out", str(tmp_path / "l.png")],
+    ):
         result = run_cli(*args)
         assert result.returncode == 0, result.stderr
         assert (tmp_path / Path(args[-1]).name).stat().st_size > 1000
@@ -82,8 +101,18 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
     assert result.returncode == 2 and "new version" in result.stderr
 
     # The exported model evaluates like the run (same data; the signature's own seed).
-    result = run_cli("evaluate", str(tmp_path / "served" / "1"), "--data-dir", str(tiny_idx_dir), "-k", "20",
-                     "--limit", "40", "--out", str(tmp_path / "served_eval.json"))
+    result = run_cli(
+        "evaluate",
+        str(tmp_path / "served" / "1"),
+        "--data-dir",
+        str(tiny_idx_dir),
+        "-k",
+        "20",
+        "--limit",
+        "40",
+        "--out",
+        str(tmp_path / "served_eval.json"),
+    )
     assert result.returncode == 0, result.stderr
     served = json.loads((tmp_path / "served_eval.json").read_text())
     assert served["num_examples"] == 40 and abs(served["nll"] - evaluation["nll"]) < 4 * evaluation["nll_stderr"]
@@ -98,8 +127,23 @@ def test_evaluate_a_missing_run_is_a_clear_error(tmp_path):
 def test_mnist_two_epochs_below_145_nats(tmp_path):
     """End to end on real MNIST: the MLP VAE (latent 16), 2 epochs, dynamic binarisation."""
     out = tmp_path / "mnist"
-    result = run_cli("train", "--data-dir", str(mnist_dir()), "--epochs", "2", "--latent-dim", "16",
-                     "--likelihood", "bernoulli", "--arch", "mlp", "--out", str(out), "--verbose", "2")
+    result = run_cli(
+        "train",
+        "--data-dir",
+        str(mnist_dir()),
+        "--epochs",
+        "2",
+        "--latent-dim",
+        "16",
+        "--likelihood",
+        "bernoulli",
+        "--arch",
+        "mlp",
+        "--out",
+        str(out),
+        "--verbose",
+        "2",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     print("MNIST 2-epoch test negative ELBO:", metrics["test"]["loss"])

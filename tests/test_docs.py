@@ -32,28 +32,36 @@ import pytest
 import tfvae
 from conftest import REPO, blob_images
 
-PUBLIC_MODULES = ["tfvae", *(f"tfvae.{name}" for name in tfvae.__all__ if name not in ("VAE", "SentenceVAE",
-                                                                                        "__version__"))]
+PUBLIC_MODULES = [
+    "tfvae",
+    *(f"tfvae.{name}" for name in tfvae.__all__ if name not in ("VAE", "SentenceVAE", "__version__")),
+]
 
 # Docstrings whose examples show calls, not their printed results: (qualified name, reason).
 RUN_ONLY = {
     "tfvae.model.VAE": "shows compile/fit/elbo/sample without their output (a History, a progress bar, a tensor); "
-                       "train_dataset and x_test are 64 blob images",
+    "train_dataset and x_test are 64 blob images",
     "tfvae.sentence.SentenceVAE": "shows build/compile/fit/sample without their output; sentences are 64 short "
-                                  "made-up sentences",
+    "made-up sentences",
 }
 
 # Docstrings whose written output is wrong, to be fixed in the docstring (not here): (name, reason). Strict
 # xfail: once the docstring is fixed the test passes, fails as XPASS, and the entry must go.
 WRONG_OUTPUT = {
     "tfvae.distributions.BernoulliLikelihood": "its example writes 784 * log(1/2) computed in float64 "
-                                               "(-543.4273681640625); the float32 sum prints -543.4275512695312 "
-                                               "(tfvae/distributions.py, the line after 'p = head(...)')",
+    "(-543.4273681640625); the float32 sum prints -543.4275512695312 "
+    "(tfvae/distributions.py, the line after 'p = head(...)')",
 }
 
 # Docstrings that must have examples: a finder that silently finds nothing would otherwise pass.
-EXPECTED = {"tfvae", "tfvae.model.VAE", "tfvae.sentence.SentenceVAE", "tfvae.distributions.DiagonalNormalPosterior",
-            "tfvae.distributions.BernoulliLikelihood", "tfvae.priors.StandardNormalPrior"}
+EXPECTED = {
+    "tfvae",
+    "tfvae.model.VAE",
+    "tfvae.sentence.SentenceVAE",
+    "tfvae.distributions.DiagonalNormalPosterior",
+    "tfvae.distributions.BernoulliLikelihood",
+    "tfvae.priors.StandardNormalPrior",
+}
 
 
 def find_doctests():
@@ -78,8 +86,12 @@ def example_names():
     words = ["the", "market", "fell", "company", "said", "it", "would", "buy", "unit", "sharply"]
     rng = np.random.default_rng(0)
     sentences = [" ".join(rng.choice(words, rng.integers(3, 9))) for _ in range(64)]
-    return {"train_dataset": make_pipeline(images, batch_size=32, binarize="dynamic"), "x_test": x,
-            "sentences": sentences, "tfvae": tfvae}
+    return {
+        "train_dataset": make_pipeline(images, batch_size=32, binarize="dynamic"),
+        "x_test": x,
+        "sentences": sentences,
+        "tfvae": tfvae,
+    }
 
 
 class RunOnlyChecker(doctest.OutputChecker):
@@ -97,8 +109,14 @@ def test_the_public_docstring_examples_are_collected():
 
 
 def _doctest_params():
-    return [pytest.param(test, id=test.name, marks=[pytest.mark.xfail(strict=True, reason=WRONG_OUTPUT[test.name])]
-                         if test.name in WRONG_OUTPUT else []) for test in DOCTESTS]
+    return [
+        pytest.param(
+            test,
+            id=test.name,
+            marks=[pytest.mark.xfail(strict=True, reason=WRONG_OUTPUT[test.name])] if test.name in WRONG_OUTPUT else [],
+        )
+        for test in DOCTESTS
+    ]
 
 
 @pytest.mark.parametrize("test", _doctest_params())
@@ -123,9 +141,14 @@ def test_the_site_builds_strictly(tmp_path):
     """``mkdocs build --strict``, as CI runs it (needs the ``docs`` extra)."""
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings")
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                            cwd=REPO, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     index = (tmp_path / "site" / "index.html").read_text()
     assert f"tfvae {tfvae.__version__}" in index  # the version, read by docs/_hooks/version.py

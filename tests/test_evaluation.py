@@ -18,8 +18,16 @@ def _linear_gaussian(encoder_scale=1.0, tril_scale=1.0, kl_estimate="auto"):
     rng = np.random.default_rng(0)
     W = rng.normal(size=(D, d)).astype(np.float32)
     b = rng.normal(size=D).astype(np.float32)
-    model = VAE(data_shape=(D,), latent_dim=d, hidden_units=(), posterior="full", likelihood="normal",
-                likelihood_scale=SIGMA, kl_estimate=kl_estimate, seed=0)
+    model = VAE(
+        data_shape=(D,),
+        latent_dim=d,
+        hidden_units=(),
+        posterior="full",
+        likelihood="normal",
+        likelihood_scale=SIGMA,
+        kl_estimate=kl_estimate,
+        seed=0,
+    )
     model.decoder.layers[-1].set_weights([W.T, b])
     cov = np.linalg.inv(np.eye(d) + W.T @ W / SIGMA**2)
     gain = cov @ W.T / SIGMA**2  # mu(x) = gain (x - b)

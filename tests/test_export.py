@@ -13,8 +13,16 @@ from tfvae.backend import keras, tf
 from tfvae.evaluation import evaluate_saved_model, importance_weighted_log_likelihood
 from tfvae.export import LOG_LIKELIHOOD_SEED, MAX_SAMPLES, export
 
-SIGNATURES = ("encode", "decode", "reconstruct", "sample", "log_likelihood", "posterior_sample", "log_joint",
-              "serving_default")
+SIGNATURES = (
+    "encode",
+    "decode",
+    "reconstruct",
+    "sample",
+    "log_likelihood",
+    "posterior_sample",
+    "log_joint",
+    "serving_default",
+)
 
 # Runs in a fresh interpreter: TensorFlow only, no tfvae, no TFP.
 FRESH_PROCESS = r"""
@@ -67,8 +75,12 @@ def test_signatures_in_a_fresh_process_match_keras(which, request, tmp_path):
     model, path, x = request.getfixturevalue(which)
     z = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
     np.savez(tmp_path / "in.npz", x=x, z=z)
-    result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(path), str(tmp_path / "in.npz"),
-                             str(tmp_path / "out.npz")], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, str(path), str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     out = np.load(tmp_path / "out.npz")
 
@@ -86,8 +98,9 @@ def test_signatures_in_a_fresh_process_match_keras(which, request, tmp_path):
     np.testing.assert_array_equal(out["serving_default/mean"], out["reconstruct/mean"])
     np.testing.assert_array_equal(out["sample/x1"], out["sample/x2"])  # same seed, same images
     np.testing.assert_allclose(out["sample/x1"], model.sample(5, seed=11).numpy(), **close)
-    np.testing.assert_allclose(out["log_likelihood/elbo"], model.elbo(x, seed=LOG_LIKELIHOOD_SEED).numpy(),
-                               rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(
+        out["log_likelihood/elbo"], model.elbo(x, seed=LOG_LIKELIHOOD_SEED).numpy(), rtol=1e-5, atol=1e-3
+    )
     expected = importance_weighted_log_likelihood(model, x, 64, LOG_LIKELIHOOD_SEED, chunk_size=500).numpy()
     np.testing.assert_allclose(out["log_likelihood/log_px"], expected, rtol=1e-5, atol=1e-3)
     # The IW bound from posterior_sample + log_joint (seed 0) is what `tfvae evaluate` reports on the export.
@@ -123,13 +136,20 @@ def test_tflite_matches_saved_model(which, request):
     for file, tolerance in (("vae.tflite", 1e-5), ("vae_fp16.tflite", 2e-2)):
         interpreter = Interpreter(model_path=str(path / file))
         assert set(interpreter.get_signature_list()) == {"encode", "decode", "sample"}
-        outputs = {"encode": interpreter.get_signature_runner("encode")(x=x),
-                   "decode": interpreter.get_signature_runner("decode")(z=z)}
+        outputs = {
+            "encode": interpreter.get_signature_runner("encode")(x=x),
+            "decode": interpreter.get_signature_runner("decode")(z=z),
+        }
         for signature, expected in reference.items():
             assert set(outputs[signature]) == set(expected)
             for name, value in expected.items():
-                np.testing.assert_allclose(outputs[signature][name], value.numpy(), atol=tolerance, rtol=tolerance,
-                                           err_msg=f"{file} {signature}/{name}")
+                np.testing.assert_allclose(
+                    outputs[signature][name],
+                    value.numpy(),
+                    atol=tolerance,
+                    rtol=tolerance,
+                    err_msg=f"{file} {signature}/{name}",
+                )
     # TFLite's sampler has no seed: compare the distributions of 2000 images.
     runner = Interpreter(model_path=str(path / "vae.tflite")).get_signature_runner("sample")
     lite = runner(num_samples=np.array(2000, np.int32))["x"]
@@ -147,8 +167,13 @@ def test_serving_contract_with_predict_requests(bernoulli_export):
     model, path, x = bernoulli_export
     signature_defs = saved_model_utils.get_meta_graph_def(str(path), "serve").signature_def
     assert set(SIGNATURES) <= set(signature_defs)
-    feeds = {"x": x[:2], "z": np.zeros((2, 3), np.float32), "num_samples": np.int32(3), "seed": np.int32(1),
-             "z_1": np.zeros((4, 2, 3), np.float32)}
+    feeds = {
+        "x": x[:2],
+        "z": np.zeros((2, 3), np.float32),
+        "num_samples": np.int32(3),
+        "seed": np.int32(1),
+        "z_1": np.zeros((4, 2, 3), np.float32),
+    }
     loaded = tf.saved_model.load(str(path))
     for name in SIGNATURES:
         signature_def = signature_defs[name]
@@ -170,7 +195,11 @@ def test_serving_contract_with_predict_requests(bernoulli_export):
             declared = [d.size for d in info.tensor_shape.dim]
             actual = [d.size for d in tensor.tensor_shape.dim]
             assert len(declared) == len(actual) and all(a == b or a == -1 for a, b in zip(declared, actual)), (
-                name, key, declared, actual)
+                name,
+                key,
+                declared,
+                actual,
+            )
     assert [d.size for d in signature_defs["encode"].outputs["mean"].tensor_shape.dim] == [-1, 3]
     assert [d.size for d in signature_defs["decode"].outputs["mean"].tensor_shape.dim] == [-1, 28, 28, 1]
 

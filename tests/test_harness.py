@@ -20,10 +20,19 @@ CONDITIONS = 4
 
 def _custom_networks():
     """A user's own Keras networks in place of the presets."""
-    encoder = keras.Sequential([keras.layers.InputLayer(input_shape=SHAPE), keras.layers.Flatten(),
-                                keras.layers.Dense(24, activation="tanh"), keras.layers.Dense(6)], name="my_encoder")
-    decoder = keras.Sequential([keras.layers.InputLayer(input_shape=(3,)), keras.layers.Dense(24, activation="elu"),
-                                keras.layers.Dense(64)], name="my_decoder")
+    encoder = keras.Sequential(
+        [
+            keras.layers.InputLayer(input_shape=SHAPE),
+            keras.layers.Flatten(),
+            keras.layers.Dense(24, activation="tanh"),
+            keras.layers.Dense(6),
+        ],
+        name="my_encoder",
+    )
+    decoder = keras.Sequential(
+        [keras.layers.InputLayer(input_shape=(3,)), keras.layers.Dense(24, activation="elu"), keras.layers.Dense(64)],
+        name="my_decoder",
+    )
     return {"encoder": encoder, "decoder": decoder}
 
 
@@ -43,22 +52,33 @@ VARIANTS = {
     "conditional": ({"condition_dim": CONDITIONS}, True),
     "custom_networks": (_custom_networks, True),
     "two_layers": ({"latent_dims": (3, 2)}, True),
-    "three_layer_ladder": ({"latent_dims": (3, 2, 2), "inference": "ladder", "objective": "iwae", "num_samples": 2},
-                           True),
+    "three_layer_ladder": (
+        {"latent_dims": (3, 2, 2), "inference": "ladder", "objective": "iwae", "num_samples": 2},
+        True,
+    ),
     "two_layers_free_bits": ({"latent_dims": (3, 2), "objective": "free_bits", "free_bits": 0.2}, False),
     "two_layers_ladder_batch_norm": ({"latent_dims": (3, 2), "inference": "ladder", "latent_batch_norm": True}, True),
-    "two_layers_vamp_sampled_kl": ({"latent_dims": (3, 2), "prior": "vamp", "prior_components": 4,
-                                    "kl_estimate": "sample"}, False),
-    "two_layers_mixture_conditional": ({"latent_dims": (3, 2), "prior": "mixture", "prior_components": 3,
-                                        "condition_dim": CONDITIONS}, False),
+    "two_layers_vamp_sampled_kl": (
+        {"latent_dims": (3, 2), "prior": "vamp", "prior_components": 4, "kl_estimate": "sample"},
+        False,
+    ),
+    "two_layers_mixture_conditional": (
+        {"latent_dims": (3, 2), "prior": "mixture", "prior_components": 3, "condition_dim": CONDITIONS},
+        False,
+    ),
 }
 
 
 def _build(name):
     arguments, _ = VARIANTS[name]
     arguments = arguments() if callable(arguments) else arguments
-    defaults = {"data_shape": SHAPE, "latent_dim": None if "latent_dims" in arguments else 3,
-                "hidden_units": (16,), "latent_hidden_units": (8,), "seed": 4}
+    defaults = {
+        "data_shape": SHAPE,
+        "latent_dim": None if "latent_dims" in arguments else 3,
+        "hidden_units": (16,),
+        "latent_hidden_units": (8,),
+        "seed": 4,
+    }
     return VAE(**{**defaults, **arguments})
 
 

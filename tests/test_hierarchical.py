@@ -66,8 +66,9 @@ def test_layer_kls_are_the_monte_carlo_kl_of_the_joint(binary_batch, inference):
     monte_carlo = (terms["log_posterior"] - terms["log_prior"]).numpy()
     standard_error = monte_carlo.std(0) / np.sqrt(len(monte_carlo))
     assert np.all(np.abs(terms["kl"].numpy() - monte_carlo.mean(0)) < 4 * standard_error + 1e-3)
-    per_dimension = latents.kl_per_dimension(terms["posteriors"], terms["samples"], terms["conditionals"],
-                                             model.prior(), inference)
+    per_dimension = latents.kl_per_dimension(
+        terms["posteriors"], terms["samples"], terms["conditionals"], model.prior(), inference
+    )
     np.testing.assert_allclose(per_dimension.numpy().sum(-1), terms["kl"].numpy(), rtol=1e-4, atol=1e-4)
 
 
@@ -87,8 +88,16 @@ def _linear_gaussian_model():
     B, b, s0 = np.array([[1.0, 0.5], [-0.4, 1.2], [0.8, -0.9]]), np.array([0.1, 0.0, -0.3]), 0.5
     decoder = keras.Sequential([keras.layers.InputLayer(input_shape=(2,)), keras.layers.Dense(3)])
     encoder = keras.Sequential([keras.layers.InputLayer(input_shape=(3,)), keras.layers.Dense(4)])
-    model = VAE(data_shape=(3,), latent_dims=(2, 1), latent_hidden_units=(), likelihood="normal",
-                likelihood_scale=s0, encoder=encoder, decoder=decoder, seed=0)
+    model = VAE(
+        data_shape=(3,),
+        latent_dims=(2, 1),
+        latent_hidden_units=(),
+        likelihood="normal",
+        likelihood_scale=s0,
+        encoder=encoder,
+        decoder=decoder,
+        seed=0,
+    )
     f32 = lambda *arrays: [np.asarray(array, np.float32) for array in arrays]  # noqa: E731
     decoder.set_weights(f32(B.T, b))
     layer = model.latent_layers[0]
@@ -98,12 +107,17 @@ def _linear_gaussian_model():
     covariance = np.linalg.inv(np.linalg.inv(prior_z1) + B.T @ B / s0**2)
     M = covariance @ B.T / s0**2
     c = covariance @ (np.linalg.solve(prior_z1, a) - B.T @ b / s0**2)
-    encoder.set_weights(f32(np.concatenate([M.T, np.zeros((3, 2))], 1),
-                            [*c, *_raw_scale(1.3 * np.sqrt(np.diag(covariance)))]))
+    encoder.set_weights(
+        f32(np.concatenate([M.T, np.zeros((3, 2))], 1), [*c, *_raw_scale(1.3 * np.sqrt(np.diag(covariance)))])
+    )
     # q(z2|z1) = p(z2|z1) = N(A^T (z1 - a) / (s1^2 prec), 1 / prec), prec = 1 + A^T A / s1^2; wider.
     precision = 1.0 + float((A.T @ A).item()) / s1**2
-    layer.up.set_weights(f32(np.concatenate([A / (s1**2 * precision), np.zeros((2, 1))], 1),
-                             [float((-A.T @ a).item()) / (s1**2 * precision), *_raw_scale([1.3 / np.sqrt(precision)])]))
+    layer.up.set_weights(
+        f32(
+            np.concatenate([A / (s1**2 * precision), np.zeros((2, 1))], 1),
+            [float((-A.T @ a).item()) / (s1**2 * precision), *_raw_scale([1.3 / np.sqrt(precision)])],
+        )
+    )
     marginal_covariance = B @ prior_z1 @ B.T + s0**2 * np.eye(3)
     return model, scipy.stats.multivariate_normal(B @ a + b, marginal_covariance)
 
@@ -128,9 +142,12 @@ def test_one_layer_model_gives_the_numbers_of_the_previous_implementation():
     # before the model became a composition of parts: same weights and seeds must give the same numbers.
     reference = np.load(REPO / "tests" / "data" / "one_layer_parity.npz")
     x = reference["x"]
-    variants = {"elbo": {}, "iwae": {"objective": "iwae", "num_samples": 3},
-                "free_bits": {"objective": "free_bits", "free_bits": 0.3},
-                "vamp": {"prior": "vamp", "prior_components": 4, "objective": "iwae", "num_samples": 2}}
+    variants = {
+        "elbo": {},
+        "iwae": {"objective": "iwae", "num_samples": 3},
+        "free_bits": {"objective": "free_bits", "free_bits": 0.3},
+        "vamp": {"prior": "vamp", "prior_components": 4, "objective": "iwae", "num_samples": 2},
+    }
     for name, kwargs in variants.items():
         model = VAE(data_shape=(8, 8, 1), latent_dim=3, hidden_units=(16, 8), seed=5, **kwargs)
         count = len([key for key in reference if key.startswith(name + "/weight")])
@@ -160,8 +177,15 @@ def test_samples_follow_the_generative_path(binary_batch):
 @pytest.mark.parametrize("inference", ["bottom_up", "ladder"])
 def test_every_objective_trains_a_hierarchy_and_logs_each_layers_kl(binary_batch, inference):
     for objective in ("elbo", "iwae", "free_bits"):
-        model = VAE(latent_dims=(4, 2), inference=inference, objective=objective, num_samples=2, hidden_units=(32,),
-                    latent_hidden_units=(16,), seed=1)
+        model = VAE(
+            latent_dims=(4, 2),
+            inference=inference,
+            objective=objective,
+            num_samples=2,
+            hidden_units=(32,),
+            latent_hidden_units=(16,),
+            seed=1,
+        )
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         history = model.fit(binary_batch, batch_size=32, epochs=1, verbose=0).history
         assert {"kl_1", "kl_2"} <= set(history), history
@@ -210,21 +234,42 @@ def test_cli_trains_evaluates_and_exports_a_two_layer_model(tmp_path, tiny_idx_d
     run = tmp_path / "run"
     tfvae = [sys.executable, "-m", "tfvae"]
     common = {"cwd": REPO, "capture_output": True, "text": True, "timeout": 600}
-    result = subprocess.run([*tfvae, "train", "--data-dir", str(tiny_idx_dir), "--latent-dims", "8", "4",
-                             "--inference", "ladder", "--epochs", "1", "--hidden-units", "32",
-                             "--validation-size", "64", "--out", str(run), "--verbose", "0"], **common)
+    result = subprocess.run(
+        [
+            *tfvae,
+            "train",
+            "--data-dir",
+            str(tiny_idx_dir),
+            "--latent-dims",
+            "8",
+            "4",
+            "--inference",
+            "ladder",
+            "--epochs",
+            "1",
+            "--hidden-units",
+            "32",
+            "--validation-size",
+            "64",
+            "--out",
+            str(run),
+            "--verbose",
+            "0",
+        ],
+        **common,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((run / "config.json").read_text())["model"]["latent_dims"] == [8, 4]
     # Every epoch logs each layer's KL (summing to the total) and active units.
     with open(run / "history.csv") as f:
         row = next(csv.DictReader(f))
     for prefix in ("", "val_"):
-        np.testing.assert_allclose(float(row[f"{prefix}kl_1"]) + float(row[f"{prefix}kl_2"]),
-                                   float(row[f"{prefix}kl"]), rtol=1e-4)
+        np.testing.assert_allclose(
+            float(row[f"{prefix}kl_1"]) + float(row[f"{prefix}kl_2"]), float(row[f"{prefix}kl"]), rtol=1e-4
+        )
     assert int(row["active_units_1"]) + int(row["active_units_2"]) == int(row["active_units"])
     assert 0 <= int(row["active_units_1"]) <= 8 and 0 <= int(row["active_units_2"]) <= 4
-    result = subprocess.run([*tfvae, "evaluate", str(run), "-k", "20", "--out", str(tmp_path / "eval.json")],
-                            **common)
+    result = subprocess.run([*tfvae, "evaluate", str(run), "-k", "20", "--out", str(tmp_path / "eval.json")], **common)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "KL of layer 2" in result.stdout
     results = json.loads((tmp_path / "eval.json").read_text())
@@ -236,8 +281,20 @@ def test_cli_trains_evaluates_and_exports_a_two_layer_model(tmp_path, tiny_idx_d
     assert outputs["mean"].shape == (2, 8) and outputs["mean_2"].shape == (2, 4)
     # tfvae evaluate on the export reports each layer's KL and active units as on the run: the top layer's KL is a
     # closed form, the lower one's is taken at sampled z_2 (one sample here, 20 on the run).
-    result = subprocess.run([*tfvae, "evaluate", str(tmp_path / "served" / "1"), "-k", "20", "--data-dir",
-                             str(tiny_idx_dir), "--out", str(tmp_path / "served_eval.json")], **common)
+    result = subprocess.run(
+        [
+            *tfvae,
+            "evaluate",
+            str(tmp_path / "served" / "1"),
+            "-k",
+            "20",
+            "--data-dir",
+            str(tiny_idx_dir),
+            "--out",
+            str(tmp_path / "served_eval.json"),
+        ],
+        **common,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "KL of layer 2" in result.stdout and "of layer 2" in result.stdout
     served = json.loads((tmp_path / "served_eval.json").read_text())

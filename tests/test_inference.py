@@ -18,8 +18,15 @@ def _linear_gaussian(encoder_weights=None):
     """p(z) = N(0, I_2), p(x|z) = N(W z + b, sigma^2 I_3); the encoder is given or random."""
     decoder = keras.Sequential([keras.layers.InputLayer(input_shape=(2,)), keras.layers.Dense(3)])
     encoder = keras.Sequential([keras.layers.InputLayer(input_shape=(3,)), keras.layers.Dense(4)])
-    model = VAE(data_shape=(3,), latent_dim=2, likelihood="normal", likelihood_scale=SIGMA, encoder=encoder,
-                decoder=decoder, seed=0)
+    model = VAE(
+        data_shape=(3,),
+        latent_dim=2,
+        likelihood="normal",
+        likelihood_scale=SIGMA,
+        encoder=encoder,
+        decoder=decoder,
+        seed=0,
+    )
     decoder.set_weights([W.T.astype(np.float32), B.astype(np.float32)])
     if encoder_weights is not None:
         encoder.set_weights(encoder_weights)
@@ -35,8 +42,9 @@ def _exact_posterior_mean(x, covariance):
 def test_stochastic_vi_from_the_prior_finds_the_exact_posterior_and_no_approximation_gap():
     model, covariance, marginal = _linear_gaussian()
     x = marginal.rvs(size=8, random_state=np.random.default_rng(1)).astype(np.float32)
-    posteriors, curve = fit_posteriors(model, x, steps=1500, start="prior", covariance="full", learning_rate=0.05,
-                                       num_samples=32, seed=3)
+    posteriors, curve = fit_posteriors(
+        model, x, steps=1500, start="prior", covariance="full", learning_rate=0.05, num_samples=32, seed=3
+    )
     (q,) = posteriors.distributions()
     np.testing.assert_allclose(q.mean().numpy(), _exact_posterior_mean(x, covariance), atol=0.05)
     np.testing.assert_allclose(q.covariance().numpy(), np.broadcast_to(covariance, (8, 2, 2)), atol=0.03)
@@ -50,8 +58,9 @@ def test_a_poor_encoder_has_an_amortization_gap_that_refinement_closes():
     poor = [np.full((3, 4), 0.3, np.float32), np.array([1.0, -1.0, 2.0, 2.0], np.float32)]  # wrong means, wide
     model, covariance, marginal = _linear_gaussian(poor)
     x = marginal.rvs(size=16, random_state=np.random.default_rng(2)).astype(np.float32)
-    results = inference_gaps(model, x, steps=800, learning_rate=0.05, num_samples=2000, elbo_samples=4000,
-                             batch_size=16, verbose=0)
+    results = inference_gaps(
+        model, x, steps=800, learning_rate=0.05, num_samples=2000, elbo_samples=4000, batch_size=16, verbose=0
+    )
     exact = marginal.logpdf(x)
     assert abs(results["log_px"] - exact.mean()) < 0.1, (results["log_px"], exact.mean())  # a poor proposal: noisy
     assert results["amortization_gap"] > 1.0 + 3 * results["amortization_gap_stderr"], results
@@ -78,8 +87,7 @@ def test_on_a_trained_mnist_model_refinement_never_loses_and_stays_below_log_px(
     if not (mnist_dir() / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip("the real MNIST files are not here")
     x = binarize_fixed(load_dataset("mnist", mnist_dir()).test_images[:20], seed=0)
-    results = inference_gaps(shipped_model, x, steps=300, num_samples=1000, elbo_samples=500, batch_size=20,
-                             verbose=0)
+    results = inference_gaps(shipped_model, x, steps=300, num_samples=1000, elbo_samples=500, batch_size=20, verbose=0)
     per = {k: np.asarray(v) for k, v in results["per_example"].items()}
     # Per example, within Monte Carlo error (500 samples of ELBO terms: a few tenths of a nat).
     assert np.all(per["elbo_optimized"] >= per["elbo_amortized"] - 0.5), per
@@ -98,8 +106,24 @@ def test_cli_prints_both_gaps_for_an_exported_model(tmp_path):
         pytest.skip("the real MNIST files are not here")
     out = tmp_path / "gaps.json"
     shipped = REPO / "saved_models" / "mnist_mlp_bernoulli" / "2"
-    command = [sys.executable, "-m", "tfvae", "evaluate", str(shipped), "--gaps", "--limit", "8", "-k", "50",
-               "--svi-steps", "30", "--data-dir", str(mnist_dir()), "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "tfvae",
+        "evaluate",
+        str(shipped),
+        "--gaps",
+        "--limit",
+        "8",
+        "-k",
+        "50",
+        "--svi-steps",
+        "30",
+        "--data-dir",
+        str(mnist_dir()),
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "approximation gap" in result.stdout and "amortization gap" in result.stdout

@@ -103,8 +103,7 @@ def test_gradient_reaches_every_trainable_variable(binary_batch):
 @pytest.mark.parametrize("posterior", ["diagonal", "full"])
 @pytest.mark.parametrize("likelihood,scale", [("bernoulli", 1.0), ("normal", 0.5), ("normal", "pixel")])
 def test_shapes(binary_batch, architecture, posterior, likelihood, scale):
-    model = _small_model(architecture=architecture, posterior=posterior, likelihood=likelihood,
-                         likelihood_scale=scale)
+    model = _small_model(architecture=architecture, posterior=posterior, likelihood=likelihood, likelihood_scale=scale)
     x = binary_batch[:5]
     q = model.encode(x)
     assert q.batch_shape == [5] and q.event_shape == [4]
@@ -136,8 +135,9 @@ def test_beta_weighs_only_the_kl(binary_batch):
 
 
 def test_config_round_trip():
-    model = _small_model(architecture="conv", posterior="full", likelihood="normal", likelihood_scale="global",
-                         beta=2.0)
+    model = _small_model(
+        architecture="conv", posterior="full", likelihood="normal", likelihood_scale="global", beta=2.0
+    )
     clone = VAE.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
     assert [w.shape for w in clone.weights] == [w.shape for w in model.weights]
@@ -192,7 +192,7 @@ def test_jit_compile_gives_the_same_loss(binary_batch):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
         results.append(model.evaluate(x, batch_size=64, verbose=0, return_dict=True))
     np.testing.assert_allclose(results[1]["kl"], results[0]["kl"], rtol=1e-5)
-    difference = (model.elbo_terms(x, seed=1)["reconstruction"] - model.elbo_terms(x, seed=2)["reconstruction"])
+    difference = model.elbo_terms(x, seed=1)["reconstruction"] - model.elbo_terms(x, seed=2)["reconstruction"]
     standard_error = float(tf.math.reduce_std(difference)) / np.sqrt(len(x))
     assert abs(results[1]["reconstruction"] - results[0]["reconstruction"]) < 4 * standard_error
     assert abs(results[1]["loss"] - results[0]["loss"]) < 4 * standard_error

@@ -26,12 +26,15 @@ def test_burda_schedule_stages_last_3_to_the_i_epochs():
     assert boundaries == [10, 40, 130, 400, 1210, 3640, 10930] and factors[-1] == pytest.approx(1e-4 / 1e-3)
 
 
-@pytest.mark.parametrize("kind,epoch,expected", [
-    ("constant", 50, 1e-3),
-    ("exponential", 50, 1e-3 * 0.1 ** (50 / 100)),
-    ("cosine", 50, 1e-3 * (0.1 + 0.9 * (1 + math.cos(math.pi * 50 / 200)) / 2)),
-    ("cosine", 400, 1e-3 * 0.1),
-])
+@pytest.mark.parametrize(
+    "kind,epoch,expected",
+    [
+        ("constant", 50, 1e-3),
+        ("exponential", 50, 1e-3 * 0.1 ** (50 / 100)),
+        ("cosine", 50, 1e-3 * (0.1 + 0.9 * (1 + math.cos(math.pi * 50 / 200)) / 2)),
+        ("cosine", 400, 1e-3 * 0.1),
+    ],
+)
 def test_schedule_formulas(kind, epoch, expected):
     settings = TrainSettings(lr_schedule=kind, lr_min_fraction=0.1)
     assert lr_at(learning_rate_schedule(settings, 7, 200), epoch * 7) == pytest.approx(expected, rel=1e-5)
@@ -49,10 +52,20 @@ def test_adam_gets_the_settings():
     assert (optimizer.beta_1, optimizer.beta_2, optimizer.epsilon) == (0.8, 0.99, 1e-4)
 
 
-@pytest.mark.parametrize("field,value", [
-    ("learning_rate", 0.0), ("lr_schedule", "linear"), ("lr_decay_rate", 1.5), ("lr_decay_epochs", 0),
-    ("lr_min_fraction", -0.1), ("warmup_steps", -1), ("beta_1", 1.0), ("beta_2", -0.1), ("epsilon", 0.0),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("learning_rate", 0.0),
+        ("lr_schedule", "linear"),
+        ("lr_decay_rate", 1.5),
+        ("lr_decay_epochs", 0),
+        ("lr_min_fraction", -0.1),
+        ("warmup_steps", -1),
+        ("beta_1", 1.0),
+        ("beta_2", -0.1),
+        ("epsilon", 0.0),
+    ],
+)
 def test_out_of_range_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         learning_rate_schedule(TrainSettings(**{field: value}), 10, 10)

@@ -60,9 +60,13 @@ def _python_arguments():
 
     def arguments(model_class):
         # tfvae's own classes: Keras's layer arguments (name, dtype, ...) are no hyperparameters.
-        names = [name for cls in model_class.__mro__ if "__init__" in vars(cls) and cls.__module__.startswith("tfvae")
-                 for name, p in inspect.signature(cls.__init__).parameters.items()
-                 if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        names = [
+            name
+            for cls in model_class.__mro__
+            if "__init__" in vars(cls) and cls.__module__.startswith("tfvae")
+            for name, p in inspect.signature(cls.__init__).parameters.items()
+            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
         defaults = constructor_defaults(model_class)
         return {name: defaults.get(name, inspect.Parameter.empty) for name in names}
 
@@ -90,19 +94,33 @@ def test_every_hyperparameter_has_a_row(family):
 @pytest.mark.parametrize("family", ["image", "text", "train"])
 def test_the_defaults_agree(family):
     python = _python_arguments()[family]
-    differ = {option.name_in(family): (option.default, python[option.name_in(family)])
-              for option in options.options(family) if (family, option.name) not in RESOLVED_LATER
-              and json.dumps(option.default) != json.dumps(python[option.name_in(family)])}
+    differ = {
+        option.name_in(family): (option.default, python[option.name_in(family)])
+        for option in options.options(family)
+        if (family, option.name) not in RESOLVED_LATER
+        and json.dumps(option.default) != json.dumps(python[option.name_in(family)])
+    }
     assert not differ, differ
 
 
 def test_the_library_tuples_are_the_tables():
     from tfvae import data, distributions, latents, networks, objectives, optimization, priors, sentence, text, training
 
-    owners = {"POSTERIORS": distributions, "LIKELIHOODS": distributions, "PRIORS": priors, "OBJECTIVES": objectives,
-              "KL_ESTIMATES": objectives, "INFERENCES": latents, "ARCHITECTURES": networks, "RNNS": sentence,
-              "LATENT_INJECTIONS": sentence, "LR_SCHEDULES": optimization, "BINARIZATIONS": data,
-              "TOKENIZERS": text, "STRATEGIES": training}
+    owners = {
+        "POSTERIORS": distributions,
+        "LIKELIHOODS": distributions,
+        "PRIORS": priors,
+        "OBJECTIVES": objectives,
+        "KL_ESTIMATES": objectives,
+        "INFERENCES": latents,
+        "ARCHITECTURES": networks,
+        "RNNS": sentence,
+        "LATENT_INJECTIONS": sentence,
+        "LR_SCHEDULES": optimization,
+        "BINARIZATIONS": data,
+        "TOKENIZERS": text,
+        "STRATEGIES": training,
+    }
     for name, module in owners.items():
         assert getattr(module, name) is getattr(options, name), name
 
@@ -129,8 +147,12 @@ def _bad_values(option):
     return [str(value) for value in values]
 
 
-CASES = [pytest.param(option, value, id=f"{option.flag_name}={value}")
-         for option in OPTIONS if option.choices is not None or option.bounded for value in _bad_values(option)]
+CASES = [
+    pytest.param(option, value, id=f"{option.flag_name}={value}")
+    for option in OPTIONS
+    if option.choices is not None or option.bounded
+    for value in _bad_values(option)
+]
 
 
 def _refused(argv, capsys):
@@ -175,7 +197,10 @@ def test_a_refused_value_is_refused_everywhere(option, value, tmp_path, capsys, 
             check_settings(TrainSettings(**{option.name: python_value}))
 
 
-@pytest.mark.parametrize("option", [option for option in OPTIONS if option.choices is not None or option.bounded],
-                         ids=lambda option: option.name)
+@pytest.mark.parametrize(
+    "option",
+    [option for option in OPTIONS if option.choices is not None or option.bounded],
+    ids=lambda option: option.name,
+)
 def test_the_defaults_are_allowed_values(option):
     options.check_value(option.name, option.default)

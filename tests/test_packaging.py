@@ -82,8 +82,9 @@ BLOCKED = optional_modules()
 def run_runtime_only(script, timeout=600):
     """Runs ``script`` in a fresh Python where only tfvae's runtime dependencies can be imported."""
     env = {**os.environ, "TFVAE_BLOCKED": json.dumps(BLOCKED), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-c", BLOCKER + script], capture_output=True, text=True, cwd=REPO,
-                          env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER + script], capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout
+    )
 
 
 def submodules():
@@ -121,15 +122,48 @@ def test_every_command_works_with_the_runtime_dependencies_only(tmp_path, tiny_i
 
     run, data = str(tmp_path / "run"), str(tiny_idx_dir)
     commands = [
-        ["train", "--data-dir", data, "--epochs", "1", "--batch-size", "64", "--validation-size", "64",
-         "--latent-dim", "2", "--hidden-units", "16", "--jit-compile", "off", "--out", run, "--verbose", "0"],
+        [
+            "train",
+            "--data-dir",
+            data,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--validation-size",
+            "64",
+            "--latent-dim",
+            "2",
+            "--hidden-units",
+            "16",
+            "--jit-compile",
+            "off",
+            "--out",
+            run,
+            "--verbose",
+            "0",
+        ],
         ["evaluate", run, "-k", "4", "--limit", "16", "--batch-size", "16"],
         ["sample", run, "--n", "4", "--out", str(tmp_path / "samples.png")],
-        *(["plot", run, "--kind", kind, "--num-points", "32", "--out", str(tmp_path / f"{kind}.png")]
-          for kind in PLOT_KINDS),
+        *(
+            ["plot", run, "--kind", kind, "--num-points", "32", "--out", str(tmp_path / f"{kind}.png")]
+            for kind in PLOT_KINDS
+        ),
         ["export", run, "--out", str(tmp_path / "saved"), "--tflite"],
-        ["evaluate", str(tmp_path / "saved" / "1"), "-k", "4", "--limit", "16", "--batch-size", "16",
-         "--data-dir", data, "--out", str(tmp_path / "saved_eval.json")],
+        [
+            "evaluate",
+            str(tmp_path / "saved" / "1"),
+            "-k",
+            "4",
+            "--limit",
+            "16",
+            "--batch-size",
+            "16",
+            "--data-dir",
+            data,
+            "--out",
+            str(tmp_path / "saved_eval.json"),
+        ],
     ]
     script = f"from tfvae.cli import main\nfor argv in {commands!r}:\n    assert main(argv) == 0, argv\n"
     result = run_runtime_only(script)

@@ -54,8 +54,9 @@ def test_latent_scatter_uses_pca_above_two_dimensions(tmp_path, model_and_data):
 
 def test_curves_from_history_csv(tmp_path):
     csv = tmp_path / "history.csv"
-    csv.write_text("epoch,kl,loss,reconstruction,val_kl,val_loss,val_reconstruction\n"
-                   "0,5,100,95,5,101,96\n1,6,90,84,6,92,86\n")
+    csv.write_text(
+        "epoch,kl,loss,reconstruction,val_kl,val_loss,val_reconstruction\n0,5,100,95,5,101,96\n1,6,90,84,6,92,86\n"
+    )
     figure = plots.plot_curves(plots.read_history(csv), tmp_path / "curves.png")
     _check_png(tmp_path / "curves.png", figure)
     assert len(figure.axes) == 3 and len(figure.axes[0].lines) == 2
@@ -71,10 +72,12 @@ def test_conditional_model_plots(tmp_path, model_and_data):
     model = VAE(latent_dim=2, hidden_units=(16,), condition_dim=4, seed=0)
     conditions = np.eye(4, dtype=np.float32)[labels]
     _check_png(tmp_path / "s.png", plots.plot_samples(model, tmp_path / "s.png", n=9, condition=conditions[0]))
-    _check_png(tmp_path / "r.png", plots.plot_reconstructions(model, images, tmp_path / "r.png", n=6,
-                                                              conditions=conditions))
-    _check_png(tmp_path / "l.png", plots.plot_latent_space(model, images, labels, tmp_path / "l.png",
-                                                           conditions=conditions))
+    _check_png(
+        tmp_path / "r.png", plots.plot_reconstructions(model, images, tmp_path / "r.png", n=6, conditions=conditions)
+    )
+    _check_png(
+        tmp_path / "l.png", plots.plot_latent_space(model, images, labels, tmp_path / "l.png", conditions=conditions)
+    )
 
 
 def test_collapse_plot_draws_each_recipe_where_it_has_the_column(tmp_path):

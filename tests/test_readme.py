@@ -57,27 +57,45 @@ INERT_LANGUAGES = {"json", "text", ""}
 
 # Commands that are not run here: (regex on the command without its leading VAR=value assignments, reason).
 SKIPPED = [
-    (r"^python[\d.]* -m venv\b",
-     "creates the virtual environment that these tests already run in (CI's wheel job makes a fresh one)"),
-    (r"^(\.|source) \S*bin/activate$",
-     "activates that environment; the commands here run with the test interpreter's PATH"),
-    (r"^(python[\d.]* -m )?pip3? install\b",
-     "installs tfvae, which the test environment has installed already; CI's wheel job tests the install"),
-    (r"^(python[\d.]* -m )?pytest\b",
-     "the whole test suite, this module included (it would run itself); it is CI's test job"),
-    (r"^python scripts/hierarchy_levers\.py\b",
-     "seven two-layer runs of 20 full-MNIST epochs and a K=1000 evaluation each (about 40 minutes here); "
-     "tests/test_hierarchical.py trains, diagnoses and evaluates the same models on tiny data"),
-    (r"^python scripts/profile_train\.py\b",
-     "three full runs of the README's main job in fresh processes plus six in-fit epochs (about 4 minutes); "
-     "tests/test_training.py checks the pipeline it times"),
-    (r"^python scripts/text_throughput\.py\b",
-     "minutes of full-size PTB training steps per variant; tests/test_text.py checks the same model's numbers"),
-    (r"^docker run\b",
-     "no Docker engine here; tests/test_export.py checks TF Serving's request contract without a server"),
-    (r"^mkdocs\b",
-     "builds this documentation site from the checkout (mkdocs.yml, docs/), not a workspace; CI runs "
-     "`mkdocs build --strict` after the lint step (.ci/run)"),
+    (
+        r"^python[\d.]* -m venv\b",
+        "creates the virtual environment that these tests already run in (CI's wheel job makes a fresh one)",
+    ),
+    (
+        r"^(\.|source) \S*bin/activate$",
+        "activates that environment; the commands here run with the test interpreter's PATH",
+    ),
+    (
+        r"^(python[\d.]* -m )?pip3? install\b",
+        "installs tfvae, which the test environment has installed already; CI's wheel job tests the install",
+    ),
+    (
+        r"^(python[\d.]* -m )?pytest\b",
+        "the whole test suite, this module included (it would run itself); it is CI's test job",
+    ),
+    (
+        r"^python scripts/hierarchy_levers\.py\b",
+        "seven two-layer runs of 20 full-MNIST epochs and a K=1000 evaluation each (about 40 minutes here); "
+        "tests/test_hierarchical.py trains, diagnoses and evaluates the same models on tiny data",
+    ),
+    (
+        r"^python scripts/profile_train\.py\b",
+        "three full runs of the README's main job in fresh processes plus six in-fit epochs (about 4 minutes); "
+        "tests/test_training.py checks the pipeline it times",
+    ),
+    (
+        r"^python scripts/text_throughput\.py\b",
+        "minutes of full-size PTB training steps per variant; tests/test_text.py checks the same model's numbers",
+    ),
+    (
+        r"^docker run\b",
+        "no Docker engine here; tests/test_export.py checks TF Serving's request contract without a server",
+    ),
+    (
+        r"^mkdocs\b",
+        "builds this documentation site from the checkout (mkdocs.yml, docs/), not a workspace; CI runs "
+        "`mkdocs build --strict` after the lint step (.ci/run)",
+    ),
 ]
 
 # Python blocks that are not run here: (regex on the block's code, reason). None so far: every block runs.
@@ -95,21 +113,45 @@ TRAINS = rf"^({TFVAE} train|python scripts/(train_mnist|compare_objectives|compa
 
 # Quick settings for shell commands: (commands it applies to, regex, replacement, why it still runs the same code).
 QUICK_SHELL = [
-    (TRAINS, r"--epochs (\d+)", "--epochs {rank}",
-     "one epoch runs the same training loop, checkpointing and final evaluation as many; where a block has several "
-     "--epochs values, the smallest becomes 1, the next 2, ...: a larger --epochs still continues a run"),
-    (r"^python scripts/benchmark\.py\b", r"--epochs \d+", "--epochs 2",
-     "the benchmark's minimum: one warm-up and one timed epoch"),
-    (rf"^({TFVAE} evaluate|python scripts/(train_mnist|compare_objectives)\.py)\b", r"(--num-samples|-k) \d{3,}",
-     r"\1 5", "K = 5 runs the same chunked importance-weighted estimator as K = 5000 (K >= 100 is an evaluation; "
-              "a training K such as --objective iwae --num-samples 5 is kept)"),
-    (rf"^{TFVAE} evaluate\b.*--gaps", r"--limit \d+", "--limit 20",
-     "20 images run the same per-example optimisation and gap estimates as 200"),
-    (rf"^{TFVAE} train\b.*--strategy multiworker", r'"worker": \[[^\]]*\]', '"worker": ["127.0.0.1:{port}"]',
-     "the two-machine cluster becomes a one-worker cluster on this machine: the same TF_CONFIG parsing and "
-     "MultiWorkerMirroredStrategy"),
-    (rf"^{TFVAE} train\b", r"--data-dir /data/mnist\b", "--data-dir ../shared/data/mnist",
-     "the other machines' data path, here the MNIST slice"),
+    (
+        TRAINS,
+        r"--epochs (\d+)",
+        "--epochs {rank}",
+        "one epoch runs the same training loop, checkpointing and final evaluation as many; where a block has several "
+        "--epochs values, the smallest becomes 1, the next 2, ...: a larger --epochs still continues a run",
+    ),
+    (
+        r"^python scripts/benchmark\.py\b",
+        r"--epochs \d+",
+        "--epochs 2",
+        "the benchmark's minimum: one warm-up and one timed epoch",
+    ),
+    (
+        rf"^({TFVAE} evaluate|python scripts/(train_mnist|compare_objectives)\.py)\b",
+        r"(--num-samples|-k) \d{3,}",
+        r"\1 5",
+        "K = 5 runs the same chunked importance-weighted estimator as K = 5000 (K >= 100 is an evaluation; "
+        "a training K such as --objective iwae --num-samples 5 is kept)",
+    ),
+    (
+        rf"^{TFVAE} evaluate\b.*--gaps",
+        r"--limit \d+",
+        "--limit 20",
+        "20 images run the same per-example optimisation and gap estimates as 200",
+    ),
+    (
+        rf"^{TFVAE} train\b.*--strategy multiworker",
+        r'"worker": \[[^\]]*\]',
+        '"worker": ["127.0.0.1:{port}"]',
+        "the two-machine cluster becomes a one-worker cluster on this machine: the same TF_CONFIG parsing and "
+        "MultiWorkerMirroredStrategy",
+    ),
+    (
+        rf"^{TFVAE} train\b",
+        r"--data-dir /data/mnist\b",
+        "--data-dir ../shared/data/mnist",
+        "the other machines' data path, here the MNIST slice",
+    ),
 ]
 # Flags added where a command lacks them: (commands, flag, value, why).
 ADDED_FLAGS = [
@@ -121,9 +163,13 @@ ADDED_FLAGS = [
     (rf"^{TFVAE} train\b.*--dataset text", "--rnn-units", "32", "a 32-unit LSTM runs the same code as 256 units"),
     (rf"^{TFVAE} train\b.*--dataset text", "--embedding-dim", "32", "so do 32-dimensional word embeddings"),
     (r"^python scripts/compare_text_vaes\.py\b", "--units", "32", "the same decoder code with 32-unit LSTMs"),
-    (r"^python scripts/compare_text_vaes\.py\b", "--only", "'free bits'",
-     "the last variant only (KL annealing, word dropout and free bits together): the same training and scoring "
-     "code as all five"),
+    (
+        r"^python scripts/compare_text_vaes\.py\b",
+        "--only",
+        "'free bits'",
+        "the last variant only (KL annealing, word dropout and free bits together): the same training and scoring "
+        "code as all five",
+    ),
 ]
 # Quick settings for Python blocks: (regex, replacement, why).
 QUICK_PYTHON = [
@@ -183,7 +229,7 @@ class Block:
 
 def strip_assignments(command):
     while match := re.match(r"""\s*[A-Za-z_]\w*=('[^']*'|"[^"]*"|\S*)\s+""", command):
-        command = command[match.end():]
+        command = command[match.end() :]
     return command.strip()
 
 
@@ -196,7 +242,7 @@ def split_comment(line):
         elif char in "'\"":
             quote = char
         elif char == "#" and (i == 0 or line[i - 1].isspace()):
-            return line[:i].rstrip(), line[i + 1:].strip()
+            return line[:i].rstrip(), line[i + 1 :].strip()
     return line.rstrip(), ""
 
 
@@ -268,8 +314,9 @@ def parse_readme(text, page="README.md", prefix=""):
         counts[section] = counts.get(section, 0) + 1
         block = Block(f"{prefix}{section}-{counts[section]}", language, "\n".join(body) + "\n", start + 1, page=page)
         if block.kind == "shell":
-            block.commands = [Command(text, n, comment)
-                              for n, (text, comment) in enumerate(shell_commands(block.code), 1)]
+            block.commands = [
+                Command(text, n, comment) for n, (text, comment) in enumerate(shell_commands(block.code), 1)
+            ]
         blocks.append(block)
     return blocks
 
@@ -405,8 +452,12 @@ def _block_params():
 
 
 def _skipped_params():
-    return [pytest.param(c, id=f"{b.id}-{c.index}", marks=pytest.mark.skip(reason=f"{c.skip_reason}: {c.text}"))
-            for b in RUN_BLOCKS for c in b.commands if c.skip_reason]
+    return [
+        pytest.param(c, id=f"{b.id}-{c.index}", marks=pytest.mark.skip(reason=f"{c.skip_reason}: {c.text}"))
+        for b in RUN_BLOCKS
+        for c in b.commands
+        if c.skip_reason
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- the workspace
@@ -415,13 +466,13 @@ def _skipped_params():
 def _write_idx_slice(source, target, n):
     raw = gzip.decompress(source.read_bytes())
     ndim = raw[3]
-    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     size = 1
     for d in shape[1:]:
         size *= d
     assert shape[0] >= n, f"{source} holds {shape[0]} items, fewer than {n}"
     header = raw[:4] + struct.pack(f">{ndim}I", n, *shape[1:])
-    target.write_bytes(gzip.compress(header + raw[4 + 4 * ndim:4 + 4 * ndim + n * size], compresslevel=1))
+    target.write_bytes(gzip.compress(header + raw[4 + 4 * ndim : 4 + 4 * ndim + n * size], compresslevel=1))
 
 
 @pytest.fixture(scope="session")
@@ -430,8 +481,12 @@ def mnist_slice(tmp_path_factory):
     source = mnist_dir().resolve()
     assert (source / "train-images-idx3-ubyte.gz").exists(), f"the real MNIST files are not in {source}"
     target = tmp_path_factory.mktemp("mnist_slice")
-    for stem, n in [("train-images-idx3-ubyte", 6000), ("train-labels-idx1-ubyte", 6000),
-                    ("t10k-images-idx3-ubyte", 500), ("t10k-labels-idx1-ubyte", 500)]:
+    for stem, n in [
+        ("train-images-idx3-ubyte", 6000),
+        ("train-labels-idx1-ubyte", 6000),
+        ("t10k-images-idx3-ubyte", 500),
+        ("t10k-labels-idx1-ubyte", 500),
+    ]:
         _write_idx_slice(source / f"{stem}.gz", target / f"{stem}.gz", n)
     return target
 
@@ -481,12 +536,14 @@ def environment():
 
 def run_shell(command, cwd):
     """Runs ``command`` with bash in ``cwd``; fails the test with its output if it fails."""
-    result = subprocess.run(["bash", "-c", command], cwd=cwd, env=environment(), capture_output=True, text=True,
-                            timeout=TIMEOUT)
+    result = subprocess.run(
+        ["bash", "-c", command], cwd=cwd, env=environment(), capture_output=True, text=True, timeout=TIMEOUT
+    )
     output = (result.stdout + result.stderr)[-4000:]
     if result.returncode != 0:
-        pytest.fail(f"command failed with exit status {result.returncode} in {cwd}:\n  {command}\n{output}",
-                    pytrace=False)
+        pytest.fail(
+            f"command failed with exit status {result.returncode} in {cwd}:\n  {command}\n{output}", pytrace=False
+        )
     out = out_value(command)
     if out and not out.startswith("-"):
         assert (cwd / out).exists(), f"{command}\ndid not write --out {out}:\n{output}"
@@ -523,8 +580,15 @@ def test_the_docs_pages_are_collected():
     """The site's pages are tested with the README: each guide with code has blocks here."""
     pages = {b.page for b in BLOCKS}
     assert "README.md" in pages
-    for page in ("docs/index.md", "docs/images.md", "docs/hierarchical.md", "docs/sentences.md",
-                 "docs/export.md", "docs/training.md", "docs/results.md"):
+    for page in (
+        "docs/index.md",
+        "docs/images.md",
+        "docs/hierarchical.md",
+        "docs/sentences.md",
+        "docs/export.md",
+        "docs/training.md",
+        "docs/results.md",
+    ):
         assert page in pages, page
     duplicates = [b for b in BLOCKS if b.duplicate_of]
     assert all(any(o.id == b.duplicate_of and o.code.strip() == b.code.strip() for o in BLOCKS) for b in duplicates)
@@ -533,36 +597,50 @@ def test_the_docs_pages_are_collected():
 
 def test_every_readme_command_is_run_or_listed():
     """A README command must be runnable here (``RUNNABLE``) or skipped with a reason (``SKIPPED``)."""
-    unknown = [f"{b.id} ({b.where}): {c.text}" for b in BLOCKS for c in b.commands
-               if not c.skip_reason and not c.runnable]
-    assert not unknown, ("README or docs commands that tests/test_readme.py neither runs nor lists in SKIPPED "
-                         "(add a RUNNABLE pattern with quick settings, or a SKIPPED entry with the reason):\n"
-                         + "\n".join(unknown))
+    unknown = [
+        f"{b.id} ({b.where}): {c.text}" for b in BLOCKS for c in b.commands if not c.skip_reason and not c.runnable
+    ]
+    assert not unknown, (
+        "README or docs commands that tests/test_readme.py neither runs nor lists in SKIPPED "
+        "(add a RUNNABLE pattern with quick settings, or a SKIPPED entry with the reason):\n" + "\n".join(unknown)
+    )
     odd = [f"{b.id} ({b.where}): ```{b.language}" for b in BLOCKS if b.kind == "unknown"]
-    assert not odd, ("README or docs blocks in a language this module does not know how to run or ignore:\n"
-                     + "\n".join(odd))
+    assert not odd, "README or docs blocks in a language this module does not know how to run or ignore:\n" + "\n".join(
+        odd
+    )
 
 
 def test_every_skip_entry_is_used():
     """``SKIPPED`` lists only commands the pages have, so the list stays theirs."""
     programs = [c.program for b in BLOCKS for c in b.commands]
     stale = [pattern for pattern, _ in SKIPPED if not any(re.search(pattern, p) for p in programs)]
-    stale += [pattern for pattern, _ in SKIPPED_PYTHON
-              if not any(re.search(pattern, b.code) for b in BLOCKS if b.kind == "python")]
+    stale += [
+        pattern
+        for pattern, _ in SKIPPED_PYTHON
+        if not any(re.search(pattern, b.code) for b in BLOCKS if b.kind == "python")
+    ]
     assert not stale, f"SKIPPED entries that match no README or docs command: {stale}"
 
 
 def test_quick_settings_keep_the_command():
-    assert quick_shell("tfvae train --data-dir d --epochs 300 --out runs/x") == \
-        "tfvae train --data-dir d --epochs 1 --out runs/x"
+    assert (
+        quick_shell("tfvae train --data-dir d --epochs 300 --out runs/x")
+        == "tfvae train --data-dir d --epochs 1 --out runs/x"
+    )
     assert quick_shell("tfvae evaluate runs/x -k 5000") == "tfvae evaluate runs/x -k 5 --limit 50"
-    assert quick_shell("tfvae train --objective iwae --num-samples 5 --out r") == \
-        "tfvae train --objective iwae --num-samples 5 --out r --epochs 1"
-    assert [quick_shell(c, epoch_ranks(["--epochs 10", "--epochs 20"])) for c in
-            ("tfvae train --epochs 20 --out r", "tfvae train --epochs 10 --out r")] == \
-        ["tfvae train --epochs 2 --out r", "tfvae train --epochs 1 --out r"]
-    assert shell_commands("a && b # c\n  # d\ne \\\n  --f 'x && #y'\n") == \
-        [("a", ""), ("b", "c"), ("e --f 'x && #y'", "")]
+    assert (
+        quick_shell("tfvae train --objective iwae --num-samples 5 --out r")
+        == "tfvae train --objective iwae --num-samples 5 --out r --epochs 1"
+    )
+    assert [
+        quick_shell(c, epoch_ranks(["--epochs 10", "--epochs 20"]))
+        for c in ("tfvae train --epochs 20 --out r", "tfvae train --epochs 10 --out r")
+    ] == ["tfvae train --epochs 2 --out r", "tfvae train --epochs 1 --out r"]
+    assert shell_commands("a && b # c\n  # d\ne \\\n  --f 'x && #y'\n") == [
+        ("a", ""),
+        ("b", "c"),
+        ("e --f 'x && #y'", ""),
+    ]
     assert Command("x", 1, "writes runs/a/eval.json").promised_paths == ["runs/a/eval.json"]
     assert Command("x", 1, "-> saved_models/m/1/").promised_paths == ["saved_models/m/1/"]
     assert Command("x", 1, "453 s, 2.0 GB peak RSS").promised_paths == []
@@ -582,11 +660,20 @@ def test_readme_block(block, tmp_path, mnist_slice, trained_runs):
             shutil.copytree(source, repo / run)
     if block.kind == "python":
         (repo / "readme_block.py").write_text(quick_python(block.code))
-        result = subprocess.run([sys.executable, "readme_block.py"], cwd=repo, env=environment(),
-                                capture_output=True, text=True, timeout=TIMEOUT)
+        result = subprocess.run(
+            [sys.executable, "readme_block.py"],
+            cwd=repo,
+            env=environment(),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
         if result.returncode != 0:
-            pytest.fail(f"block {block.id} ({block.where}) failed in {repo}:\n{block.code}\n"
-                        f"{(result.stdout + result.stderr)[-4000:]}", pytrace=False)
+            pytest.fail(
+                f"block {block.id} ({block.where}) failed in {repo}:\n{block.code}\n"
+                f"{(result.stdout + result.stderr)[-4000:]}",
+                pytrace=False,
+            )
         return
     ranks = epoch_ranks([c.text for c in block.commands if re.search(TRAINS, c.program)])
     for command in block.commands:
@@ -595,8 +682,12 @@ def test_readme_block(block, tmp_path, mnist_slice, trained_runs):
         if not command.runnable:
             pytest.fail(f"{block.where}: command neither runnable nor in SKIPPED: {command.text}", pytrace=False)
         out = out_value(command.text)
-        if (out in READ_RUNS and producer(out) is command and not (repo / out).exists()
-                and quick_shell(command.text, ranks) == quick_shell(command.text)):
+        if (
+            out in READ_RUNS
+            and producer(out) is command
+            and not (repo / out).exists()
+            and quick_shell(command.text, ranks) == quick_shell(command.text)
+        ):
             # This command makes a run that other blocks read: trained_runs ran it (once per session); reuse that.
             shutil.copytree(trained_runs(out), repo / out)
             continue

@@ -15,8 +15,20 @@ import pytest
 from conftest import REPO
 from tfvae.cli import main
 
-FAST = ["--validation-size", "128", "--hidden-units", "32", "--latent-dim", "4", "--verbose", "0",
-        "--steps-per-execution", "1", "--jit-compile", "off"]
+FAST = [
+    "--validation-size",
+    "128",
+    "--hidden-units",
+    "32",
+    "--latent-dim",
+    "4",
+    "--verbose",
+    "0",
+    "--steps-per-execution",
+    "1",
+    "--jit-compile",
+    "off",
+]
 SCHEDULE = ["--lr-schedule", "exponential", "--lr-decay-epochs", "1", "--lr-decay-rate", "0.5"]
 
 
@@ -34,8 +46,21 @@ def history(run):
 def finished_run(tmp_path_factory, tiny_idx_dir):
     """A finished 1-epoch IWAE run with an exponential schedule, trained once for this module."""
     run = tmp_path_factory.mktemp("finished") / "run"
-    args = ["train", "--data-dir", str(tiny_idx_dir), *FAST, *SCHEDULE, "--objective", "iwae", "--num-samples", "3",
-            "--epochs", "1", "--out", str(run)]
+    args = [
+        "train",
+        "--data-dir",
+        str(tiny_idx_dir),
+        *FAST,
+        *SCHEDULE,
+        "--objective",
+        "iwae",
+        "--num-samples",
+        "3",
+        "--epochs",
+        "1",
+        "--out",
+        str(run),
+    ]
     assert main(args) == 0
     return run, args
 
@@ -155,9 +180,22 @@ def test_a_run_of_another_format_says_so(run_copy):
 
 def test_config_file_gives_flags_and_the_command_line_overrides_it(tmp_path, tiny_idx_dir):
     config = tmp_path / "exp.json"
-    config.write_text(json.dumps({"data_dir": str(tiny_idx_dir), "latent-dim": 3, "hidden_units": [16],
-                                  "epochs": 1, "validation_size": 128, "verbose": 0, "jit_compile": "off",
-                                  "lr_schedule": "cosine", "no_backup": False, "conditional": None}))
+    config.write_text(
+        json.dumps(
+            {
+                "data_dir": str(tiny_idx_dir),
+                "latent-dim": 3,
+                "hidden_units": [16],
+                "epochs": 1,
+                "validation_size": 128,
+                "verbose": 0,
+                "jit_compile": "off",
+                "lr_schedule": "cosine",
+                "no_backup": False,
+                "conditional": None,
+            }
+        )
+    )
     out = tmp_path / "run"
     assert main(["train", "--config", str(config), "--latent-dim", "5", "--out", str(out)]) == 0
     resolved = json.loads((out / "config.json").read_text())
@@ -166,11 +204,14 @@ def test_config_file_gives_flags_and_the_command_line_overrides_it(tmp_path, tin
     assert resolved["train"]["lr_schedule"] == "cosine" and resolved["train"]["backup"] is True
 
 
-@pytest.mark.parametrize("content,message", [
-    ({"latent_size": 3}, "unknown flags 'latent_size'"),
-    ({"epochs": 0}, "--epochs"),
-    ([1, 2], "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ({"latent_size": 3}, "unknown flags 'latent_size'"),
+        ({"epochs": 0}, "--epochs"),
+        ([1, 2], "expected a JSON object"),
+    ],
+)
 def test_bad_config_files_are_one_error_line(tmp_path, content, message, capsys):
     config = tmp_path / "bad.json"
     config.write_text(json.dumps(content))
@@ -191,8 +232,9 @@ def test_every_config_in_configs_parses():
         assert args.epochs >= 1
 
 
-def test_under_kl_warmup_the_best_checkpoint_is_the_best_elbo_not_the_annealed_loss(tmp_path, tiny_idx_dir,
-                                                                                     monkeypatch):
+def test_under_kl_warmup_the_best_checkpoint_is_the_best_elbo_not_the_annealed_loss(
+    tmp_path, tiny_idx_dir, monkeypatch
+):
     # The warm-up weighs the KL by less than 1, so the annealed val_loss sits below the ELBO by an amount that
     # shrinks as the weight grows: it would favour early epochs. The best checkpoint follows the validation ELBO.
     from tfvae.backend import keras, tf
@@ -206,15 +248,33 @@ def test_under_kl_warmup_the_best_checkpoint_is_the_best_elbo_not_the_annealed_l
 
     monkeypatch.setattr(keras.callbacks, "ModelCheckpoint", RecordingCheckpoint)
     run = tmp_path / "run"
-    assert main(["train", "--data-dir", str(tiny_idx_dir), *FAST, "--epochs", "4", "--kl-warmup-steps", "36",
-                 "--learning-rate", "0.01", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data-dir",
+                str(tiny_idx_dir),
+                *FAST,
+                "--epochs",
+                "4",
+                "--kl-warmup-steps",
+                "36",
+                "--learning-rate",
+                "0.01",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     assert monitors == ["val_negative_elbo"]
     rows = history(run)
     assert all(float(r["val_loss"]) < float(r["val_negative_elbo"]) for r in rows)  # the weight is below 1
     elbos = [float(r["val_negative_elbo"]) for r in rows]
     best_epoch = elbos.index(min(elbos))
     steps = tf.train.load_checkpoint(str(run / "checkpoints" / "best")).get_tensor(
-        "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE")
+        "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+    )
     assert steps == 3 * (best_epoch + 1)  # 384 training images, batch 128
 
 
@@ -241,8 +301,20 @@ def test_early_stopping_carries_its_count_over_an_interruption(tmp_path):
 
 def test_an_early_stopped_run_records_where_it_stopped_and_counts_as_finished(tmp_path, tiny_idx_dir, capsys):
     run = tmp_path / "run"
-    args = ["train", "--data-dir", str(tiny_idx_dir), *FAST, "--epochs", "6", "--early-stopping", "1",
-            "--learning-rate", "0.05", "--out", str(run)]
+    args = [
+        "train",
+        "--data-dir",
+        str(tiny_idx_dir),
+        *FAST,
+        "--epochs",
+        "6",
+        "--early-stopping",
+        "1",
+        "--learning-rate",
+        "0.05",
+        "--out",
+        str(run),
+    ]
     assert main(args) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     losses = [float(r["val_loss"]) for r in history(run)]

@@ -33,8 +33,12 @@ def test_shipped_model_scores_mnist_as_recorded(version, tmp_path):
     recorded = json.loads((version / "metrics.json").read_text())
     images = binarize_fixed(load_idx_dataset(mnist_dir()).test_images, seed=0)[:500]
     np.save(tmp_path / "x.npy", images)
-    result = subprocess.run([sys.executable, "-c", SCORE, str(version), str(tmp_path / "x.npy")],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", SCORE, str(version), str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     nll_200, negative_elbo = map(float, result.stdout.split())
     # 500 test images and K=200 here vs 10,000 images and K=5000 recorded: a few nats apart at most.
@@ -108,8 +112,9 @@ print(json.dumps(results))
 
 def run_counts(path, counts=BAD_COUNTS):
     """Runs COUNTS on an export in a fresh process; returns (CompletedProcess, its results or None)."""
-    result = subprocess.run([sys.executable, "-c", COUNTS, str(path), json.dumps(list(counts))],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", COUNTS, str(path), json.dumps(list(counts))], capture_output=True, text=True, timeout=600
+    )
     lines = result.stdout.strip().splitlines()
     return result, (json.loads(lines[-1]) if result.returncode == 0 and lines else None)
 
@@ -158,8 +163,12 @@ def test_shipped_text_model_scores_ptb_as_recorded(version):
         pytest.skip(f"{ptb} is missing")
     check = json.loads((version / "metrics.json").read_text())["check"]
     sentences = ptb.read_text().splitlines()[: check["num_examples"]]
-    result = subprocess.run([sys.executable, "-c", SCORE_TEXT, str(version), json.dumps(sentences)],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", SCORE_TEXT, str(version), json.dumps(sentences)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     nll, tokens = result.stdout.split()
     assert int(tokens) == check["tokens"]
@@ -200,8 +209,9 @@ def test_curves_of_a_shipped_model_is_a_clear_error(tmp_path, capsys):
     assert "no training history" in capsys.readouterr().err
 
 
-HIERARCHIES = [p for p in VERSIONS
-               if len(json.loads((p / "tfvae.json").read_text())["model"].get("latent_dims", [0])) > 1]
+HIERARCHIES = [
+    p for p in VERSIONS if len(json.loads((p / "tfvae.json").read_text())["model"].get("latent_dims", [0])) > 1
+]
 
 
 @pytest.mark.parametrize("version", HIERARCHIES, ids=[f"{p.parent.name}/{p.name}" for p in HIERARCHIES])

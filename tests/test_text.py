@@ -17,8 +17,14 @@ from tfvae.evaluation import importance_weighted_log_likelihood, mutual_informat
 from tfvae.sentence import SentenceVAE, WordDropout
 from tfvae.text import BOS, EOS, PAD, UNK
 
-SENTENCES = ["the cat sat on the mat", "a dog ran far away", "the dog sat", "a cat ran to the dog",
-             "the mat is red", "a red cat sat on a dog"] * 20
+SENTENCES = [
+    "the cat sat on the mat",
+    "a dog ran far away",
+    "the dog sat",
+    "a cat ran to the dog",
+    "the mat is red",
+    "a red cat sat on a dog",
+] * 20
 PTB = REPO.parent / "shared" / "data" / "ptb"
 
 
@@ -145,8 +151,7 @@ def test_masked_log_likelihood_equals_a_hand_computation(vocabulary, ids):
     np.testing.assert_allclose(log_prob, expected, rtol=1e-5, atol=1e-4)
     # More padding changes nothing.
     padded = tf.pad(ids, [[0, 0], [0, 3]])
-    np.testing.assert_allclose(model.likelihood_of(padded, z).log_prob(padded).numpy(), log_prob, rtol=1e-5,
-                               atol=1e-4)
+    np.testing.assert_allclose(model.likelihood_of(padded, z).log_prob(padded).numpy(), log_prob, rtol=1e-5, atol=1e-4)
 
 
 def test_latent_size_zero_is_the_language_model(vocabulary, ids):
@@ -160,8 +165,9 @@ def test_latent_size_zero_is_the_language_model(vocabulary, ids):
     assert loss["loss"] == pytest.approx(float(tf.reduce_mean(per_sentence)), rel=1e-5)
     assert loss["kl"] == 0.0
     # Its ELBO is log p(x) exactly: importance weighting changes nothing.
-    np.testing.assert_allclose(importance_weighted_log_likelihood(model, ids, 7, [0, 1]).numpy(),
-                               model.elbo(ids, seed=0).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        importance_weighted_log_likelihood(model, ids, 7, [0, 1]).numpy(), model.elbo(ids, seed=0).numpy(), rtol=1e-5
+    )
 
 
 def test_word_dropout_rate_and_never_outside_training():
@@ -203,7 +209,7 @@ def test_generation_stops_at_eos_and_works_under_mixed_precision(vocabulary, ids
     assert sentences.shape == (5, model.max_length)
     for row in sentences:
         ends = np.flatnonzero(row == EOS)
-        tail = row[ends[0] + 1:] if len(ends) else row[:0]
+        tail = row[ends[0] + 1 :] if len(ends) else row[:0]
         assert np.all(tail == PAD) and not np.any(row[: ends[0] if len(ends) else None] == PAD)
         assert not np.any(row == BOS)
     assert model.homotopy(ids[:1], ids[1:2], steps=3).shape[0] == 3
@@ -222,8 +228,10 @@ def test_importance_weighting_is_above_the_elbo_and_rises_with_k(vocabulary):
         terms = model.elbo_terms(x, seed=[5, 5], num_samples=k)
         monte_carlo_elbo = tf.reduce_mean(terms["log_likelihood"] + terms["log_prior"] - terms["log_posterior"], 0)
         assert np.all(iw >= monte_carlo_elbo.numpy() - 1e-4)
-    means = [np.mean([importance_weighted_log_likelihood(model, x, k, [s, 0]).numpy().mean() for s in range(5)])
-             for k in (1, 10, 100)]
+    means = [
+        np.mean([importance_weighted_log_likelihood(model, x, k, [s, 0]).numpy().mean() for s in range(5)])
+        for k in (1, 10, 100)
+    ]
     assert means[0] < means[1] < means[2]
 
 
@@ -320,8 +328,9 @@ def test_every_text_variant_round_trips_trains_and_exports(variant, vocabulary, 
     # log p(x|z) at any z: the model's teacher-forced likelihood; with encode_ids, the ELBO by hand.
     z = tf.random.stateless_normal([ids.shape[0], model.latent_dim], seed=[3, 4])
     given = served["log_px_given_z"](ids=ids, z=z)
-    np.testing.assert_allclose(given["log_px_given_z"].numpy(), model.likelihood_of(ids, z).log_prob(ids).numpy(),
-                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        given["log_px_given_z"].numpy(), model.likelihood_of(ids, z).log_prob(ids).numpy(), rtol=1e-5, atol=1e-4
+    )
     np.testing.assert_array_equal(given["tokens"].numpy(), out["tokens"].numpy())
     with pytest.raises(tf.errors.InvalidArgumentError, match="one latent code per sentence"):
         served["log_px_given_z"](ids=ids, z=z[:2])
@@ -334,8 +343,11 @@ def test_every_text_variant_round_trips_trains_and_exports(variant, vocabulary, 
                 call()
     # A request without sentences is refused by name (the encoder's LSTM cannot run on an empty batch).
     none = tf.constant([], tf.string)
-    for call in (lambda: served["encode"](sentences=none), lambda: served["reconstruct"](sentences=none),
-                 lambda: served["log_likelihood"](sentences=none, num_samples=tf.constant(2))):
+    for call in (
+        lambda: served["encode"](sentences=none),
+        lambda: served["reconstruct"](sentences=none),
+        lambda: served["log_likelihood"](sentences=none, num_samples=tf.constant(2)),
+    ):
         with pytest.raises(tf.errors.InvalidArgumentError, match="holds no sentence"):
             call()
 
@@ -356,15 +368,40 @@ def ptb_slice(tmp_path_factory):
 
 
 def tfvae(*args):
-    return subprocess.run([sys.executable, "-m", "tfvae", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "tfvae", *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
 
 
 def test_cli_trains_evaluates_samples_and_exports_a_sentence_vae(ptb_slice, tmp_path):
     run = tmp_path / "text"
-    result = tfvae("train", "--dataset", "text", "--data-dir", ptb_slice, "--arch", "lstm", "--epochs", "3",
-                   "--latent-dim", "8", "--embedding-dim", "32", "--rnn-units", "32", "--batch-size", "64",
-                   "--word-dropout", "0.2", "--learning-rate", "3e-3", "--verbose", "0", "--out", run)
+    result = tfvae(
+        "train",
+        "--dataset",
+        "text",
+        "--data-dir",
+        ptb_slice,
+        "--arch",
+        "lstm",
+        "--epochs",
+        "3",
+        "--latent-dim",
+        "8",
+        "--embedding-dim",
+        "32",
+        "--rnn-units",
+        "32",
+        "--batch-size",
+        "64",
+        "--word-dropout",
+        "0.2",
+        "--learning-rate",
+        "3e-3",
+        "--verbose",
+        "0",
+        "--out",
+        run,
+    )
     assert result.returncode == 0, result.stderr
     import csv
 
@@ -403,13 +440,15 @@ def test_cli_trains_evaluates_samples_and_exports_a_sentence_vae(ptb_slice, tmp_
     assert len(per_example["log_px"]) == 12 and found["steps"] == 5
     for i in range(12):  # the gaps add up per sentence, in the order of the split
         assert per_example["approximation_gap"][i] == pytest.approx(
-            per_example["log_px"][i] - per_example["elbo_optimized"][i], abs=1e-4)
+            per_example["log_px"][i] - per_example["elbo_optimized"][i], abs=1e-4
+        )
     result = tfvae("evaluate", tmp_path / "served" / "1", *gaps, "--data-dir", ptb_slice, "--out", tmp_path / "g.json")
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "g.json").read_text())["log_px"] == pytest.approx(found["log_px"], abs=1e-3)
     # Image flags on text (and text flags on images) are refused in one line.
-    result = tfvae("train", "--dataset", "text", "--data-dir", ptb_slice, "--latent-dims", "4", "2", "--out",
-                   tmp_path / "x")
+    result = tfvae(
+        "train", "--dataset", "text", "--data-dir", ptb_slice, "--latent-dims", "4", "2", "--out", tmp_path / "x"
+    )
     assert result.returncode == 2 and "image flags" in result.stderr
     result = tfvae("train", "--word-dropout", "0.3", "--out", tmp_path / "y")
     assert result.returncode == 2 and "text flags" in result.stderr
@@ -437,9 +476,12 @@ def test_float16_weights_halve_the_export_and_keep_its_numbers(vocabulary, ids, 
     sizes = {w: sum(f.stat().st_size for f in (p / "variables").iterdir()) for w, p in paths.items()}
     assert sizes["float16"] < 0.6 * sizes["float32"], sizes
     strings = tf.constant(SENTENCES[:6])
-    scores = {w: tf.saved_model.load(str(p)).signatures["log_likelihood"](sentences=strings,
-                                                                            num_samples=tf.constant(4))["log_px"]
-              for w, p in paths.items()}
+    scores = {
+        w: tf.saved_model.load(str(p)).signatures["log_likelihood"](sentences=strings, num_samples=tf.constant(4))[
+            "log_px"
+        ]
+        for w, p in paths.items()
+    }
     assert scores["float16"].dtype == tf.float32
     np.testing.assert_allclose(scores["float16"].numpy(), scores["float32"].numpy(), rtol=2e-3)
     assert json.loads((paths["float16"] / "tfvae.json").read_text())["weights"] == "float16"

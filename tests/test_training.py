@@ -29,8 +29,13 @@ def _initial_weights(directory):
 
 
 def _helper(mode, out, env=None):
-    return subprocess.Popen([sys.executable, str(HELPER), mode, str(out)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(HELPER), mode, str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_mirrored_over_two_cpus_matches_one_device(tmp_path):
@@ -66,8 +71,10 @@ def test_multiworker_two_local_workers_agree(tmp_path):
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     processes = []
     for index in range(2):
-        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": workers},
-                                                       "task": {"type": "worker", "index": index}})}
+        env = {
+            **os.environ,
+            "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}),
+        }
         processes.append(_helper("multiworker", tmp_path / f"worker{index}.npz", env))
     for process in processes:
         _, stderr = process.communicate(timeout=600)
@@ -87,9 +94,31 @@ def _tiny_dataset(n=2048):
 
 
 def _cli_train(out, data_dir, epochs, extra=()):
-    return [sys.executable, "-m", "tfvae.cli", "train", "--data-dir", str(data_dir), "--epochs", str(epochs),
-            "--batch-size", "16", "--validation-size", "64", "--latent-dim", "2", "--hidden-units", "64",
-            "--out", str(out), "--verbose", "0", "--seed", "3", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "tfvae.cli",
+        "train",
+        "--data-dir",
+        str(data_dir),
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        "16",
+        "--validation-size",
+        "64",
+        "--latent-dim",
+        "2",
+        "--hidden-units",
+        "64",
+        "--out",
+        str(out),
+        "--verbose",
+        "0",
+        "--seed",
+        "3",
+        *extra,
+    ]
 
 
 def _epochs_in(history):
@@ -102,8 +131,9 @@ def _epochs_in(history):
 def test_sigkill_mid_epoch_resumes_from_the_last_epoch(tmp_path, tiny_idx_dir):
     epochs = 6
     interrupted = tmp_path / "interrupted"
-    process = subprocess.Popen(_cli_train(interrupted, tiny_idx_dir, epochs), cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _cli_train(interrupted, tiny_idx_dir, epochs), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 300
     while len(_epochs_in(interrupted / "history.csv")) < 2 and time.time() < deadline:
         assert process.poll() is None, "training ended before it could be interrupted"
@@ -114,15 +144,17 @@ def test_sigkill_mid_epoch_resumes_from_the_last_epoch(tmp_path, tiny_idx_dir):
     done = _epochs_in(interrupted / "history.csv")
     assert 2 <= len(done) < epochs, done
 
-    result = subprocess.run(_cli_train(interrupted, tiny_idx_dir, epochs), cwd=REPO, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        _cli_train(interrupted, tiny_idx_dir, epochs), cwd=REPO, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     resumed = _epochs_in(interrupted / "history.csv")
     assert resumed == list(range(epochs)), resumed  # continued from the last saved epoch, not from 0
 
     straight = tmp_path / "straight"
-    result = subprocess.run(_cli_train(straight, tiny_idx_dir, epochs), cwd=REPO, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        _cli_train(straight, tiny_idx_dir, epochs), cwd=REPO, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     losses = [json.loads((d / "metrics.json").read_text())["test"]["loss"] for d in (interrupted, straight)]
     assert abs(losses[0] - losses[1]) < 0.03 * losses[1], losses
@@ -144,8 +176,14 @@ class _PoisonWeights(keras.callbacks.Callback):
 def test_terminate_on_nan_keeps_the_last_good_checkpoint(tmp_path):
     settings = TrainSettings(epochs=5, batch_size=64, validation_size=128, image_every=0)
     with pytest.raises(FloatingPointError, match="not finite.*checkpoints"):
-        train(tmp_path / "run", {"latent_dim": 2, "hidden_units": [32]}, settings, dataset=_tiny_dataset(),
-              verbose=0, extra_callbacks=[_PoisonWeights(2)])
+        train(
+            tmp_path / "run",
+            {"latent_dim": 2, "hidden_units": [32]},
+            settings,
+            dataset=_tiny_dataset(),
+            verbose=0,
+            extra_callbacks=[_PoisonWeights(2)],
+        )
     with open(tmp_path / "run" / "history.csv") as f:
         assert len(list(csv.DictReader(f))) == 3  # stopped during the poisoned epoch
     model = load_run(tmp_path / "run")  # the best checkpoint is from before the NaN
@@ -154,8 +192,13 @@ def test_terminate_on_nan_keeps_the_last_good_checkpoint(tmp_path):
 
 def test_same_seed_gives_bit_identical_weights(tmp_path, tiny_idx_dir):
     for name in ("a", "b"):
-        result = subprocess.run(_cli_train(tmp_path / name, tiny_idx_dir, 1, ["--deterministic", "--no-backup"]),
-                                cwd=REPO, capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            _cli_train(tmp_path / name, tiny_idx_dir, 1, ["--deterministic", "--no-backup"]),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
     first, second = (load_run(tmp_path / name).get_weights() for name in ("a", "b"))
     for a, b in zip(first, second):
@@ -163,10 +206,12 @@ def test_same_seed_gives_bit_identical_weights(tmp_path, tiny_idx_dir):
 
 
 def test_mixed_precision_policy_is_applied_and_loss_stays_float32(tmp_path):
-    settings = TrainSettings(epochs=1, batch_size=64, validation_size=128, image_every=0, mixed_precision=True,
-                             backup=False)
-    model, metrics = train(tmp_path / "mp", {"latent_dim": 2, "hidden_units": [32]}, settings,
-                           dataset=_tiny_dataset(512), verbose=0)
+    settings = TrainSettings(
+        epochs=1, batch_size=64, validation_size=128, image_every=0, mixed_precision=True, backup=False
+    )
+    model, metrics = train(
+        tmp_path / "mp", {"latent_dim": 2, "hidden_units": [32]}, settings, dataset=_tiny_dataset(512), verbose=0
+    )
     assert model.encoder.layers[-1].compute_dtype == "float16"
     assert model.encoder.layers[-1].kernel.dtype == tf.float32  # variables stay float32
     assert isinstance(model.optimizer, keras.mixed_precision.LossScaleOptimizer)
@@ -200,15 +245,23 @@ class _Batches(keras.callbacks.Callback):
 def test_an_epoch_is_every_full_batch_of_one_pass_and_small_sets_still_train(tmp_path):
     # 448 training images in batches of 128: 3 full batches an epoch (the 64 left over differ each epoch);
     # the pipeline repeats, so no epoch waits for a new iterator.
-    settings = TrainSettings(epochs=3, batch_size=128, validation_size=64, image_every=0, backup=False,
-                             steps_per_execution=1)
+    settings = TrainSettings(
+        epochs=3, batch_size=128, validation_size=64, image_every=0, backup=False, steps_per_execution=1
+    )
     counter = _Batches()
-    model, metrics = train(tmp_path / "run", {"latent_dim": 2, "hidden_units": [32]}, settings,
-                           dataset=_tiny_dataset(512), verbose=0, extra_callbacks=[counter])
+    model, metrics = train(
+        tmp_path / "run",
+        {"latent_dim": 2, "hidden_units": [32]},
+        settings,
+        dataset=_tiny_dataset(512),
+        verbose=0,
+        extra_callbacks=[counter],
+    )
     assert counter.sizes == [3, 3, 3] and int(model.optimizer.iterations) == 9
     assert metrics["train_examples"] == 448 and np.isfinite(metrics["train"]["negative_elbo"])
     # Fewer images than a batch: one (partial) batch an epoch.
     settings = TrainSettings(epochs=2, batch_size=128, validation_size=16, image_every=0, backup=False)
-    model, _ = train(tmp_path / "small", {"latent_dim": 2, "hidden_units": [32]}, settings,
-                     dataset=_tiny_dataset(64), verbose=0)
+    model, _ = train(
+        tmp_path / "small", {"latent_dim": 2, "hidden_units": [32]}, settings, dataset=_tiny_dataset(64), verbose=0
+    )
     assert int(model.optimizer.iterations) == 2

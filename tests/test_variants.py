@@ -51,7 +51,7 @@ def _encoder_and_decoder_gradients(model, x, seed):
     encoder, decoder = model.encoder.trainable_variables, model.decoder.trainable_variables
     gradients = tape.gradient(loss, encoder + decoder)
     flat = lambda grads: np.concatenate([g.numpy().ravel() for g in grads])  # noqa: E731
-    return float(loss), flat(gradients[: len(encoder)]), flat(gradients[len(encoder):])
+    return float(loss), flat(gradients[: len(encoder)]), flat(gradients[len(encoder) :])
 
 
 def test_dreg_has_the_iwae_value_and_decoder_gradient_and_an_unbiased_lower_variance_encoder_gradient(binary_batch):
@@ -93,8 +93,7 @@ def test_free_bits_model_loss_and_encoder_gradients(binary_batch):
     model = _small(objective="free_bits", free_bits=100.0)  # every dimension under the floor
     x = binary_batch[:16]
     terms = model.elbo_terms(x, seed=(1, 1))
-    np.testing.assert_allclose(model.objective.loss(terms).numpy(), terms["reconstruction"].numpy() + 300.0,
-                               rtol=1e-5)
+    np.testing.assert_allclose(model.objective.loss(terms).numpy(), terms["reconstruction"].numpy() + 300.0, rtol=1e-5)
     # The KL part alone gives the encoder no gradient when all dimensions sit under the floor.
     with tf.GradientTape() as tape:
         penalty = model.objective.penalized_kl(model.elbo_terms(x, seed=(1, 1))["kl_per_dim"])
@@ -122,8 +121,9 @@ def test_cyclical_values_per_cycle():
 def test_annealing_callback_writes_the_variable_and_logs_it(binary_batch):
     model = _small()
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    history = model.fit(binary_batch, batch_size=16, epochs=2, verbose=0,
-                        callbacks=[KLAnnealing(LinearWarmup(8, end=1.0))])
+    history = model.fit(
+        binary_batch, batch_size=16, epochs=2, verbose=0, callbacks=[KLAnnealing(LinearWarmup(8, end=1.0))]
+    )
     # 4 steps per epoch: the weight before the last (8th) step is 7/8.
     np.testing.assert_allclose(history.history["kl_weight"], [3 / 8, 7 / 8])
     np.testing.assert_allclose(float(model.kl_weight.numpy()), 7 / 8)
@@ -172,11 +172,14 @@ def test_diagonal_gaussian_mixture_density_matches_scipy_and_keeps_memory_small(
     locs = rng.normal(0, 1.5, (500, 40)).astype(np.float32)
     scales = np.exp(rng.uniform(np.log(0.05), 0, (500, 40))).astype(np.float32)
     logits = rng.normal(size=500).astype(np.float32)
-    prior = DiagonalGaussianMixture(mixture_distribution=tfd.Categorical(logits=logits),
-                                    components_distribution=tfd.MultivariateNormalDiag(locs, scales))
+    prior = DiagonalGaussianMixture(
+        mixture_distribution=tfd.Categorical(logits=logits),
+        components_distribution=tfd.MultivariateNormalDiag(locs, scales),
+    )
     z = prior.sample([3, 4], seed=(1, 2)).numpy().astype(np.float64)
-    expected = _mixture_log_density(z.reshape(-1, 40), scipy.special.softmax(logits.astype(np.float64)),
-                                    locs, scales).reshape(3, 4)
+    expected = _mixture_log_density(
+        z.reshape(-1, 40), scipy.special.softmax(logits.astype(np.float64)), locs, scales
+    ).reshape(3, 4)
     np.testing.assert_allclose(prior.log_prob(z.astype(np.float32)).numpy(), expected, atol=2e-3)
     # [N, K] matrix products, not TFP's [N, K, D] broadcast (4 GB for one evaluation chunk of 50,000 samples).
     graph = tf.function(prior.log_prob).get_concrete_function(tf.TensorSpec([None, 40])).graph
@@ -199,14 +202,16 @@ def test_learned_priors_get_gradients_and_save(tmp_path, binary_batch):
         with tf.GradientTape() as tape:
             model(binary_batch[:8], training=True)
             loss = tf.add_n(model.losses)
-        grads = dict(zip([v.name for v in model.prior.trainable_variables],
-                         tape.gradient(loss, model.prior.trainable_variables)))
+        grads = dict(
+            zip([v.name for v in model.prior.trainable_variables], tape.gradient(loss, model.prior.trainable_variables))
+        )
         assert grads and all(g is not None and np.any(g.numpy() != 0) for g in grads.values()), prior
         model.save_weights(str(tmp_path / prior))
         clone = VAE.from_config(model.get_config())
         clone.load_weights(str(tmp_path / prior))
-        np.testing.assert_array_equal(clone.elbo(binary_batch[:4], seed=1).numpy(),
-                                      model.elbo(binary_batch[:4], seed=1).numpy())
+        np.testing.assert_array_equal(
+            clone.elbo(binary_batch[:4], seed=1).numpy(), model.elbo(binary_batch[:4], seed=1).numpy()
+        )
 
 
 # --- likelihoods -------------------------------------------------------------

@@ -280,8 +280,9 @@ class SentenceDiagnostics(keras.callbacks.Callback):
             return
         if self._moments is None:
             model = self.model
-            self._moments = tf.function(lambda x: (model.encode(x).mean(), model.encode(x).stddev()),
-                                        reduce_retracing=True)
+            self._moments = tf.function(
+                lambda x: (model.encode(x).mean(), model.encode(x).stddev()), reduce_retracing=True
+            )
         moments = [self._moments(b) for b in self.batches]
         loc = np.concatenate([m[0].numpy() for m in moments])
         scale = np.concatenate([m[1].numpy() for m in moments])

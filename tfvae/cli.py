@@ -19,8 +19,9 @@ _positive_int, _likelihood_scale = options.positive_int, options.likelihood_scal
 
 
 def _add_train(subparsers):
-    p = subparsers.add_parser("train", help="train a VAE and write a run directory",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subparsers.add_parser(
+        "train", help="train a VAE and write a run directory", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     options.add_arguments(p)  # every flag is a row of tfvae.options.OPTIONS
     p.set_defaults(run=_run_train)
 
@@ -33,15 +34,16 @@ def _run_train(args):
     settings = TrainSettings(**options.settings_arguments(vars(args)))
     state = "new" if args.overwrite else run_state(args.out, model_config, settings)
     if state == "finished":
-        print(f"{args.out} holds a finished run; its results are in {Path(args.out) / 'metrics.json'} "
-              "(a larger --epochs continues it, --overwrite starts afresh)")
+        print(
+            f"{args.out} holds a finished run; its results are in {Path(args.out) / 'metrics.json'} "
+            "(a larger --epochs continues it, --overwrite starts afresh)"
+        )
         metrics = read_metrics(args.out)
     else:
         if state in ("resume", "continue"):
             print(f"{state[:-1]}ing the run in {args.out}")
         _, metrics = train(args.out, model_config, settings, verbose=args.verbose, overwrite=args.overwrite)
-        print(json.dumps({split: metrics[split] for split in ("test", "train", "valid") if split in metrics},
-                         indent=2))
+        print(json.dumps({split: metrics[split] for split in ("test", "train", "valid") if split in metrics}, indent=2))
     _print_objective(metrics)
     print(f"run directory: {args.out}")
 
@@ -102,28 +104,55 @@ def _load_split(run_dir, split, data_dir, limit=None):
 
 
 def _add_evaluate(subparsers):
-    p = subparsers.add_parser("evaluate", help="importance-weighted log-likelihood, ELBO and diagnostics",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run_dir", help="a run directory written by 'tfvae train', or an exported SavedModel version "
-                                   "directory (saved_models/NAME/N; then --data-dir or $TFVAE_DATA_DIR gives the data)")
-    p.add_argument("--num-samples", "-k", type=_positive_int, default=None,
-                   help="K of the importance-weighted bound (default 5000; 500 for text)")
+    p = subparsers.add_parser(
+        "evaluate",
+        help="importance-weighted log-likelihood, ELBO and diagnostics",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "run_dir",
+        help="a run directory written by 'tfvae train', or an exported SavedModel version "
+        "directory (saved_models/NAME/N; then --data-dir or $TFVAE_DATA_DIR gives the data)",
+    )
+    p.add_argument(
+        "--num-samples",
+        "-k",
+        type=_positive_int,
+        default=None,
+        help="K of the importance-weighted bound (default 5000; 500 for text)",
+    )
     p.add_argument("--split", choices=["test", "train", "validation"], default="test", help="which data")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N examples")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="examples per step (default 100; text 25)")
-    p.add_argument("--chunk-size", type=_positive_int, default=None,
-                   help="samples decoded at once (memory; default 500, text 10)")
+    p.add_argument(
+        "--chunk-size", type=_positive_int, default=None, help="samples decoded at once (memory; default 500, text 10)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
     p.add_argument("--data-dir", default=None, help="override the run's data directory")
-    p.add_argument("--out", default=None, help="where to write the JSON (default RUN_DIR/eval.json, or gaps.json "
-                                               "with --gaps; a curve PNG of the same name beside it)")
-    p.add_argument("--gaps", action="store_true",
-                   help="measure the approximation and amortization gaps by per-example stochastic VI "
-                        f"(on the first {GAPS_LIMIT} examples unless --limit says otherwise)")
-    p.add_argument("--svi-steps", type=_positive_int, default=None,
-                   help="with --gaps: Adam steps per example (default 500; text 100)")
-    p.add_argument("--svi-learning-rate", type=float, default=None,
-                   help="with --gaps: Adam's first step size (default 0.01; text 0.05)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="where to write the JSON (default RUN_DIR/eval.json, or gaps.json "
+        "with --gaps; a curve PNG of the same name beside it)",
+    )
+    p.add_argument(
+        "--gaps",
+        action="store_true",
+        help="measure the approximation and amortization gaps by per-example stochastic VI "
+        f"(on the first {GAPS_LIMIT} examples unless --limit says otherwise)",
+    )
+    p.add_argument(
+        "--svi-steps",
+        type=_positive_int,
+        default=None,
+        help="with --gaps: Adam steps per example (default 500; text 100)",
+    )
+    p.add_argument(
+        "--svi-learning-rate",
+        type=float,
+        default=None,
+        help="with --gaps: Adam's first step size (default 0.01; text 0.05)",
+    )
     p.set_defaults(run=_run_evaluate)
 
 
@@ -132,8 +161,11 @@ def _report(results, out, dataset, split, binarize):
     from tfvae.evaluation import format_table, write_results
     from tfvae.training import TEST_BINARIZATION_SEED
 
-    results.update(dataset=dataset, split=split,
-                   binarization="none" if binarize == "none" else f"fixed, seed {TEST_BINARIZATION_SEED}")
+    results.update(
+        dataset=dataset,
+        split=split,
+        binarization="none" if binarize == "none" else f"fixed, seed {TEST_BINARIZATION_SEED}",
+    )
     write_results(results, out)
     print(format_table(results))
     print(f"wrote {out}")
@@ -147,8 +179,13 @@ def _run_evaluate(args):
     from tfvae.served import is_export
 
     text = text_commands.is_text_model(args.run_dir)
-    defaults = {"num_samples": (5000, 500), "batch_size": (100, 25), "chunk_size": (500, 10),
-                "svi_steps": (500, 100), "svi_learning_rate": (1e-2, 5e-2)}
+    defaults = {
+        "num_samples": (5000, 500),
+        "batch_size": (100, 25),
+        "chunk_size": (500, 10),
+        "svi_steps": (500, 100),
+        "svi_learning_rate": (1e-2, 5e-2),
+    }
     for name, (image_default, text_default) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, text_default if text else image_default)
@@ -161,10 +198,18 @@ def _run_evaluate(args):
     model = load_run(args.run_dir)
     images, labels, settings = _load_split(args.run_dir, args.split, args.data_dir, args.limit)
     conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
-    results = evaluate(model, images, num_samples=args.num_samples, batch_size=args.batch_size,
-                       chunk_size=args.chunk_size, seed=args.seed, conditions=conditions)
-    _report(results, Path(args.out or Path(args.run_dir) / "eval.json"), settings.dataset, args.split,
-            settings.binarize)
+    results = evaluate(
+        model,
+        images,
+        num_samples=args.num_samples,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        seed=args.seed,
+        conditions=conditions,
+    )
+    _report(
+        results, Path(args.out or Path(args.run_dir) / "eval.json"), settings.dataset, args.split, settings.binarize
+    )
 
 
 def _run_gaps(args):
@@ -182,9 +227,17 @@ def _run_gaps(args):
         print(f"inference gaps on the first {limit} {args.split} examples (--limit to change)")
     images, labels, _ = _load_split(args.run_dir, args.split, args.data_dir, limit)
     conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
-    results = inference_gaps(model, images, conditions, steps=args.svi_steps, learning_rate=args.svi_learning_rate,
-                             num_samples=args.num_samples, batch_size=args.batch_size, seed=args.seed,
-                             chunk_size=args.chunk_size)
+    results = inference_gaps(
+        model,
+        images,
+        conditions,
+        steps=args.svi_steps,
+        learning_rate=args.svi_learning_rate,
+        num_samples=args.num_samples,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        chunk_size=args.chunk_size,
+    )
     # Never write into a served version directory.
     out = Path(args.out or ("gaps.json" if export else Path(args.run_dir) / "gaps.json"))
     results.update(split=args.split)
@@ -222,15 +275,23 @@ def _evaluate_saved_model(args):
 
 
 def _add_sample(subparsers):
-    p = subparsers.add_parser("sample", help="draw images from the prior into a PNG grid (text: print sentences)",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subparsers.add_parser(
+        "sample",
+        help="draw images from the prior into a PNG grid (text: print sentences)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("run_dir", help="a run directory written by 'tfvae train', or an exported saved_models/NAME/N")
     p.add_argument("--n", type=_positive_int, default=None, help="number of images (default 64) or sentences (10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the prior draws")
     p.add_argument("--out", default="samples.png", help="PNG file to write")
     p.add_argument("--label", type=int, default=None, help="for a conditional model: the class to draw")
-    p.add_argument("--homotopy", nargs=2, metavar=("FROM", "TO"), default=None,
-                   help="a text model: also print greedy sentences between these two sentences' posterior means")
+    p.add_argument(
+        "--homotopy",
+        nargs=2,
+        metavar=("FROM", "TO"),
+        default=None,
+        help="a text model: also print greedy sentences between these two sentences' posterior means",
+    )
     p.add_argument("--steps", type=_positive_int, default=5, help="with --homotopy: points on the line")
     p.set_defaults(run=_run_sample)
 
@@ -266,10 +327,16 @@ PLOT_KINDS = ("reconstructions", "latent", "manifold", "traversal", "interpolati
 
 
 def _add_plot(subparsers):
-    p = subparsers.add_parser("plot", help="reconstructions, latent space, traversals, interpolation, curves",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run_dir", help="a run directory written by 'tfvae train', or an exported saved_models/NAME/N "
-                                   "(then --data-dir or $TFVAE_DATA_DIR gives the test images)")
+    p = subparsers.add_parser(
+        "plot",
+        help="reconstructions, latent space, traversals, interpolation, curves",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "run_dir",
+        help="a run directory written by 'tfvae train', or an exported saved_models/NAME/N "
+        "(then --data-dir or $TFVAE_DATA_DIR gives the test images)",
+    )
     p.add_argument("--kind", choices=PLOT_KINDS, required=True, help="which picture")
     p.add_argument("--out", default=None, help="PNG file to write (default KIND.png)")
     p.add_argument("--data-dir", default=None, help="override the run's data directory")
@@ -283,8 +350,9 @@ def _run_plot(args):
 
     out = args.out or f"{args.kind}.png"
     if args.kind != "curves" and text_commands.is_text_model(args.run_dir):
-        raise ValueError(f"--kind {args.kind} draws images; for a text model use --kind curves, "
-                         "and 'tfvae sample' for sentences")
+        raise ValueError(
+            f"--kind {args.kind} draws images; for a text model use --kind curves, and 'tfvae sample' for sentences"
+        )
     if args.kind == "curves":
         if is_export(args.run_dir):
             raise ValueError("an export keeps no training history: plot the curves of its run directory")
@@ -310,15 +378,26 @@ def _run_plot(args):
 
 
 def _add_export(subparsers):
-    p = subparsers.add_parser("export", help="SavedModel (TF Serving layout) and TFLite files",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subparsers.add_parser(
+        "export",
+        help="SavedModel (TF Serving layout) and TFLite files",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("run_dir", help="a run directory written by 'tfvae train'")
     p.add_argument("--out", required=True, help="model base directory, e.g. saved_models/NAME")
-    p.add_argument("--version", type=_positive_int, default=None,
-                   help="version number (default: one more than the highest in --out)")
+    p.add_argument(
+        "--version",
+        type=_positive_int,
+        default=None,
+        help="version number (default: one more than the highest in --out)",
+    )
     p.add_argument("--tflite", action="store_true", help="also write vae.tflite and vae_fp16.tflite")
-    p.add_argument("--weights", choices=["float32", "float16"], default="float32",
-                   help="text models: store the SavedModel's weights in float16 (half the size, float32 compute)")
+    p.add_argument(
+        "--weights",
+        choices=["float32", "float16"],
+        default="float32",
+        help="text models: store the SavedModel's weights in float16 (half the size, float32 compute)",
+    )
     p.set_defaults(run=_run_export)
 
 
@@ -338,10 +417,16 @@ def _run_export(args):
         path = text_commands.export(args, version)
     else:
         if args.weights != "float32":
-            raise ValueError("--weights float16 is for text models; an image model's half-size file is "
-                             "--tflite's vae_fp16.tflite")
-        path = export(load_run(args.run_dir), base, version, tflite=args.tflite,
-                      preprocessing=default_preprocessing(settings.binarize))
+            raise ValueError(
+                "--weights float16 is for text models; an image model's half-size file is --tflite's vae_fp16.tflite"
+            )
+        path = export(
+            load_run(args.run_dir),
+            base,
+            version,
+            tflite=args.tflite,
+            preprocessing=default_preprocessing(settings.binarize),
+        )
     # The run's numbers travel with the model.
     metrics = {}
     for name in ("metrics.json", "eval.json"):
@@ -413,9 +498,15 @@ GAPS_LIMIT = 500  # examples for --gaps by default: per-example VI costs ~steps/
 # tests/test_bad_inputs.py checks that every numeric flag of every command is listed here.
 FLAG_RANGES = {
     **options.flag_ranges(),
-    "limit": (1, None), "chunk_size": (1, None), "n": (1, MAX_IMAGES),
-    "label": (0, None), "num_points": (1, None), "version": (1, None), "steps": (1, None),
-    "svi_steps": (1, None), "svi_learning_rate": (0, None, True),
+    "limit": (1, None),
+    "chunk_size": (1, None),
+    "n": (1, MAX_IMAGES),
+    "label": (0, None),
+    "num_points": (1, None),
+    "version": (1, None),
+    "steps": (1, None),
+    "svi_steps": (1, None),
+    "svi_learning_rate": (0, None, True),
 }
 
 
@@ -453,8 +544,9 @@ def check_flags(args):
     _check_text_flags(args, get)
     layers = len(get("latent_dims") or [0])
     if get("latent_dim") is not None and get("latent_dims") and get("latent_dim") != get("latent_dims")[0]:
-        raise ValueError("--latent-dim and --latent-dims disagree: --latent-dim is the lowest layer's size; "
-                         "pass one of them")
+        raise ValueError(
+            "--latent-dim and --latent-dims disagree: --latent-dim is the lowest layer's size; pass one of them"
+        )
     if layers > 1 and get("objective") == "iwae_dreg":
         raise ValueError("--objective iwae_dreg is for one latent layer; use --objective iwae with --latent-dims")
     if layers > 1 and get("posterior") != "diagonal":
@@ -468,8 +560,10 @@ def check_flags(args):
     if get("objective") == "free_bits" and (get("posterior") != "diagonal" or get("prior") != "normal"):
         raise ValueError("--objective free_bits needs --posterior diagonal and --prior normal (per-dimension KLs)")
     if get("prior") == "vamp" and get("conditional"):
-        raise ValueError("--prior vamp cannot be combined with --conditional (the VampPrior is unconditional); "
-                         "use --prior normal or mixture")
+        raise ValueError(
+            "--prior vamp cannot be combined with --conditional (the VampPrior is unconditional); "
+            "use --prior normal or mixture"
+        )
     if get("prior_components") is not None and get("prior") == "normal":
         raise ValueError("--prior-components is for --prior mixture or vamp, not --prior normal")
     if get("likelihood_scale", 1.0) != 1.0 and get("likelihood") != "normal":
@@ -483,8 +577,11 @@ def check_flags(args):
 # The flags that only one kind of data takes, with their defaults: given to the other kind, they are refused.
 TEXT_FLAGS = {option.dest: option.flag_default for option in options.OPTIONS if option.group == options.TEXT_GROUP}
 IMAGE_ONLY_SETTINGS = ("validation_size", "binarize", "conditional")  # TrainSettings fields a text run ignores
-IMAGE_FLAGS = {option.dest: option.flag_default for option in options.OPTIONS
-               if option.families == ("image",) or option.name in IMAGE_ONLY_SETTINGS}
+IMAGE_FLAGS = {
+    option.dest: option.flag_default
+    for option in options.OPTIONS
+    if option.families == ("image",) or option.name in IMAGE_ONLY_SETTINGS
+}
 
 
 def _check_text_flags(args, get):
@@ -504,8 +601,9 @@ def _check_text_flags(args, get):
     if text and get("prior") == "vamp":
         raise ValueError("--prior vamp needs images (its pseudo-inputs); use --prior normal or mixture for text")
     if text and get("latent_dim") == 0 and get("objective") in ("free_bits", "iwae", "iwae_dreg"):
-        raise ValueError(f"--latent-dim 0 is the language model: --objective {get('objective')} has no latent "
-                         "to act on")
+        raise ValueError(
+            f"--latent-dim 0 is the language model: --objective {get('objective')} has no latent to act on"
+        )
 
 
 def _write_problem(args):
@@ -557,8 +655,15 @@ def main(argv=None):
 
     try:
         args.run(args)
-    except (DataError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
-            PermissionError, ValueError) as error:
+    except (
+        DataError,
+        FileNotFoundError,
+        FileExistsError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+        ValueError,
+    ) as error:
         print(f"tfvae: error: {error}", file=sys.stderr)
         return 2
     except FloatingPointError as error:

@@ -107,11 +107,14 @@ def load_idx_dataset(data_dir: str | Path, name: str = "mnist") -> ImageDataset:
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim != 3 or images.dtype != np.uint8:
-            raise DataError(f"{paths[split + '_images']}: expected uint8 images [N, H, W], found "
-                            f"{images.dtype} {images.shape}")
+            raise DataError(
+                f"{paths[split + '_images']}: expected uint8 images [N, H, W], found {images.dtype} {images.shape}"
+            )
         if labels.ndim != 1 or len(labels) != len(images):
-            raise DataError(f"{paths[split + '_labels']}: expected {len(images)} labels to match the images, "
-                            f"found shape {labels.shape}")
+            raise DataError(
+                f"{paths[split + '_labels']}: expected {len(images)} labels to match the images, "
+                f"found shape {labels.shape}"
+            )
     return ImageDataset(
         name=name,
         train_images=arrays["train_images"][..., None],
@@ -138,8 +141,10 @@ def load_dataset(name: str = "mnist", data_dir: str | Path | None = None) -> Ima
     data_dir = data_dir or os.environ.get(DATA_DIR_ENV)
     if data_dir:
         if name not in IDX_DATASETS:
-            raise DataError(f"reading {name!r} from a directory is not supported (only {IDX_DATASETS}); "
-                            f"unset --data-dir/{DATA_DIR_ENV} to load it with TFDS")
+            raise DataError(
+                f"reading {name!r} from a directory is not supported (only {IDX_DATASETS}); "
+                f"unset --data-dir/{DATA_DIR_ENV} to load it with TFDS"
+            )
         return load_idx_dataset(data_dir, name)
     return load_tfds_dataset(name)
 
@@ -158,12 +163,16 @@ def to_unit_interval(images):
         return images.astype(np.float32)
     if not np.issubdtype(images.dtype, np.floating):
         # Only uint8 has a known scale; an int64 0..255 array would otherwise pass as floats 0..255.
-        raise DataError(f"images of dtype {images.dtype}: expected uint8 (0..255), bool, or float in [0, 1]; "
-                        "convert 8-bit values with images.astype(np.uint8)")
+        raise DataError(
+            f"images of dtype {images.dtype}: expected uint8 (0..255), bool, or float in [0, 1]; "
+            "convert 8-bit values with images.astype(np.uint8)"
+        )
     images = images.astype(np.float32)
     if not np.all(np.isfinite(images)):
-        raise DataError(f"images contain NaN or infinite values ({int(np.size(images) - np.isfinite(images).sum())} "
-                        "of them); remove or replace them")
+        raise DataError(
+            f"images contain NaN or infinite values ({int(np.size(images) - np.isfinite(images).sum())} "
+            "of them); remove or replace them"
+        )
     if images.size and (images.min() < 0.0 or images.max() > 1.0):
         hint = "; 8-bit values stored as floats? divide by 255, or cast with astype(np.uint8)"
         hint = hint if images.max() <= 255 else ""
@@ -194,8 +203,7 @@ def _binarize_batch(images, seed):
     return tf.cast(uniform < probs, tf.float32)
 
 
-def make_pipeline(images, batch_size=128, binarize="dynamic", shuffle=True, seed=0, labels=None,
-                  drop_remainder=False):
+def make_pipeline(images, batch_size=128, binarize="dynamic", shuffle=True, seed=0, labels=None, drop_remainder=False):
     """A ``tf.data`` pipeline of float32 images in [0, 1].
 
     Args:
@@ -246,8 +254,7 @@ def make_pipeline(images, batch_size=128, binarize="dynamic", shuffle=True, seed
         if labels is None:
             dataset = dataset.map(_binarize_batch, num_parallel_calls=tf.data.AUTOTUNE)
         else:
-            dataset = dataset.map(lambda xy, s: (_binarize_batch(xy[0], s), xy[1]),
-                                  num_parallel_calls=tf.data.AUTOTUNE)
+            dataset = dataset.map(lambda xy, s: (_binarize_batch(xy[0], s), xy[1]), num_parallel_calls=tf.data.AUTOTUNE)
     elif labels is None:
         dataset = dataset.map(_scale_batch, num_parallel_calls=tf.data.AUTOTUNE)
     else:

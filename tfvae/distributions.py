@@ -278,16 +278,20 @@ class DiscretizedLogistic(tfd.Distribution):
     of the discrete 8-bit data.
     """
 
-    def __init__(self, loc, scale, num_bins=256, validate_args=False, allow_nan_stats=True,
-                 name="DiscretizedLogistic"):
+    def __init__(self, loc, scale, num_bins=256, validate_args=False, allow_nan_stats=True, name="DiscretizedLogistic"):
         parameters = dict(locals())
         with tf.name_scope(name):
             self._loc = tf.convert_to_tensor(loc, tf.float32)
             self._scale = tf.convert_to_tensor(scale, tf.float32)
             self._num_bins = int(num_bins)
-            super().__init__(dtype=tf.float32, reparameterization_type=tfd.NOT_REPARAMETERIZED,
-                             validate_args=validate_args, allow_nan_stats=allow_nan_stats,
-                             parameters=parameters, name=name)
+            super().__init__(
+                dtype=tf.float32,
+                reparameterization_type=tfd.NOT_REPARAMETERIZED,
+                validate_args=validate_args,
+                allow_nan_stats=allow_nan_stats,
+                parameters=parameters,
+                name=name,
+            )
 
     @classmethod
     def _parameter_properties(cls, dtype, num_classes=None):

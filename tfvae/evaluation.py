@@ -96,8 +96,12 @@ def log_mean_weight(model, x, samples, log_posterior, chunk_size=None, condition
 
     start = tf.fill(tf.shape(x)[:1], tf.constant(-np.inf, tf.float32))
     # The batch size may be known (1) at entry and unknown after a step: any batch size is invariant.
-    _, total = tf.while_loop(lambda i, _: i < num_chunks, body, (tf.constant(0), start),
-                             shape_invariants=(tf.TensorShape([]), tf.TensorShape([None])))
+    _, total = tf.while_loop(
+        lambda i, _: i < num_chunks,
+        body,
+        (tf.constant(0), start),
+        shape_invariants=(tf.TensorShape([]), tf.TensorShape([None])),
+    )
     return total - tf.math.log(tf.cast(num_samples, tf.float32))
 
 
@@ -111,8 +115,14 @@ def _batch_statistics(model, x, condition, num_samples, seed, chunk_size):
         "kl": terms["kl"],
         "kl_layers": tf.stack(terms["kl_layers"], axis=-1),
         # Per dimension, for diagnostics: marginals of q against marginals of p (see latents.kl_per_dimension).
-        "kl_per_dim": latents.kl_per_dimension(terms["posteriors"], terms["samples"], terms["conditionals"],
-                                               model.prior(), model.inference, model.kl_estimate),
+        "kl_per_dim": latents.kl_per_dimension(
+            terms["posteriors"],
+            terms["samples"],
+            terms["conditionals"],
+            model.prior(),
+            model.inference,
+            model.kl_estimate,
+        ),
     }
     if model.latent_layers:  # each layer's mean along the path through the means
         statistics["posterior_mean"] = tf.concat([q.mean() for q in model.encode_layers(x, condition)], axis=-1)
@@ -127,9 +137,11 @@ def _per_layer(latent_dims, stats):
         return {}
     ends = np.cumsum(latent_dims)[:-1]
     means = np.split(stats["posterior_mean"], ends, axis=-1)
-    return {"kl_layers": [float(kl) for kl in stats["kl_layers"].mean(0)],
-            "active_units_layers": [active_units(m) for m in means],
-            "latent_dims": [int(d) for d in latent_dims]}
+    return {
+        "kl_layers": [float(kl) for kl in stats["kl_layers"].mean(0)],
+        "active_units_layers": [active_units(m) for m in means],
+        "latent_dims": [int(d) for d in latent_dims],
+    }
 
 
 def _likelihood_summary(log_px, data_shape):
@@ -181,15 +193,17 @@ def evaluate(
         0.01), ``bits_per_dim``, and the settings.
     """
     if len(images) == 0:
-        raise ValueError("no images to evaluate (an empty split? a run trained with validation_size 0 "
-                         "has no validation examples)")
+        raise ValueError(
+            "no images to evaluate (an empty split? a run trained with validation_size 0 has no validation examples)"
+        )
     # Checked before the cast, which would turn raw uint8 pixels into floats 0..255.
     model.check_inputs(np.asarray(images), None if conditions is None else np.asarray(conditions))
     images = np.asarray(images, np.float32)
     _check_counts(num_samples=num_samples, batch_size=batch_size, chunk_size=chunk_size)
     # No XLA here: measured 10x slower than plain graph mode for this loop on CPU.
-    step = tf.function(lambda x, c, s: _batch_statistics(model, x, c, num_samples, s, chunk_size),
-                       reduce_retracing=True)
+    step = tf.function(
+        lambda x, c, s: _batch_statistics(model, x, c, num_samples, s, chunk_size), reduce_retracing=True
+    )
     num_batches = math.ceil(len(images) / batch_size)
     progress = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch")
     parts = []
@@ -253,8 +267,9 @@ def mutual_information(loc, scale, seed=0, chunk_size=1000):
     return float(negative_entropy - np.mean(np.concatenate(log_q)))
 
 
-def evaluate_sentences(model, ids, num_samples: int = 500, batch_size: int = 25, chunk_size: int = 10,
-                       seed: int = 0, verbose: int = 1) -> dict:
+def evaluate_sentences(
+    model, ids, num_samples: int = 500, batch_size: int = 25, chunk_size: int = 10, seed: int = 0, verbose: int = 1
+) -> dict:
     """Importance-weighted NLL per sentence, perplexity, KL, mutual information and active units.
 
     Args:
@@ -279,8 +294,13 @@ def evaluate_sentences(model, ids, num_samples: int = 500, batch_size: int = 25,
         raise ValueError("no sentences to evaluate")
     _check_counts(num_samples=num_samples, batch_size=batch_size, chunk_size=chunk_size)
     order = np.argsort(lengths, kind="stable")
-    step = tf.function(lambda x, s: {**_batch_statistics(model, x, None, num_samples, s, chunk_size),
-                                     "posterior_stddev": model.encode(x).stddev()}, reduce_retracing=True)
+    step = tf.function(
+        lambda x, s: {
+            **_batch_statistics(model, x, None, num_samples, s, chunk_size),
+            "posterior_stddev": model.encode(x).stddev(),
+        },
+        reduce_retracing=True,
+    )
     num_batches = math.ceil(len(order) / batch_size)
     progress = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch")
     parts = []
@@ -315,8 +335,10 @@ def evaluate_sentences(model, ids, num_samples: int = 500, batch_size: int = 25,
 def format_text_table(results: dict) -> str:
     """The main numbers of ``evaluate_sentences`` as a plain-text table."""
     rows = [
-        (f"NLL (IWAE, K={results['num_samples']})",
-         f"{results['nll']:.2f} ± {results['nll_stderr']:.2f} nats/sentence"),
+        (
+            f"NLL (IWAE, K={results['num_samples']})",
+            f"{results['nll']:.2f} ± {results['nll_stderr']:.2f} nats/sentence",
+        ),
         ("perplexity", f"{results['ppl']:.2f} ({results['tokens']} tokens, <eos> counted)"),
         ("negative ELBO", f"{-results['elbo']:.2f} nats (perplexity bound {results['ppl_elbo']:.2f})"),
         ("  reconstruction", f"{results['reconstruction']:.2f} nats"),
@@ -330,8 +352,9 @@ def format_text_table(results: dict) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
-def evaluate_saved_model(path, images: np.ndarray, num_samples: int = 5000, batch_size: int = 100,
-                         verbose: int = 1) -> dict:
+def evaluate_saved_model(
+    path, images: np.ndarray, num_samples: int = 5000, batch_size: int = 100, verbose: int = 1
+) -> dict:
     """Importance-weighted NLL and ELBO of an exported model, through its ``log_likelihood`` signature.
 
     Needs only TensorFlow; the signature's seed is fixed (see ``export``).
@@ -343,16 +366,19 @@ def evaluate_saved_model(path, images: np.ndarray, num_samples: int = 5000, batc
     if len(images) == 0:
         raise ValueError("no images to evaluate")
     if not np.issubdtype(images.dtype, np.floating):  # the signature checks shape and values itself
-        raise ValueError(f"images of dtype {images.dtype}: the exported model takes float images in [0, 1]; "
-                         "scale and binarise them as its tfvae.json says (tfvae.data.binarize_fixed)")
+        raise ValueError(
+            f"images of dtype {images.dtype}: the exported model takes float images in [0, 1]; "
+            "scale and binarise them as its tfvae.json says (tfvae.data.binarize_fixed)"
+        )
     images = images.astype(np.float32)
     num_batches = math.ceil(len(images) / batch_size)
     progress = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch")
     log_px, elbo = [], []
     start = time.perf_counter()
     for i in range(num_batches):
-        out = signature(x=tf.constant(images[i * batch_size : (i + 1) * batch_size]),
-                        num_samples=tf.constant(num_samples, tf.int32))
+        out = signature(
+            x=tf.constant(images[i * batch_size : (i + 1) * batch_size]), num_samples=tf.constant(num_samples, tf.int32)
+        )
         log_px.append(out["log_px"].numpy())
         elbo.append(out["elbo"].numpy())
         progress.update(i + 1)
@@ -382,8 +408,12 @@ def layer_diagnostics(model, images: np.ndarray, batch_size: int = 500, seed: in
         means.append([q.mean().numpy() for q in model.encode_layers(x)])
     layers = [np.concatenate(layer) for layer in zip(*means)]
     counts = [active_units(m) for m in layers]
-    return {"kl_layers": [float(kl) for kl in np.concatenate(kls).mean(0)], "active_units_layers": counts,
-            "active_units": int(sum(counts)), "latent_dims": [int(d) for d in model.latent_dims]}
+    return {
+        "kl_layers": [float(kl) for kl in np.concatenate(kls).mean(0)],
+        "active_units_layers": counts,
+        "active_units": int(sum(counts)),
+        "latent_dims": [int(d) for d in model.latent_dims],
+    }
 
 
 def format_table(results: dict) -> str:
@@ -401,8 +431,10 @@ def format_table(results: dict) -> str:
         units = len(results["kl_per_dim"]) if "kl_per_dim" in results else sum(results["latent_dims"])
         rows.append(("active units", f"{results['active_units']} of {units}"))
     if "active_units_layers" in results:
-        rows += [(f"  of layer {i + 1}", f"{n} of {d}")
-                 for i, (n, d) in enumerate(zip(results["active_units_layers"], results["latent_dims"]))]
+        rows += [
+            (f"  of layer {i + 1}", f"{n} of {d}")
+            for i, (n, d) in enumerate(zip(results["active_units_layers"], results["latent_dims"]))
+        ]
     rows += [("examples", str(results["num_examples"])), ("seconds", f"{results['seconds']:.1f}")]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -113,8 +113,10 @@ class _Signatures(tf.Module):
         self.log_likelihood = signature(self._log_likelihood, x_spec, count_spec)
         self.posterior_sample = signature(self._posterior_sample, x_spec, count_spec, seed_spec)
         # One input per latent layer, [K, B, d_l], named as posterior_sample names its outputs.
-        layer_specs = [tf.TensorSpec([None, None, dim], tf.float32, name=name)
-                       for name, dim in zip(layer_names(model), model.latent_dims)]
+        layer_specs = [
+            tf.TensorSpec([None, None, dim], tf.float32, name=name)
+            for name, dim in zip(layer_names(model), model.latent_dims)
+        ]
         self.log_joint = signature(self._log_joint, x_spec, *layer_specs)
         self.sample_unseeded = signature(self._sample_unseeded, count_spec)
 
@@ -127,14 +129,16 @@ class _Signatures(tf.Module):
             checks.append(tf.ensure_shape(condition, [None, model.condition_dim]))
         return checks
 
-
     def _encode(self, x, condition=None):
         with tf.control_dependencies(self._check_images(x, condition)):
             layers = self._get_model().encode_layers(x, condition)
         q = layers[0]
         # Layers above z_1, along the path through the means (see VAE.encode_layers).
-        upper = {f"{name}_{i + 2}": value for i, p in enumerate(layers[1:])
-                 for name, value in (("mean", p.mean()), ("stddev", p.stddev()))}
+        upper = {
+            f"{name}_{i + 2}": value
+            for i, p in enumerate(layers[1:])
+            for name, value in (("mean", p.mean()), ("stddev", p.stddev()))
+        }
         if self._get_model().posterior_kind == "full":
             scale_tril = q.scale.to_dense()
             # sqrt(diag(L L^T)) as row norms: TFLite has no matrix_diag_part.
@@ -184,8 +188,9 @@ class _Signatures(tf.Module):
         model = self._get_model()
         with tf.control_dependencies(self._check_images(x, condition) + check_count(num_samples)):
             seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
-            log_px = importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size=500,
-                                                        condition=condition)
+            log_px = importance_weighted_log_likelihood(
+                model, x, num_samples, seed, chunk_size=500, condition=condition
+            )
         return {"elbo": model.elbo(x, seed=seed, condition=condition), "log_px": log_px}
 
     def _posterior_sample(self, x, num_samples, seed, condition=None):
@@ -193,21 +198,29 @@ class _Signatures(tf.Module):
         with tf.control_dependencies(self._check_images(x, condition) + check_count(num_samples)):
             posteriors, samples, _ = model.infer(x, num_samples, tf.stack([seed, 0]), condition)
         # The samples and log q that importance_weighted_log_likelihood draws with the seed (seed, 0).
-        return {**dict(zip(layer_names(model), samples)),
-                "log_posterior": joint_log_posterior(posteriors, samples)}
+        return {**dict(zip(layer_names(model), samples)), "log_posterior": joint_log_posterior(posteriors, samples)}
 
     def _log_joint(self, x, *inputs):
         model = self._get_model()
-        samples, condition = list(inputs[: len(model.latent_dims)]), inputs[len(model.latent_dims):]
+        samples, condition = list(inputs[: len(model.latent_dims)]), inputs[len(model.latent_dims) :]
         condition = condition[0] if condition else None
         checks = self._check_images(x, condition)
         for name, z, dim in zip(layer_names(model), samples, model.latent_dims):
             z = validation.check_values(tf.ensure_shape(z, [None, None, dim]), None, name)
             # Every layer has the same [K, B] as z_1, and B is x's batch (broadcasting would hide a mismatch).
-            checks += [z, tf.debugging.assert_equal(tf.shape(z)[:2], tf.shape(samples[0])[:2], message=(
-                f"{name} must have the shape [K, B] of z_1 in front of its {dim} values")),
-                tf.debugging.assert_equal(tf.shape(z)[1], tf.shape(x)[0], message=(
-                    f"{name} must hold K samples of each of the B images of x: shape [K, B, {dim}]"))]
+            checks += [
+                z,
+                tf.debugging.assert_equal(
+                    tf.shape(z)[:2],
+                    tf.shape(samples[0])[:2],
+                    message=(f"{name} must have the shape [K, B] of z_1 in front of its {dim} values"),
+                ),
+                tf.debugging.assert_equal(
+                    tf.shape(z)[1],
+                    tf.shape(x)[0],
+                    message=(f"{name} must hold K samples of each of the B images of x: shape [K, B, {dim}]"),
+                ),
+            ]
         with tf.control_dependencies(checks):
             log_px_given_z = model.likelihood_of(x, samples[0], condition).log_prob(x)
             log_pz = model.log_prior(samples)
@@ -230,17 +243,28 @@ def describe(model, preprocessing):
         "preprocessing": preprocessing,
         "prior": model.prior.get_config(),
         "signatures": {
-            "encode": {"inputs": ["x", *condition], "outputs": ["mean", "stddev"] + (["scale_tril"] if full else [])
-                       + [f"{name}_{i}" for i in range(2, len(model.latent_dims) + 1) for name in ("mean", "stddev")]},
+            "encode": {
+                "inputs": ["x", *condition],
+                "outputs": ["mean", "stddev"]
+                + (["scale_tril"] if full else [])
+                + [f"{name}_{i}" for i in range(2, len(model.latent_dims) + 1) for name in ("mean", "stddev")],
+            },
             "decode": {"inputs": ["z", *condition], "outputs": ["mean", *decode_outputs]},
             "reconstruct": {"inputs": ["x", *condition], "outputs": ["mean"]},
             "sample": {"inputs": ["num_samples", "seed", *condition], "outputs": ["x"]},
-            "log_likelihood": {"inputs": ["x", "num_samples", *condition], "outputs": ["elbo", "log_px"],
-                               "seed": list(LOG_LIKELIHOOD_SEED)},
-            "posterior_sample": {"inputs": ["x", "num_samples", "seed", *condition],
-                                 "outputs": [*layer_names(model), "log_posterior"]},
-            "log_joint": {"inputs": ["x", *layer_names(model), *condition],
-                          "outputs": ["log_joint", "log_px_given_z", "log_pz"]},
+            "log_likelihood": {
+                "inputs": ["x", "num_samples", *condition],
+                "outputs": ["elbo", "log_px"],
+                "seed": list(LOG_LIKELIHOOD_SEED),
+            },
+            "posterior_sample": {
+                "inputs": ["x", "num_samples", "seed", *condition],
+                "outputs": [*layer_names(model), "log_posterior"],
+            },
+            "log_joint": {
+                "inputs": ["x", *layer_names(model), *condition],
+                "outputs": ["log_joint", "log_px_given_z", "log_pz"],
+            },
             "serving_default": "reconstruct",
         },
         "max_num_samples": MAX_SAMPLES,
@@ -314,8 +338,9 @@ def export_tflite(model, directory):
     return paths
 
 
-def export(model, base_dir: str | Path, version: int = 1, tflite: bool = False,
-           preprocessing: dict | None = None) -> Path:
+def export(
+    model, base_dir: str | Path, version: int = 1, tflite: bool = False, preprocessing: dict | None = None
+) -> Path:
     """SavedModel (+ ``tfvae.json``) and optionally TFLite files in ``base_dir/version``."""
     path = export_saved_model(model, base_dir, version, preprocessing)
     if tflite:

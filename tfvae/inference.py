@@ -77,10 +77,14 @@ class PerExamplePosteriors(tf.Module):
     def distributions(self):
         """The current q_psi of every layer, lowest first (batch shape ``[B]``)."""
         if self.covariance == "diagonal":
-            return [tfd.MultivariateNormalDiag(loc, tfb.Softplus(low=MIN_SCALE).forward(raw))
-                    for loc, raw in zip(self.locs, self.raw_scales)]
-        return [tfd.MultivariateNormalTriL(loc, FullCovarianceNormalPosterior.scale_tril(raw, MIN_SCALE))
-                for loc, raw in zip(self.locs, self.raw_scales)]
+            return [
+                tfd.MultivariateNormalDiag(loc, tfb.Softplus(low=MIN_SCALE).forward(raw))
+                for loc, raw in zip(self.locs, self.raw_scales)
+            ]
+        return [
+            tfd.MultivariateNormalTriL(loc, FullCovarianceNormalPosterior.scale_tril(raw, MIN_SCALE))
+            for loc, raw in zip(self.locs, self.raw_scales)
+        ]
 
 
 def elbo_under(model, x, posteriors, num_samples, seed, condition=None):
@@ -120,8 +124,9 @@ def log_likelihood_with_mixture(model, x, posteriors, num_samples, seed, chunk_s
     return log_mean_weight(model, x, samples, log_proposal, chunk_size, condition)
 
 
-def fit_posteriors(model, x, steps=500, start="encoder", covariance=None, learning_rate=1e-2,
-                   num_samples=10, seed=0, condition=None):
+def fit_posteriors(
+    model, x, steps=500, start="encoder", covariance=None, learning_rate=1e-2, num_samples=10, seed=0, condition=None
+):
     """Per-example stochastic VI: the best Gaussian q_psi for each example of ``x``.
 
     Args:
@@ -196,9 +201,20 @@ def _example_batches(examples, batch_size):
         yield rows, tf.constant(examples[rows])
 
 
-def inference_gaps(model, images, conditions=None, steps: int = 500, learning_rate: float = 1e-2,
-                   num_samples: int = 5000, elbo_samples: int = 1000, train_samples: int = 10,
-                   batch_size: int = 100, seed: int = 0, verbose: int = 1, chunk_size: int = 500) -> dict:
+def inference_gaps(
+    model,
+    images,
+    conditions=None,
+    steps: int = 500,
+    learning_rate: float = 1e-2,
+    num_samples: int = 5000,
+    elbo_samples: int = 1000,
+    train_samples: int = 10,
+    batch_size: int = 100,
+    seed: int = 0,
+    verbose: int = 1,
+    chunk_size: int = 500,
+) -> dict:
     """The approximation and amortization gaps of ``model`` on ``images``, in nats per example.
 
     Per example: log p(x) by importance weighting (``num_samples`` from the
@@ -238,15 +254,21 @@ def inference_gaps(model, images, conditions=None, steps: int = 500, learning_ra
         condition = None if conditions is None else tf.constant(np.asarray(conditions, np.float32)[rows])
         # Independent streams for the four random parts of this batch.
         fit_seed, amortized_seed, optimized_seed, likelihood_seed = (
-            s.numpy() for s in tfp.random.split_seed(tf.constant([seed, i], tf.int32), n=4))
-        parts["elbo_amortized"].append(model.elbo(x, seed=amortized_seed, num_samples=elbo_samples,
-                                                  condition=condition).numpy())
-        posteriors, curve = fit_posteriors(model, x, steps, "encoder", None, learning_rate, train_samples,
-                                           fit_seed, condition)
+            s.numpy() for s in tfp.random.split_seed(tf.constant([seed, i], tf.int32), n=4)
+        )
+        parts["elbo_amortized"].append(
+            model.elbo(x, seed=amortized_seed, num_samples=elbo_samples, condition=condition).numpy()
+        )
+        posteriors, curve = fit_posteriors(
+            model, x, steps, "encoder", None, learning_rate, train_samples, fit_seed, condition
+        )
         q_star = posteriors.distributions()
         parts["elbo_optimized"].append(elbo_under(model, x, q_star, elbo_samples, optimized_seed, condition).numpy())
-        parts["log_px"].append(log_likelihood_with_mixture(model, x, q_star, num_samples, likelihood_seed,
-                                                           chunk_size=chunk_size, condition=condition).numpy())
+        parts["log_px"].append(
+            log_likelihood_with_mixture(
+                model, x, q_star, num_samples, likelihood_seed, chunk_size=chunk_size, condition=condition
+            ).numpy()
+        )
         order.append(rows)
         curves.append(curve * len(rows))
         progress.update(i + 1)
@@ -259,16 +281,26 @@ def inference_gaps(model, images, conditions=None, steps: int = 500, learning_ra
     for key, value in values.items():
         results[key] = float(value.mean())
         results[key + "_stderr"] = float(value.std(ddof=1) / math.sqrt(len(value))) if len(value) > 1 else 0.0
-    results.update({
-        "curve": (np.sum(curves, axis=0) / count).tolist() if steps else [],
-        "per_example": {k: v.tolist() for k, v in values.items()},
-        "steps": int(steps), "learning_rate": float(learning_rate), "num_samples": int(num_samples),
-        "elbo_samples": int(elbo_samples), "train_samples": int(train_samples), "num_examples": count,
-        "seed": int(seed), "seconds": seconds,
-        "family": (f"{model.posterior_kind} Gaussian" if not model.latent_layers else
-                   "diagonal Gaussian per layer, independent across layers (mean-field): the model's own q "
-                   "conditions layers on each other, so the amortization gap also holds the family difference"),
-    })
+    results.update(
+        {
+            "curve": (np.sum(curves, axis=0) / count).tolist() if steps else [],
+            "per_example": {k: v.tolist() for k, v in values.items()},
+            "steps": int(steps),
+            "learning_rate": float(learning_rate),
+            "num_samples": int(num_samples),
+            "elbo_samples": int(elbo_samples),
+            "train_samples": int(train_samples),
+            "num_examples": count,
+            "seed": int(seed),
+            "seconds": seconds,
+            "family": (
+                f"{model.posterior_kind} Gaussian"
+                if not model.latent_layers
+                else "diagonal Gaussian per layer, independent across layers (mean-field): the model's own q "
+                "conditions layers on each other, so the amortization gap also holds the family difference"
+            ),
+        }
+    )
     return results
 
 

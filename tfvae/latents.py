@@ -37,8 +37,11 @@ def _mlp(input_size, output_size, hidden_units, activation, name, batch_norm=Fal
     for units in hidden_units:
         if batch_norm:
             # No bias: the normalisation's own shift replaces it.
-            layers += [keras.layers.Dense(int(units), use_bias=False), keras.layers.BatchNormalization(),
-                       keras.layers.Activation(activation)]
+            layers += [
+                keras.layers.Dense(int(units), use_bias=False),
+                keras.layers.BatchNormalization(),
+                keras.layers.Activation(activation),
+            ]
         else:
             layers.append(keras.layers.Dense(int(units), activation=activation))
     layers.append(keras.layers.Dense(int(output_size), name="params"))
@@ -83,8 +86,17 @@ class LatentLayer(keras.layers.Layer):
             otherwise.
     """
 
-    def __init__(self, latent_dim, below_dim, hidden_units=(256, 256), activation="relu", inference="bottom_up",
-                 min_scale=1e-4, batch_norm=False, **kwargs):
+    def __init__(
+        self,
+        latent_dim,
+        below_dim,
+        hidden_units=(256, 256),
+        activation="relu",
+        inference="bottom_up",
+        min_scale=1e-4,
+        batch_norm=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if inference not in INFERENCES:
             raise ValueError(f"inference must be one of {INFERENCES}, got {inference!r}")
@@ -110,9 +122,16 @@ class LatentLayer(keras.layers.Layer):
 
     def get_config(self):
         """Plain hyperparameters."""
-        return {**super().get_config(), "latent_dim": self.latent_dim, "below_dim": self.below_dim,
-                "hidden_units": list(self.hidden_units), "activation": self.activation,
-                "inference": self.inference, "min_scale": self.min_scale, "batch_norm": self.batch_norm}
+        return {
+            **super().get_config(),
+            "latent_dim": self.latent_dim,
+            "below_dim": self.below_dim,
+            "hidden_units": list(self.hidden_units),
+            "activation": self.activation,
+            "inference": self.inference,
+            "min_scale": self.min_scale,
+            "batch_norm": self.batch_norm,
+        }
 
 
 def ladder_estimates(lowest, layers):
@@ -139,6 +158,7 @@ def infer(lowest, layers, inference, num_samples, seeds):
         each layer (batch ``[B]`` or ``[K, B]``), its samples ``[K, B, d_l]``,
         and p(z_l | z_{l+1}) for l < L at the samples above.
     """
+
     def draw(distribution, seed, first):
         if num_samples is None:
             return distribution.mean()

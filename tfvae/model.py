@@ -132,8 +132,9 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         if len(latent_dims) > 1 and objective == "iwae_dreg":
             raise ValueError("objective='iwae_dreg' is for one latent layer; use 'iwae' for a hierarchy")
         if latent_batch_norm and len(latent_dims) == 1:
-            raise ValueError("latent_batch_norm needs two or more latent_dims (one layer has no networks between "
-                             "stochastic layers)")
+            raise ValueError(
+                "latent_batch_norm needs two or more latent_dims (one layer has no networks between stochastic layers)"
+            )
         if latent_batch_norm and prior == "vamp":
             # The pseudo-inputs would pass the batch-normalised networks as a batch of their own in training.
             raise ValueError("latent_batch_norm does not go with prior='vamp'; use prior='normal' or 'mixture'")
@@ -143,11 +144,18 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
             raise ValueError(f"beta must be >= 0, got {beta}")
         if kl_estimate not in KL_ESTIMATES:
             raise ValueError(f"kl_estimate must be one of {KL_ESTIMATES}, got {kl_estimate!r}")
-        _check_arguments(num_samples=num_samples, beta=beta, free_bits=free_bits, objective=objective, prior=prior,
-                         prior_components=prior_components, likelihood=likelihood,
-                         likelihood_scale=likelihood_scale, condition_dim=condition_dim,
-                         widths={"hidden_units": hidden_units, "filters": filters,
-                                 "latent_hidden_units": latent_hidden_units})
+        _check_arguments(
+            num_samples=num_samples,
+            beta=beta,
+            free_bits=free_bits,
+            objective=objective,
+            prior=prior,
+            prior_components=prior_components,
+            likelihood=likelihood,
+            likelihood_scale=likelihood_scale,
+            condition_dim=condition_dim,
+            widths={"hidden_units": hidden_units, "filters": filters, "latent_hidden_units": latent_hidden_units},
+        )
         # Hyperparameters, stored under their own names for get_config.
         self.data_shape = tuple(None if d is None else int(d) for d in data_shape)
         self.latent_dims = latent_dims
@@ -183,12 +191,18 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         self.encoder, self.decoder = self._make_networks(encoder, decoder)
         # The stochastic layers above z_1; empty for a one-layer VAE.
         self.latent_layers = [
-            LatentLayer(dim, below, self.latent_hidden_units, activation, inference, batch_norm=self.latent_batch_norm,
-                        name=f"latent_layer_{i + 2}")
+            LatentLayer(
+                dim,
+                below,
+                self.latent_hidden_units,
+                activation,
+                inference,
+                batch_norm=self.latent_batch_norm,
+                name=f"latent_layer_{i + 2}",
+            )
             for i, (below, dim) in enumerate(zip(latent_dims, latent_dims[1:]))
         ]
-        self.prior = make_prior(prior, latent_dims[-1], self.prior_components, self.data_shape,
-                                self._top_posterior)
+        self.prior = make_prior(prior, latent_dims[-1], self.prior_components, self.data_shape, self._top_posterior)
         # A variable, so KL-annealing callbacks change it without retracing.
         self.kl_weight = tf.Variable(self.beta, trainable=False, dtype=tf.float32, name="kl_weight")
         self.objective = make_objective(objective, self.kl_weight, self.num_samples, self.free_bits)
@@ -222,15 +236,24 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
                 condition_dim=condition_dim,
             )
         for name, network, input_shape, size, head in (
-            ("encoder", encoder, encoder_input_shape(self.data_shape, condition_dim, architecture),
-             self.posterior.params_size(latent_dim), "posterior"),
-            ("decoder", decoder, (latent_dim + condition_dim,), self.likelihood.params_size(self.data_shape),
-             "likelihood"),
+            (
+                "encoder",
+                encoder,
+                encoder_input_shape(self.data_shape, condition_dim, architecture),
+                self.posterior.params_size(latent_dim),
+                "posterior",
+            ),
+            (
+                "decoder",
+                decoder,
+                (latent_dim + condition_dim,),
+                self.likelihood.params_size(self.data_shape),
+                "likelihood",
+            ),
         ):
             if network is not None:
                 check_network(network, name, input_shape, size, head)
-        return (encoder if encoder is not None else preset_encoder,
-                decoder if decoder is not None else preset_decoder)
+        return (encoder if encoder is not None else preset_encoder, decoder if decoder is not None else preset_decoder)
 
     # --- the probabilistic model -------------------------------------------
 
@@ -261,8 +284,9 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         return self.posterior.distribution(tf.cast(params, tf.float32))
 
     def _encode_layers(self, x, condition=None):
-        posteriors, _, _ = latents.infer(self._encode(x, condition), self.latent_layers, self.inference, None,
-                                         [None] * len(self.latent_dims))
+        posteriors, _, _ = latents.infer(
+            self._encode(x, condition), self.latent_layers, self.inference, None, [None] * len(self.latent_dims)
+        )
         return posteriors
 
     def _top_posterior(self, x):
@@ -342,8 +366,9 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         if self.objective_kind == "iwae_dreg":
             terms.update(_dreg_terms(self, x, posteriors[0], samples[0], condition))
         if self.objective_kind == "free_bits":
-            terms["kl_per_dim"] = latents.kl_per_dimension(posteriors, samples, conditionals, prior, self.inference,
-                                                           self.kl_estimate)
+            terms["kl_per_dim"] = latents.kl_per_dimension(
+                posteriors, samples, conditionals, prior, self.inference, self.kl_estimate
+            )
         terms["reconstruction"] = reconstruction(terms)
         terms["elbo"] = -negative_elbo(terms)
         return terms
@@ -424,8 +449,11 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
             "latent_batch_norm": self.latent_batch_norm,
             "architecture": self.architecture,
             # Custom networks as Keras serializes them; presets are rebuilt from the hyperparameters.
-            **{name: keras.saving.serialize_keras_object(getattr(self, name))
-               for name, custom in self.custom_networks.items() if custom},
+            **{
+                name: keras.saving.serialize_keras_object(getattr(self, name))
+                for name, custom in self.custom_networks.items()
+                if custom
+            },
             "hidden_units": list(self.hidden_units),
             "filters": list(self.filters),
             "activation": self.activation,
@@ -483,8 +511,18 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         return tf.cast(seed, tf.int32)
 
 
-def _check_arguments(num_samples, beta, free_bits, objective, prior, prior_components, likelihood, likelihood_scale,
-                     condition_dim, widths):
+def _check_arguments(
+    num_samples,
+    beta,
+    free_bits,
+    objective,
+    prior,
+    prior_components,
+    likelihood,
+    likelihood_scale,
+    condition_dim,
+    widths,
+):
     """Refuses what ``tfvae train`` refuses: ``ValueError`` naming the argument (or the two that do not go together)."""
     if int(num_samples) < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -493,8 +531,9 @@ def _check_arguments(num_samples, beta, free_bits, objective, prior, prior_compo
             raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     if prior_components is not None and int(prior_components) < 1:
         raise ValueError(f"prior_components must be >= 1, got {prior_components}")
-    if not isinstance(likelihood_scale, str) and not (np.isfinite(float(likelihood_scale))
-                                                      and float(likelihood_scale) > 0):
+    if not isinstance(likelihood_scale, str) and not (
+        np.isfinite(float(likelihood_scale)) and float(likelihood_scale) > 0
+    ):
         raise ValueError(f"likelihood_scale must be a finite number > 0, 'global' or 'pixel', got {likelihood_scale}")
     if int(condition_dim) < 0:
         raise ValueError(f"condition_dim must be >= 0 (0: unconditional), got {condition_dim}")
@@ -518,8 +557,10 @@ def _latent_dims(latent_dim, latent_dims, smallest=1):
     if not latent_dims or min(latent_dims) < smallest:
         raise ValueError(f"latent_dim and latent_dims must be >= {smallest}, got {list(latent_dims)}")
     if latent_dim is not None and int(latent_dim) != latent_dims[0]:
-        raise ValueError(f"latent_dim={latent_dim} disagrees with latent_dims={list(latent_dims)} "
-                         "(latent_dim is the lowest layer's size: pass one of them)")
+        raise ValueError(
+            f"latent_dim={latent_dim} disagrees with latent_dims={list(latent_dims)} "
+            "(latent_dim is the lowest layer's size: pass one of them)"
+        )
     return latent_dims
 
 
@@ -532,9 +573,14 @@ def _log_densities(start, distributions, samples):
 
 def _dreg_terms(model, x, posterior, z, condition):
     """What DReG's surrogate needs: log q at z with q's parameters stopped, and log p(x, z) at a stopped z."""
-    stopped = type(posterior)(**{key: tf.stop_gradient(value) if tf.is_tensor(value) else value
-                                 for key, value in posterior.parameters.items()})
+    stopped = type(posterior)(
+        **{
+            key: tf.stop_gradient(value) if tf.is_tensor(value) else value
+            for key, value in posterior.parameters.items()
+        }
+    )
     fixed_z = tf.stop_gradient(z)
-    return {"log_posterior_stopped": stopped.log_prob(z),
-            "log_joint_stopped_z": model.likelihood_of(x, fixed_z, condition).log_prob(x)
-            + model.prior().log_prob(fixed_z)}
+    return {
+        "log_posterior_stopped": stopped.log_prob(z),
+        "log_joint_stopped_z": model.likelihood_of(x, fixed_z, condition).log_prob(x) + model.prior().log_prob(fixed_z),
+    }

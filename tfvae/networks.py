@@ -29,9 +29,7 @@ def mlp_decoder(latent_dim, output_size, hidden_units=(256, 512), activation="re
 def conv_encoder(input_shape, output_size, filters=(32, 64), kernel_size=3, activation="relu"):
     """Strided 3x3 convolutions (each halves H and W) -> ``output_size`` outputs."""
     layers = [keras.layers.InputLayer(input_shape=tuple(input_shape))]
-    layers += [
-        keras.layers.Conv2D(f, kernel_size, strides=2, padding="same", activation=activation) for f in filters
-    ]
+    layers += [keras.layers.Conv2D(f, kernel_size, strides=2, padding="same", activation=activation) for f in filters]
     layers += [keras.layers.Flatten(), keras.layers.Dense(output_size, name="params")]
     return keras.Sequential(layers, name="encoder")
 
@@ -58,15 +56,23 @@ def conv_decoder(latent_dim, output_shape, output_size, filters=(64, 32), kernel
         keras.layers.Reshape((height // factor, width // factor, filters[0])),
     ]
     layers += [
-        keras.layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", activation=activation)
-        for f in filters
+        keras.layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", activation=activation) for f in filters
     ]
     layers += [keras.layers.Conv2D(channels, kernel_size, padding="same", name="params"), keras.layers.Flatten()]
     return keras.Sequential(layers, name="decoder")
 
 
-def make_networks(architecture, data_shape, latent_dim, encoder_size, decoder_size,
-                  hidden_units=(512, 256), filters=(32, 64), activation="relu", condition_dim=0):
+def make_networks(
+    architecture,
+    data_shape,
+    latent_dim,
+    encoder_size,
+    decoder_size,
+    hidden_units=(512, 256),
+    filters=(32, 64),
+    activation="relu",
+    condition_dim=0,
+):
     """The (encoder, decoder) pair for ``architecture``; decoders mirror encoders.
 
     With ``condition_dim > 0`` the networks take the condition too: the MLP
@@ -128,5 +134,7 @@ def check_network(network, name, input_shape, size, head):
         raise ValueError(f"{name} must be a Keras layer or model, got {type(network).__name__}")
     shape = tuple(network(tf.zeros([1, *input_shape])).shape)
     if shape != (1, size):
-        raise ValueError(f"the {name} must map [batch, {', '.join(map(str, input_shape))}] to [batch, {size}] "
-                         f"(the {head} head's parameters), but it gives {list(shape)}")
+        raise ValueError(
+            f"the {name} must map [batch, {', '.join(map(str, input_shape))}] to [batch, {size}] "
+            f"(the {head} head's parameters), but it gives {list(shape)}"
+        )

@@ -190,4 +190,3 @@ def make_objective(kind, beta=1.0, num_samples=1, free_bits=0.5):
     if kind == "free_bits":
         return FreeBits(free_bits, beta, num_samples)
     raise ValueError(f"objective must be one of {OBJECTIVES}, got {kind!r}")
-

@@ -65,8 +65,17 @@ def check_optimizer_settings(settings):
 
     The ranges are the option rows' (``tfvae.options``), the same that ``tfvae train`` checks.
     """
-    for name in ("lr_schedule", "learning_rate", "lr_decay_rate", "lr_decay_epochs", "lr_min_fraction",
-                 "warmup_steps", "beta_1", "beta_2", "epsilon"):
+    for name in (
+        "lr_schedule",
+        "learning_rate",
+        "lr_decay_rate",
+        "lr_decay_epochs",
+        "lr_min_fraction",
+        "warmup_steps",
+        "beta_1",
+        "beta_2",
+        "epsilon",
+    ):
         check_value(name, getattr(settings, name))
     if getattr(settings, "reduce_lr_on_plateau", 0) and settings.lr_schedule != "constant":
         raise ValueError("reduce_lr_on_plateau sets the learning rate itself: use it with lr_schedule='constant'")

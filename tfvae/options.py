@@ -151,110 +151,307 @@ _TRAIN, _IMAGE, _TEXT, _MODEL, _COMMAND = ("train",), ("image",), ("text",), ("i
 
 # In the order of `tfvae train --help`.
 OPTIONS = (
-    Option("config", "a JSON object of flags ({\"latent-dim\": 32, ...}); flags on the command line override it",
-           _COMMAND, metavar="FILE.json"),
-    Option("out", "run directory: the same command again resumes an interrupted run and leaves a finished one "
-                  "as it is; a larger --epochs continues it; other settings are refused", _COMMAND, required=True),
+    Option(
+        "config",
+        'a JSON object of flags ({"latent-dim": 32, ...}); flags on the command line override it',
+        _COMMAND,
+        metavar="FILE.json",
+    ),
+    Option(
+        "out",
+        "run directory: the same command again resumes an interrupted run and leaves a finished one "
+        "as it is; a larger --epochs continues it; other settings are refused",
+        _COMMAND,
+        required=True,
+    ),
     Option("overwrite", "delete the run in --out first and start afresh", _COMMAND, type=bool, default=False),
-    Option("dataset", "dataset name (mnist, fashion_mnist, or any TFDS image dataset), or 'text': sentences "
-                      "from --data-dir (train.txt/valid.txt/test.txt or ptb.*.txt) or from --tfds-name",
-           _TRAIN, default="mnist"),
-    Option("data_dir", "directory of MNIST-format IDX files (default $TFVAE_DATA_DIR, then TFDS), or of sentences",
-           _TRAIN),
+    Option(
+        "dataset",
+        "dataset name (mnist, fashion_mnist, or any TFDS image dataset), or 'text': sentences "
+        "from --data-dir (train.txt/valid.txt/test.txt or ptb.*.txt) or from --tfds-name",
+        _TRAIN,
+        default="mnist",
+    ),
+    Option(
+        "data_dir", "directory of MNIST-format IDX files (default $TFVAE_DATA_DIR, then TFDS), or of sentences", _TRAIN
+    ),
     Option("epochs", "training epochs", _TRAIN, positive_int, 10, **_POSITIVE),
     Option("batch_size", "examples per batch and device", _TRAIN, positive_int, 128, **_POSITIVE),
     Option("learning_rate", "Adam learning rate (the schedule's first)", _TRAIN, float, 1e-3, low=0, low_open=True),
-    Option("lr_schedule", "learning-rate schedule (burda: 3^i epochs at lr*10^(-i/7), i=0..7)", _TRAIN,
-           default="constant", choices=LR_SCHEDULES),
-    Option("lr_decay_rate", "exponential: lr factor per --lr-decay-epochs", _TRAIN, float, 0.1, low=0, high=1,
-           low_open=True),
-    Option("lr_decay_epochs", "exponential: epochs per --lr-decay-rate", _TRAIN, float, 100.0, low=0,
-           low_open=True),
+    Option(
+        "lr_schedule",
+        "learning-rate schedule (burda: 3^i epochs at lr*10^(-i/7), i=0..7)",
+        _TRAIN,
+        default="constant",
+        choices=LR_SCHEDULES,
+    ),
+    Option(
+        "lr_decay_rate",
+        "exponential: lr factor per --lr-decay-epochs",
+        _TRAIN,
+        float,
+        0.1,
+        low=0,
+        high=1,
+        low_open=True,
+    ),
+    Option("lr_decay_epochs", "exponential: epochs per --lr-decay-rate", _TRAIN, float, 100.0, low=0, low_open=True),
     Option("lr_min_fraction", "cosine: final lr as a fraction of the first", _TRAIN, float, 0.0, low=0, high=1),
     Option("warmup_steps", "linear learning-rate warm-up over N steps", _TRAIN, int, 0, **_NONNEGATIVE),
-    Option("reduce_lr_on_plateau", "halve the lr after PATIENCE epochs without validation progress "
-                                   "(constant schedule; 0: off)", _TRAIN, int, 0, metavar="PATIENCE",
-           **_NONNEGATIVE),
-    Option("early_stopping", "stop after PATIENCE epochs without a better validation objective (0: off); "
-                             "the best epoch's weights are kept", _TRAIN, int, 0, metavar="PATIENCE",
-           **_NONNEGATIVE),
+    Option(
+        "reduce_lr_on_plateau",
+        "halve the lr after PATIENCE epochs without validation progress (constant schedule; 0: off)",
+        _TRAIN,
+        int,
+        0,
+        metavar="PATIENCE",
+        **_NONNEGATIVE,
+    ),
+    Option(
+        "early_stopping",
+        "stop after PATIENCE epochs without a better validation objective (0: off); the best epoch's weights are kept",
+        _TRAIN,
+        int,
+        0,
+        metavar="PATIENCE",
+        **_NONNEGATIVE,
+    ),
     Option("beta_1", "Adam beta_1", _TRAIN, float, 0.9, flag="adam-beta1", low=0, high=1, high_open=True),
     Option("beta_2", "Adam beta_2", _TRAIN, float, 0.999, flag="adam-beta2", low=0, high=1, high_open=True),
-    Option("epsilon", "Adam epsilon (Burda et al.: 1e-4)", _TRAIN, float, 1e-7, flag="adam-epsilon", low=0,
-           low_open=True),
-    Option("validation_size", "training examples held out for validation and best-checkpoint selection", _TRAIN,
-           int, 5000, **_NONNEGATIVE),
-    Option("binarize", "training binarisation (test data is binarised once, seed 0, unless 'none')", _TRAIN,
-           default="dynamic", choices=BINARIZATIONS),
+    Option(
+        "epsilon", "Adam epsilon (Burda et al.: 1e-4)", _TRAIN, float, 1e-7, flag="adam-epsilon", low=0, low_open=True
+    ),
+    Option(
+        "validation_size",
+        "training examples held out for validation and best-checkpoint selection",
+        _TRAIN,
+        int,
+        5000,
+        **_NONNEGATIVE,
+    ),
+    Option(
+        "binarize",
+        "training binarisation (test data is binarised once, seed 0, unless 'none')",
+        _TRAIN,
+        default="dynamic",
+        choices=BINARIZATIONS,
+    ),
     Option("seed", "seed of data order, binarisation and initial weights", _TRAIN, int, 0, low=0, high=MAX_SEED),
-    Option("latent_dim", "latent dimensions (default 16; text 32, and 0 gives the RNN language model)", _MODEL,
-           nonnegative_int, None, **_NONNEGATIVE),
-    Option("latent_dims", "sizes of the stochastic layers, lowest first (e.g. 100 50: a two-layer hierarchical VAE)",
-           _IMAGE, positive_int, None, nargs="+", **_POSITIVE),
-    Option("inference", "hierarchical inference: bottom-up q(z1|x) q(z2|z1) (Burda) or the ladder's top-down q",
-           _IMAGE, default="bottom_up", choices=INFERENCES),
-    Option("latent_hidden_units", "widths of the MLPs between stochastic layers", _IMAGE, positive_int, (256, 256),
-           nargs="+", **_POSITIVE),
-    Option("latent_batch_norm", "batch normalisation in the MLPs between stochastic layers (Sønderby et al. 2016)",
-           _IMAGE, bool, False),
-    Option("architecture", "encoder/decoder architecture (default mlp; lstm or gru for text, default lstm)", _MODEL,
-           flag="arch", renamed=(("text", "rnn"),), choices=ARCHITECTURES + RNNS),
-    Option("hidden_units", "MLP encoder widths (decoder mirrors them)", _IMAGE, positive_int, (512, 256), nargs="+",
-           **_POSITIVE),
-    Option("filters", "conv encoder filters (decoder mirrors them)", _IMAGE, positive_int, (32, 64), nargs="+",
-           **_POSITIVE),
+    Option(
+        "latent_dim",
+        "latent dimensions (default 16; text 32, and 0 gives the RNN language model)",
+        _MODEL,
+        nonnegative_int,
+        None,
+        **_NONNEGATIVE,
+    ),
+    Option(
+        "latent_dims",
+        "sizes of the stochastic layers, lowest first (e.g. 100 50: a two-layer hierarchical VAE)",
+        _IMAGE,
+        positive_int,
+        None,
+        nargs="+",
+        **_POSITIVE,
+    ),
+    Option(
+        "inference",
+        "hierarchical inference: bottom-up q(z1|x) q(z2|z1) (Burda) or the ladder's top-down q",
+        _IMAGE,
+        default="bottom_up",
+        choices=INFERENCES,
+    ),
+    Option(
+        "latent_hidden_units",
+        "widths of the MLPs between stochastic layers",
+        _IMAGE,
+        positive_int,
+        (256, 256),
+        nargs="+",
+        **_POSITIVE,
+    ),
+    Option(
+        "latent_batch_norm",
+        "batch normalisation in the MLPs between stochastic layers (Sønderby et al. 2016)",
+        _IMAGE,
+        bool,
+        False,
+    ),
+    Option(
+        "architecture",
+        "encoder/decoder architecture (default mlp; lstm or gru for text, default lstm)",
+        _MODEL,
+        flag="arch",
+        renamed=(("text", "rnn"),),
+        choices=ARCHITECTURES + RNNS,
+    ),
+    Option(
+        "hidden_units",
+        "MLP encoder widths (decoder mirrors them)",
+        _IMAGE,
+        positive_int,
+        (512, 256),
+        nargs="+",
+        **_POSITIVE,
+    ),
+    Option(
+        "filters", "conv encoder filters (decoder mirrors them)", _IMAGE, positive_int, (32, 64), nargs="+", **_POSITIVE
+    ),
     Option("activation", "hidden activation (any Keras name)", _IMAGE, default="relu"),
     Option("posterior", "q(z|x) covariance", _MODEL, default="diagonal", choices=POSTERIORS),
-    Option("likelihood", "p(x|z); use --binarize none for the last two (grey/8-bit images)", _IMAGE,
-           default="bernoulli", choices=LIKELIHOODS),
-    Option("likelihood_scale", "Normal likelihood sigma: a number, 'global' or 'pixel' (learned)", _IMAGE,
-           likelihood_scale, 1.0, low=0, low_open=True),
-    Option("prior", "p(z): standard Normal, learned Gaussian mixture, or VampPrior", _MODEL, default="normal",
-           choices=PRIORS),
-    Option("prior_components", "mixture components / VampPrior pseudo-inputs (default 10 / 500)", _MODEL, positive_int,
-           None, **_POSITIVE),
-    Option("objective", "training objective (the true ELBO is always logged as 'elbo')", _MODEL, default="elbo",
-           choices=OBJECTIVES),
-    Option("num_samples", "latent samples per example in training (K of the IWAE objective)", _MODEL, positive_int, 1,
-           **_POSITIVE),
+    Option(
+        "likelihood",
+        "p(x|z); use --binarize none for the last two (grey/8-bit images)",
+        _IMAGE,
+        default="bernoulli",
+        choices=LIKELIHOODS,
+    ),
+    Option(
+        "likelihood_scale",
+        "Normal likelihood sigma: a number, 'global' or 'pixel' (learned)",
+        _IMAGE,
+        likelihood_scale,
+        1.0,
+        low=0,
+        low_open=True,
+    ),
+    Option(
+        "prior",
+        "p(z): standard Normal, learned Gaussian mixture, or VampPrior",
+        _MODEL,
+        default="normal",
+        choices=PRIORS,
+    ),
+    Option(
+        "prior_components",
+        "mixture components / VampPrior pseudo-inputs (default 10 / 500)",
+        _MODEL,
+        positive_int,
+        None,
+        **_POSITIVE,
+    ),
+    Option(
+        "objective",
+        "training objective (the true ELBO is always logged as 'elbo')",
+        _MODEL,
+        default="elbo",
+        choices=OBJECTIVES,
+    ),
+    Option(
+        "num_samples",
+        "latent samples per example in training (K of the IWAE objective)",
+        _MODEL,
+        positive_int,
+        1,
+        **_POSITIVE,
+    ),
     Option("free_bits", "KL floor per latent dimension (nats), free_bits only", _MODEL, float, 0.5, **_NONNEGATIVE),
     Option("beta", "weight of the KL term", _MODEL, float, 1.0, **_NONNEGATIVE),
     Option("kl_warmup_steps", "KL warm-up from 0 to beta over N steps", _TRAIN, int, 0, **_NONNEGATIVE),
-    Option("kl_warmup_shape", "the warm-up's curve: a straight line, or Bowman et al.'s logistic centred at N/2",
-           _TRAIN, default="linear", choices=KL_WARMUP_SHAPES),
+    Option(
+        "kl_warmup_shape",
+        "the warm-up's curve: a straight line, or Bowman et al.'s logistic centred at N/2",
+        _TRAIN,
+        default="linear",
+        choices=KL_WARMUP_SHAPES,
+    ),
     Option("kl_cycle_steps", "cyclical KL annealing with period N steps", _TRAIN, int, 0, **_NONNEGATIVE),
     Option("conditional", "conditional VAE: encoder and decoder also see the one-hot label", _TRAIN, bool, False),
     Option("kl_estimate", "closed-form or Monte Carlo KL", _MODEL, default="auto", choices=KL_ESTIMATES),
-    Option("strategy", "tf.distribute strategy (multiworker reads TF_CONFIG)", _TRAIN, default="default",
-           choices=STRATEGIES),
-    Option("jit_compile", "compile the training step with XLA (auto: on for mlp runs of 500 or more steps, "
-                          "off for conv and for shorter runs, as measured)", _TRAIN, default="auto",
-           choices=JIT_MODES),
+    Option(
+        "strategy",
+        "tf.distribute strategy (multiworker reads TF_CONFIG)",
+        _TRAIN,
+        default="default",
+        choices=STRATEGIES,
+    ),
+    Option(
+        "jit_compile",
+        "compile the training step with XLA (auto: on for mlp runs of 500 or more steps, "
+        "off for conv and for shorter runs, as measured)",
+        _TRAIN,
+        default="auto",
+        choices=JIT_MODES,
+    ),
     Option("steps_per_execution", "batches per tf.function call", _TRAIN, positive_int, 20, **_POSITIVE),
     # A switch that turns the setting off: TrainSettings.backup is True unless --no-backup is given.
     Option("backup", "do not keep BackupAndRestore state for resuming", _TRAIN, bool, False, flag="no-backup"),
-    Option("mixed_precision", "mixed_float16 compute (for GPUs); variables, distributions and loss stay float32",
-           _TRAIN, bool, False),
+    Option(
+        "mixed_precision",
+        "mixed_float16 compute (for GPUs); variables, distributions and loss stay float32",
+        _TRAIN,
+        bool,
+        False,
+    ),
     Option("deterministic", "enable TF op determinism (bit-identical reruns)", _TRAIN, bool, False),
     Option("tfds_name", "a TFDS text dataset instead of --data-dir (needs a network)", _TRAIN, group=TEXT_GROUP),
-    Option("max_vocab", "keep the N most frequent training words", _TRAIN, positive_int, None, group=TEXT_GROUP,
-           **_POSITIVE),
+    Option(
+        "max_vocab",
+        "keep the N most frequent training words",
+        _TRAIN,
+        positive_int,
+        None,
+        group=TEXT_GROUP,
+        **_POSITIVE,
+    ),
     Option("min_count", "rarer training words become <unk>", _TRAIN, positive_int, 1, group=TEXT_GROUP, **_POSITIVE),
-    Option("max_length", "longer sentences are cut (and counted)", ("train", "text"), positive_int, 100,
-           group=TEXT_GROUP, **_POSITIVE),
-    Option("tokenizer", "split on spaces, or first lowercase and strip punctuation (TextVectorization's)", _TRAIN,
-           default="whitespace", choices=TOKENIZERS, group=TEXT_GROUP),
+    Option(
+        "max_length",
+        "longer sentences are cut (and counted)",
+        ("train", "text"),
+        positive_int,
+        100,
+        group=TEXT_GROUP,
+        **_POSITIVE,
+    ),
+    Option(
+        "tokenizer",
+        "split on spaces, or first lowercase and strip punctuation (TextVectorization's)",
+        _TRAIN,
+        default="whitespace",
+        choices=TOKENIZERS,
+        group=TEXT_GROUP,
+    ),
     Option("embedding_dim", "word-embedding size", _TEXT, positive_int, 256, group=TEXT_GROUP, **_POSITIVE),
     Option("units", "LSTM/GRU state size", _TEXT, positive_int, 256, flag="rnn-units", group=TEXT_GROUP, **_POSITIVE),
     Option("bidirectional", "a bidirectional encoder", _TEXT, bool, False, group=TEXT_GROUP),
-    Option("latent_injection", "how z enters the decoder: its initial state, every input, or both", _TEXT,
-           default="both", choices=LATENT_INJECTIONS, group=TEXT_GROUP),
-    Option("word_dropout", "rate at which training replaces decoder inputs by <unk> (Bowman et al.: 0.25 and up)",
-           _TEXT, float, 0.0, low=0, high=1, high_open=True, group=TEXT_GROUP),
-    Option("batch_norm_gamma", "BN-VAE: batch-normalize the posterior means with this fixed gamma (0: off)", _TEXT,
-           float, 0.0, flag="bn-gamma", group=TEXT_GROUP, **_NONNEGATIVE),
-    Option("verbose", "0: quiet, 1: progress bar, 2: one line per epoch and TensorFlow's own start-up logging",
-           _COMMAND, int, 1, choices=(0, 1, 2)),
+    Option(
+        "latent_injection",
+        "how z enters the decoder: its initial state, every input, or both",
+        _TEXT,
+        default="both",
+        choices=LATENT_INJECTIONS,
+        group=TEXT_GROUP,
+    ),
+    Option(
+        "word_dropout",
+        "rate at which training replaces decoder inputs by <unk> (Bowman et al.: 0.25 and up)",
+        _TEXT,
+        float,
+        0.0,
+        low=0,
+        high=1,
+        high_open=True,
+        group=TEXT_GROUP,
+    ),
+    Option(
+        "batch_norm_gamma",
+        "BN-VAE: batch-normalize the posterior means with this fixed gamma (0: off)",
+        _TEXT,
+        float,
+        0.0,
+        flag="bn-gamma",
+        group=TEXT_GROUP,
+        **_NONNEGATIVE,
+    ),
+    Option(
+        "verbose",
+        "0: quiet, 1: progress bar, 2: one line per epoch and TensorFlow's own start-up logging",
+        _COMMAND,
+        int,
+        1,
+        choices=(0, 1, 2),
+    ),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
 BY_DEST = {option.dest: option for option in OPTIONS}
@@ -311,14 +508,19 @@ _TO_SETTING = {
 
 def settings_arguments(values: dict, family: str = "train") -> dict:
     """The keyword arguments of ``family`` (``"train"``: ``TrainSettings``) from parsed flags ``{dest: value}``."""
-    return {option.name_in(family): _TO_SETTING.get(option.name, lambda value: value)(values[option.dest])
-            for option in options(family)}
+    return {
+        option.name_in(family): _TO_SETTING.get(option.name, lambda value: value)(values[option.dest])
+        for option in options(family)
+    }
 
 
 def flag_ranges(family: str | tuple[str, ...] = FAMILIES) -> dict:
     """``{dest: (low, high, low_open, high_open)}`` of every row of ``family`` that has a range."""
-    return {option.dest: (option.low, option.high, option.low_open, option.high_open)
-            for option in options(family) if option.bounded}
+    return {
+        option.dest: (option.low, option.high, option.low_open, option.high_open)
+        for option in options(family)
+        if option.bounded
+    }
 
 
 def describe_range(low, high, low_open=False, high_open=False) -> str:
@@ -332,8 +534,11 @@ def describe_range(low, high, low_open=False, high_open=False) -> str:
 
 def in_range(value, low, high, low_open=False, high_open=False) -> bool:
     """Whether the number ``value`` is finite and inside the range."""
-    return (math.isfinite(value) and (low is None or (value > low if low_open else value >= low))
-            and (high is None or (value < high if high_open else value <= high)))
+    return (
+        math.isfinite(value)
+        and (low is None or (value > low if low_open else value >= low))
+        and (high is None or (value < high if high_open else value <= high))
+    )
 
 
 def check_value(name: str, value) -> None:

@@ -72,8 +72,9 @@ def plot_latent_space(model, images, labels, path, conditions=None):
         axes = ("z1", "z2")
     labels = np.asarray(labels)
     fig, ax = plt.subplots(figsize=(6, 5), dpi=DPI)
-    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4,
-                         vmin=labels.min(), vmax=labels.min() + 9)
+    scatter = ax.scatter(
+        points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, vmin=labels.min(), vmax=labels.min() + 9
+    )
     ax.legend(*scatter.legend_elements(), title="label", loc="best", fontsize="small")
     ax.set_xlabel(axes[0])
     ax.set_ylabel(axes[1])
@@ -103,8 +104,12 @@ def plot_traversal(model, path, image=None, steps=9, limit=3.0):
     for j in range(d):
         z[j, :, j] = values
     images = model.decode(z.reshape(-1, d)).mean().numpy()
-    return _save_grid(image_grid(images, steps), path, f"latent traversals, z_j in [-{limit}, {limit}]",
-                      (steps * 0.6, max(2, d * 0.6)))
+    return _save_grid(
+        image_grid(images, steps),
+        path,
+        f"latent traversals, z_j in [-{limit}, {limit}]",
+        (steps * 0.6, max(2, d * 0.6)),
+    )
 
 
 def plot_interpolation(model, image_a, image_b, path, steps=10):
@@ -148,8 +153,11 @@ def plot_curves(history, path):
             units = sorted((n for n in history if re.fullmatch(r"active_units_\d+", n)), key=lambda n: int(n[13:]))
             for unit in units or ["active_units"]:
                 values = history[unit]
-                ax.plot(np.arange(1, len(values) + 1), values,
-                        label=f"layer {unit[13:]}" if unit != "active_units" else "all")
+                ax.plot(
+                    np.arange(1, len(values) + 1),
+                    values,
+                    label=f"layer {unit[13:]}" if unit != "active_units" else "all",
+                )
             ax.set_title("active units")
         else:
             epochs = np.arange(1, len(history[name]) + 1)
@@ -172,16 +180,24 @@ def plot_collapse(histories, path):
     shows as KL and MI near 0; a run without ``mi`` (a language model) is
     drawn in the -ELBO panel only.
     """
-    panels = [("val_kl", "KL(q(z|x) || p(z)), validation (nats)"),
-              ("mi", "I(x; z) under q, validation (nats)"),
-              ("val_negative_elbo", "-ELBO, validation (nats per sentence)")]
+    panels = [
+        ("val_kl", "KL(q(z|x) || p(z)), validation (nats)"),
+        ("mi", "I(x; z) under q, validation (nats)"),
+        ("val_negative_elbo", "-ELBO, validation (nats per sentence)"),
+    ]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), dpi=DPI)
     colors = {name: f"C{i}" for i, name in enumerate(histories)}  # one colour per recipe in every panel
     for ax, (key, title) in zip(axes, panels):
         for name, history in histories.items():
             if key in history and (key != "val_kl" or any(history[key])):
-                ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", markersize=3,
-                        color=colors[name], label=name)
+                ax.plot(
+                    np.arange(1, len(history[key]) + 1),
+                    history[key],
+                    marker="o",
+                    markersize=3,
+                    color=colors[name],
+                    label=name,
+                )
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
     axes[-1].legend(fontsize=8)  # the -ELBO panel has every recipe

@@ -50,12 +50,17 @@ class DiagonalGaussianMixture(tfd.MixtureSameFamily):
         x = tf.convert_to_tensor(x, loc.dtype)
         flat = tf.reshape(x, [-1, tf.shape(x)[-1]])
         precision = tf.math.reciprocal(tf.square(scale))
-        quadratic = (tf.matmul(tf.square(flat), precision, transpose_b=True)
-                     - 2.0 * tf.matmul(flat, loc * precision, transpose_b=True)
-                     + tf.reduce_sum(tf.square(loc) * precision, axis=-1))
+        quadratic = (
+            tf.matmul(tf.square(flat), precision, transpose_b=True)
+            - 2.0 * tf.matmul(flat, loc * precision, transpose_b=True)
+            + tf.reduce_sum(tf.square(loc) * precision, axis=-1)
+        )
         dimension = tf.cast(tf.shape(loc)[-1], loc.dtype)
-        log_normal = (-0.5 * quadratic - tf.reduce_sum(tf.math.log(scale), axis=-1)
-                      - 0.5 * dimension * np.log(2.0 * np.pi).astype(np.float32))
+        log_normal = (
+            -0.5 * quadratic
+            - tf.reduce_sum(tf.math.log(scale), axis=-1)
+            - 0.5 * dimension * np.log(2.0 * np.pi).astype(np.float32)
+        )
         log_weights = tf.math.log_softmax(self.mixture_distribution.logits_parameter())
         return tf.reshape(tf.reduce_logsumexp(log_normal + log_weights, axis=-1), tf.shape(x)[:-1])
 
@@ -122,8 +127,12 @@ class MixturePrior(_Prior):
 
     def get_config(self):
         """Plain hyperparameters."""
-        return {**super().get_config(), "latent_dim": self.latent_dim, "num_components": self.num_components,
-                "min_scale": self.min_scale}
+        return {
+            **super().get_config(),
+            "latent_dim": self.latent_dim,
+            "num_components": self.num_components,
+            "min_scale": self.min_scale,
+        }
 
 
 class VampPrior(_Prior):
@@ -160,13 +169,19 @@ class VampPrior(_Prior):
         # Other posteriors (full covariance) take TFP's generic mixture density.
         diagonal = isinstance(components, tfd.MultivariateNormalDiag)
         mixture = DiagonalGaussianMixture if diagonal else tfd.MixtureSameFamily
-        return mixture(mixture_distribution=tfd.Categorical(logits=tf.zeros([self.num_components])),
-                       components_distribution=components)
+        return mixture(
+            mixture_distribution=tfd.Categorical(logits=tf.zeros([self.num_components])),
+            components_distribution=components,
+        )
 
     def get_config(self):
         """Plain hyperparameters (the inference path comes from the VAE)."""
-        return {**super().get_config(), "latent_dim": self.latent_dim, "data_shape": list(self.data_shape),
-                "num_components": self.num_components}
+        return {
+            **super().get_config(),
+            "latent_dim": self.latent_dim,
+            "data_shape": list(self.data_shape),
+            "num_components": self.num_components,
+        }
 
 
 def make_prior(kind, latent_dim, num_components=None, data_shape=None, encode=None):

@@ -37,19 +37,21 @@ SHOW_ENV = "TFVAE_TF_LOGS"
 # Lines TensorFlow prints at every start on machines without a GPU (or with
 # one), none of which the user can or needs to act on.
 NOISE = re.compile(
-    "|".join([
-        r"^WARNING: All log messages before absl::InitializeLog\(\) is called",
-        r"^[IW]\d{4} ",  # absl INFO/WARNING lines, printed before TF_CPP_MIN_LOG_LEVEL applies
-        r"cudart_stub\.cc|Could not find cuda drivers",
-        r"failed call to cuInit",
-        r"Unable to register cu(DNN|FFT|BLAS) factory",
-        r"computation placer already registered",
-        r"TF-TRT Warning: Could not find TensorRT",
-        r"oneDNN custom operations are on",
-        r"This TensorFlow binary is optimized to use available CPU instructions",
-        r"^To enable the following instructions: .* rebuild TensorFlow",
-        r"oneDNN supports DT_\w+ only on platforms with AVX-512",
-    ])
+    "|".join(
+        [
+            r"^WARNING: All log messages before absl::InitializeLog\(\) is called",
+            r"^[IW]\d{4} ",  # absl INFO/WARNING lines, printed before TF_CPP_MIN_LOG_LEVEL applies
+            r"cudart_stub\.cc|Could not find cuda drivers",
+            r"failed call to cuInit",
+            r"Unable to register cu(DNN|FFT|BLAS) factory",
+            r"computation placer already registered",
+            r"TF-TRT Warning: Could not find TensorRT",
+            r"oneDNN custom operations are on",
+            r"This TensorFlow binary is optimized to use available CPU instructions",
+            r"^To enable the following instructions: .* rebuild TensorFlow",
+            r"oneDNN supports DT_\w+ only on platforms with AVX-512",
+        ]
+    )
 )
 
 

@@ -30,11 +30,27 @@ from tfvae.sentence import SentenceVAE
 RUN_FORMAT = 1  # layout of a run directory; bumped when an older tfvae could not read it
 # Settings that may change between invocations of one run: they change where
 # and how fast it runs, not what it trains.
-RUNTIME_SETTINGS = ("epochs", "early_stopping", "data_dir", "strategy", "jit_compile", "steps_per_execution", "backup",
-                    "image_every")
+RUNTIME_SETTINGS = (
+    "epochs",
+    "early_stopping",
+    "data_dir",
+    "strategy",
+    "jit_compile",
+    "steps_per_execution",
+    "backup",
+    "image_every",
+)
 # Files a run writes; --overwrite removes these and nothing else.
-RUN_FILES = ("config.json", "checkpoints", "backup", "logs", "history.csv", "metrics.json", "eval.json",
-             text.VOCABULARY_FILE)
+RUN_FILES = (
+    "config.json",
+    "checkpoints",
+    "backup",
+    "logs",
+    "history.csv",
+    "metrics.json",
+    "eval.json",
+    text.VOCABULARY_FILE,
+)
 TEXT_DATASET = "text"  # settings.dataset of a sentence VAE
 MODEL_CLASSES = {"VAE": VAE, "SentenceVAE": SentenceVAE}
 
@@ -125,31 +141,41 @@ def run_state(run_dir: str | Path, model_config: dict, settings: "TrainSettings"
     config_path = run_dir / "config.json"
     if not config_path.exists():
         if run_dir.exists() and any(run_dir.iterdir()):
-            raise FileExistsError(f"{run_dir} is not empty and holds no tfvae run (no config.json); "
-                                  "choose a new or empty --out")
+            raise FileExistsError(
+                f"{run_dir} is not empty and holds no tfvae run (no config.json); choose a new or empty --out"
+            )
         return "new"
     stored = read_run_config(run_dir)
     # A model argument added after the run was written is the same if it keeps the constructor's default.
     model_defaults = constructor_defaults(MODEL_CLASSES[stored.get("class", "VAE")])
-    differing = [key for key, value in model_config.items()
-                 if (key in stored["model"] or key in model_defaults)
-                 and stored["model"].get(key, _normalised(model_defaults.get(key))) != _normalised(value)]
+    differing = [
+        key
+        for key, value in model_config.items()
+        if (key in stored["model"] or key in model_defaults)
+        and stored["model"].get(key, _normalised(model_defaults.get(key))) != _normalised(value)
+    ]
     # A setting added after the run was written is the same setting if it keeps its default.
     defaults = {field.name: field.default for field in dataclasses.fields(settings)}
-    differing += [key for key, value in dataclasses.asdict(settings).items()
-                  if key not in RUNTIME_SETTINGS
-                  and stored["train"].get(key, _normalised(defaults[key])) != _normalised(value)]
+    differing += [
+        key
+        for key, value in dataclasses.asdict(settings).items()
+        if key not in RUNTIME_SETTINGS and stored["train"].get(key, _normalised(defaults[key])) != _normalised(value)
+    ]
     if differing:
-        raise ValueError(f"{run_dir} holds a run with other settings ({', '.join(differing)} differ); "
-                         "use another --out, or --overwrite to replace it")
+        raise ValueError(
+            f"{run_dir} holds a run with other settings ({', '.join(differing)} differ); "
+            "use another --out, or --overwrite to replace it"
+        )
     if not (run_dir / "metrics.json").exists():
         return "resume"
     done = read_metrics(run_dir)["epochs"]
     if settings.epochs <= done:
         return "finished"
     if not (run_dir / "backup").exists():
-        raise ValueError(f"{run_dir} finished {done} epochs but keeps no backup state to continue from "
-                         "(it was trained with --no-backup or by an older tfvae); use --overwrite or a new --out")
+        raise ValueError(
+            f"{run_dir} finished {done} epochs but keeps no backup state to continue from "
+            "(it was trained with --no-backup or by an older tfvae); use --overwrite or a new --out"
+        )
     return "continue"
 
 
@@ -158,8 +184,13 @@ def constructor_defaults(model_class):
     defaults = {}
     for cls in reversed(model_class.__mro__):
         if "__init__" in vars(cls):
-            defaults.update({name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
-                             if p.default is not inspect.Parameter.empty})
+            defaults.update(
+                {
+                    name: p.default
+                    for name, p in inspect.signature(cls.__init__).parameters.items()
+                    if p.default is not inspect.Parameter.empty
+                }
+            )
     return defaults
 
 
@@ -200,8 +231,10 @@ def read_run_config(run_dir: str | Path) -> dict:
         raise FileNotFoundError(f"{config_path}: not a tfvae run directory (no config.json)")
     config = json.loads(config_path.read_text())
     if config.get("format", 1) != RUN_FORMAT:
-        raise ValueError(f"{run_dir} was written by tfvae {config.get('tfvae_version', '?')} in run format "
-                         f"{config.get('format')}; this tfvae {__version__} reads format {RUN_FORMAT}")
+        raise ValueError(
+            f"{run_dir} was written by tfvae {config.get('tfvae_version', '?')} in run format "
+            f"{config.get('format')}; this tfvae {__version__} reads format {RUN_FORMAT}"
+        )
     return config
 
 
@@ -216,8 +249,10 @@ def load_run(run_dir: str | Path) -> VAE:
     config = read_run_config(run_dir)
     best = run_dir / "checkpoints" / "best"
     if not Path(f"{best}.index").exists():
-        raise FileNotFoundError(f"{run_dir} holds no trained weights ({best}*): no epoch has finished with a "
-                                "finite loss (the run diverged, or was interrupted in its first epoch)")
+        raise FileNotFoundError(
+            f"{run_dir} holds no trained weights ({best}*): no epoch has finished with a "
+            "finite loss (the run diverged, or was interrupted in its first epoch)"
+        )
     model = MODEL_CLASSES[config.get("class", "VAE")].from_config(config["model"])
     model.load_weights(str(best)).expect_partial()
     return model

@@ -32,9 +32,22 @@ from tfvae.text import BOS, EOS, PAD, UNK
 # below 1, and the posterior collapses as if there were no batch norm (a PTB run did: KL 0.003).
 BN_VAE_EPSILON = 1e-8
 # VAE keywords that a sentence VAE fixes itself (they are not part of its config).
-_IMAGE_ONLY = ("data_shape", "architecture", "hidden_units", "filters", "likelihood", "likelihood_scale",
-               "condition_dim", "latent_dims", "inference", "latent_hidden_units", "latent_batch_norm", "encoder",
-               "decoder", "activation")
+_IMAGE_ONLY = (
+    "data_shape",
+    "architecture",
+    "hidden_units",
+    "filters",
+    "likelihood",
+    "likelihood_scale",
+    "condition_dim",
+    "latent_dims",
+    "inference",
+    "latent_hidden_units",
+    "latent_batch_norm",
+    "encoder",
+    "decoder",
+    "activation",
+)
 
 
 def _rnn_layer(kind, units, **kwargs):
@@ -82,8 +95,18 @@ class SentenceEncoder(keras.layers.Layer):
     KL above d * gamma^2 / 2 and the posterior from collapsing.
     """
 
-    def __init__(self, vocab_size, output_size, latent_dim, embedding_dim=256, units=256, rnn="lstm",
-                 bidirectional=False, batch_norm_gamma=0.0, **kwargs):
+    def __init__(
+        self,
+        vocab_size,
+        output_size,
+        latent_dim,
+        embedding_dim=256,
+        units=256,
+        rnn="lstm",
+        bidirectional=False,
+        batch_norm_gamma=0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.vocab_size, self.output_size, self.latent_dim = int(vocab_size), int(output_size), int(latent_dim)
         self.embedding_dim, self.units, self.rnn_kind = int(embedding_dim), int(units), rnn
@@ -92,8 +115,11 @@ class SentenceEncoder(keras.layers.Layer):
         rnn_layer = _rnn_layer(rnn, self.units)
         self.rnn = keras.layers.Bidirectional(rnn_layer) if self.bidirectional else rnn_layer
         self.params = keras.layers.Dense(self.output_size, name="params")
-        self.mean_norm = (keras.layers.BatchNormalization(scale=False, epsilon=BN_VAE_EPSILON, name="mean_norm")
-                          if self.batch_norm_gamma > 0 else None)
+        self.mean_norm = (
+            keras.layers.BatchNormalization(scale=False, epsilon=BN_VAE_EPSILON, name="mean_norm")
+            if self.batch_norm_gamma > 0
+            else None
+        )
 
     def call(self, tokens):
         """Parameters ``[B, output_size]`` for int tokens ``[B, T]``."""
@@ -102,14 +128,21 @@ class SentenceEncoder(keras.layers.Layer):
         params = self.params(self.rnn(self.embedding(tokens)))
         if self.mean_norm is None:
             return params
-        mean, rest = params[:, : self.latent_dim], params[:, self.latent_dim:]
+        mean, rest = params[:, : self.latent_dim], params[:, self.latent_dim :]
         return tf.concat([self.batch_norm_gamma * self.mean_norm(mean), rest], axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "output_size": self.output_size,
-                "latent_dim": self.latent_dim, "embedding_dim": self.embedding_dim, "units": self.units,
-                "rnn": self.rnn_kind, "bidirectional": self.bidirectional,
-                "batch_norm_gamma": self.batch_norm_gamma}
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "output_size": self.output_size,
+            "latent_dim": self.latent_dim,
+            "embedding_dim": self.embedding_dim,
+            "units": self.units,
+            "rnn": self.rnn_kind,
+            "bidirectional": self.bidirectional,
+            "batch_norm_gamma": self.batch_norm_gamma,
+        }
 
 
 @keras.saving.register_keras_serializable(package="tfvae")
@@ -122,8 +155,17 @@ class SentenceDecoder(keras.layers.Layer):
     ``latent_dim=0`` this is an RNN language model.
     """
 
-    def __init__(self, vocab_size, latent_dim, embedding_dim=256, units=256, rnn="lstm",
-                 latent_injection="both", word_dropout=0.0, **kwargs):
+    def __init__(
+        self,
+        vocab_size,
+        latent_dim,
+        embedding_dim=256,
+        units=256,
+        rnn="lstm",
+        latent_injection="both",
+        word_dropout=0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if latent_injection not in LATENT_INJECTIONS:
             raise ValueError(f"latent_injection must be one of {LATENT_INJECTIONS}, got {latent_injection!r}")
@@ -133,8 +175,11 @@ class SentenceDecoder(keras.layers.Layer):
         self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim)
         self.word_dropout = WordDropout(word_dropout)
         self.rnn = _rnn_layer(rnn, self.units, return_sequences=True, return_state=True)
-        self.to_state = (keras.layers.Dense(self.units, name="latent_to_state")
-                         if self.latent_dim and latent_injection != "inputs" else None)
+        self.to_state = (
+            keras.layers.Dense(self.units, name="latent_to_state")
+            if self.latent_dim and latent_injection != "inputs"
+            else None
+        )
         self.logits = keras.layers.Dense(self.vocab_size, name="logits")
 
     def initial_state(self, z):
@@ -188,16 +233,24 @@ class SentenceDecoder(keras.layers.Layer):
 
         words = tf.TensorArray(tf.int32, size=max_length, element_shape=[None])
         start = (tf.constant(0), tf.fill([batch, 1], BOS), self.initial_state(z), tf.zeros([batch], tf.bool), words)
-        t, _, _, _, words = tf.while_loop(lambda t, _, __, done, ___: (t < max_length) & ~tf.reduce_all(done),
-                                          body, start)
+        t, _, _, _, words = tf.while_loop(
+            lambda t, _, __, done, ___: (t < max_length) & ~tf.reduce_all(done), body, start
+        )
         # Steps never taken (every sentence ended) are padding.
         stacked = tf.transpose(words.gather(tf.range(t)))
         return tf.pad(stacked, [[0, 0], [0, max_length - t]])
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "latent_dim": self.latent_dim,
-                "embedding_dim": self.embedding_dim, "units": self.units, "rnn": self.rnn_kind,
-                "latent_injection": self.latent_injection, "word_dropout": self.word_dropout_rate}
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "latent_dim": self.latent_dim,
+            "embedding_dim": self.embedding_dim,
+            "units": self.units,
+            "rnn": self.rnn_kind,
+            "latent_injection": self.latent_injection,
+            "word_dropout": self.word_dropout_rate,
+        }
 
 
 class CategoricalSequenceLikelihood(tfpl.DistributionLambda):
@@ -219,8 +272,9 @@ class CategoricalSequenceLikelihood(tfpl.DistributionLambda):
     @staticmethod
     def new(logits, mask):
         """The masked categorical sequence for ``logits [..., T, V]`` and a boolean ``mask [..., T]``."""
-        return tfd.Independent(tfd.Masked(tfd.Categorical(logits=logits), validity_mask=mask),
-                               reinterpreted_batch_ndims=1)
+        return tfd.Independent(
+            tfd.Masked(tfd.Categorical(logits=logits), validity_mask=mask), reinterpreted_batch_ndims=1
+        )
 
     def distribution(self, logits, mask):
         """``new(logits, mask)`` (as the image heads' ``distribution``)."""
@@ -238,8 +292,10 @@ def check_tokens_spec(dtype, shape, name="x"):
     if not dtype.is_integer:
         raise ValueError(f"{name}: expected integer token ids of shape [batch, length], got dtype {dtype.name}; {hint}")
     if shape.rank is not None and shape.rank != 2:
-        raise ValueError(f"{name}: expected token ids of shape [batch, length], got "
-                         f"{validation.format_shape(shape, batch='?')}; {hint}")
+        raise ValueError(
+            f"{name}: expected token ids of shape [batch, length], got "
+            f"{validation.format_shape(shape, batch='?')}; {hint}"
+        )
 
 
 def check_token_values(x, vocab_size, name="x"):
@@ -248,13 +304,20 @@ def check_token_values(x, vocab_size, name="x"):
     if tf.executing_eagerly():
         x = tf.convert_to_tensor(x)
         if tf.size(x) and (int(tf.reduce_min(x)) < 0 or int(tf.reduce_max(x)) >= vocab_size):
-            raise ValueError(f"{message}, found ids in [{int(tf.reduce_min(x))}, {int(tf.reduce_max(x))}]; "
-                             "use the vocabulary the model was trained with")
+            raise ValueError(
+                f"{message}, found ids in [{int(tf.reduce_min(x))}, {int(tf.reduce_max(x))}]; "
+                "use the vocabulary the model was trained with"
+            )
         return x
     inside = (tf.reduce_min(x) >= 0) & (tf.reduce_max(x) < vocab_size)
-    with tf.control_dependencies([tf.raw_ops.Assert(condition=inside | (tf.size(x) == 0),
-                                                    data=[message + "; found [min, max] =",
-                                                          tf.reduce_min(x), tf.reduce_max(x)])]):
+    with tf.control_dependencies(
+        [
+            tf.raw_ops.Assert(
+                condition=inside | (tf.size(x) == 0),
+                data=[message + "; found [min, max] =", tf.reduce_min(x), tf.reduce_max(x)],
+            )
+        ]
+    ):
         return tf.identity(x)
 
 
@@ -333,8 +396,20 @@ class SentenceVAE(VAE):
 
     min_latent_dim = 0
 
-    def __init__(self, vocab_size, latent_dim=32, embedding_dim=256, units=256, rnn="lstm", bidirectional=False,
-                 latent_injection="both", word_dropout=0.0, batch_norm_gamma=0.0, max_length=100, **kwargs):
+    def __init__(
+        self,
+        vocab_size,
+        latent_dim=32,
+        embedding_dim=256,
+        units=256,
+        rnn="lstm",
+        bidirectional=False,
+        latent_injection="both",
+        word_dropout=0.0,
+        batch_norm_gamma=0.0,
+        max_length=100,
+        **kwargs,
+    ):
         given = sorted(set(kwargs) & set(_IMAGE_ONLY))
         if given:
             raise ValueError(f"a SentenceVAE sets {given} itself; build it from vocab_size and its own arguments")
@@ -346,24 +421,42 @@ class SentenceVAE(VAE):
             raise ValueError(f"vocab_size must count the 4 special tokens and at least one word, got {vocab_size}")
         if int(max_length) < 1:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
-        _check_arguments(latent_dim, embedding_dim, units, word_dropout, batch_norm_gamma,
-                         kwargs.get("objective", "elbo"))
+        _check_arguments(
+            latent_dim, embedding_dim, units, word_dropout, batch_norm_gamma, kwargs.get("objective", "elbo")
+        )
         self.vocab_size, self.embedding_dim, self.units = int(vocab_size), int(embedding_dim), int(units)
         self.rnn, self.bidirectional, self.latent_injection = rnn, bool(bidirectional), latent_injection
         self.word_dropout, self.batch_norm_gamma = float(word_dropout), float(batch_norm_gamma)
         self.max_length = int(max_length)
-        super().__init__(data_shape=(None,), latent_dim=int(latent_dim), architecture=rnn, likelihood="categorical",
-                         **kwargs)
+        super().__init__(
+            data_shape=(None,), latent_dim=int(latent_dim), architecture=rnn, likelihood="categorical", **kwargs
+        )
 
     def _make_likelihood(self):
         return CategoricalSequenceLikelihood(name="likelihood")
 
     def _make_networks(self, encoder, decoder):
-        encoder = SentenceEncoder(self.vocab_size, self.posterior.params_size(self.latent_dim), self.latent_dim,
-                                  self.embedding_dim, self.units, self.rnn, self.bidirectional,
-                                  self.batch_norm_gamma, name="encoder")
-        decoder = SentenceDecoder(self.vocab_size, self.latent_dim, self.embedding_dim, self.units, self.rnn,
-                                  self.latent_injection, self.word_dropout, name="decoder")
+        encoder = SentenceEncoder(
+            self.vocab_size,
+            self.posterior.params_size(self.latent_dim),
+            self.latent_dim,
+            self.embedding_dim,
+            self.units,
+            self.rnn,
+            self.bidirectional,
+            self.batch_norm_gamma,
+            name="encoder",
+        )
+        decoder = SentenceDecoder(
+            self.vocab_size,
+            self.latent_dim,
+            self.embedding_dim,
+            self.units,
+            self.rnn,
+            self.latent_injection,
+            self.word_dropout,
+            name="decoder",
+        )
         # Build the weights now, so checkpoints restore before the first call.
         tokens = tf.constant([[4, EOS]])
         encoder(tokens)
@@ -423,8 +516,15 @@ class SentenceVAE(VAE):
 
     def get_config(self):
         config = {key: value for key, value in super().get_config().items() if key not in _IMAGE_ONLY}
-        config.update(vocab_size=self.vocab_size, embedding_dim=self.embedding_dim, units=self.units, rnn=self.rnn,
-                      bidirectional=self.bidirectional, latent_injection=self.latent_injection,
-                      word_dropout=self.word_dropout, batch_norm_gamma=self.batch_norm_gamma,
-                      max_length=self.max_length)
+        config.update(
+            vocab_size=self.vocab_size,
+            embedding_dim=self.embedding_dim,
+            units=self.units,
+            rnn=self.rnn,
+            bidirectional=self.bidirectional,
+            latent_injection=self.latent_injection,
+            word_dropout=self.word_dropout,
+            batch_norm_gamma=self.batch_norm_gamma,
+            max_length=self.max_length,
+        )
         return config

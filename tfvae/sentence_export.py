@@ -68,8 +68,10 @@ class _SentenceSignatures(tf.Module):
         self.reconstruct = tf.function(self._reconstruct, input_signature=[sentences])
         self.sample = tf.function(self._sample, input_signature=[count, seed])
         self.decode = tf.function(self._decode, input_signature=[z])
-        self.log_likelihood = tf.function(lambda sentences, num_samples: self._log_likelihood(
-            self._ids(sentences), num_samples), input_signature=[sentences, count])
+        self.log_likelihood = tf.function(
+            lambda sentences, num_samples: self._log_likelihood(self._ids(sentences), num_samples),
+            input_signature=[sentences, count],
+        )
         self.log_likelihood_ids = tf.function(self._log_likelihood_ids, input_signature=[ids, count])
         self.log_px_given_z = tf.function(self._log_px_given_z, input_signature=[ids, z])
 
@@ -86,15 +88,18 @@ class _SentenceSignatures(tf.Module):
     def _nonempty(ids):
         """``ids``, checked to hold a sentence: the encoder's LSTM cannot run on an empty batch."""
         nonempty = tf.debugging.assert_positive(
-            tf.shape(ids)[0], message="sentences: the request holds no sentence; send at least one")
+            tf.shape(ids)[0], message="sentences: the request holds no sentence; send at least one"
+        )
         with tf.control_dependencies([nonempty]):
             return tf.identity(ids)
 
     def _latent_codes(self, z):
         """``z``, checked to have this model's width and finite values."""
-        width = tf.debugging.assert_equal(tf.shape(z)[1], self._get_model().latent_dim,
-                                          message=f"z: {self._get_model().latent_dim} numbers per sentence "
-                                                  "(this model's latent_dim)")
+        width = tf.debugging.assert_equal(
+            tf.shape(z)[1],
+            self._get_model().latent_dim,
+            message=f"z: {self._get_model().latent_dim} numbers per sentence (this model's latent_dim)",
+        )
         finite = tf.debugging.assert_all_finite(z, "z: latent codes must be finite (no NaN or infinity)")
         with tf.control_dependencies([width, finite]):
             return tf.identity(z)
@@ -125,8 +130,11 @@ class _SentenceSignatures(tf.Module):
         with tf.control_dependencies(check_count(num_samples)):
             seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
             log_px = importance_weighted_log_likelihood(model, ids, num_samples, seed, chunk_size=CHUNK_SIZE)
-        return {"log_px": log_px, "elbo": model.elbo(ids, seed=seed),
-                "tokens": tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1)}
+        return {
+            "log_px": log_px,
+            "elbo": model.elbo(ids, seed=seed),
+            "tokens": tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1),
+        }
 
     def _log_likelihood_ids(self, ids, num_samples):
         return self._log_likelihood(self._checked(ids), num_samples)
@@ -135,14 +143,23 @@ class _SentenceSignatures(tf.Module):
         """log p(x|z) of each sentence under its own z: with ``encode_ids``, any estimator of log p(x)."""
         ids = self._checked(ids)
         same_batch = tf.debugging.assert_equal(
-            tf.shape(z)[0], tf.shape(ids)[0], message="z: one latent code per sentence of ids ([B, d] for [B, T])")
+            tf.shape(z)[0], tf.shape(ids)[0], message="z: one latent code per sentence of ids ([B, d] for [B, T])"
+        )
         with tf.control_dependencies([same_batch]):
             log_px_given_z = self._get_model().likelihood_of(ids, self._latent_codes(z)).log_prob(ids)
         return {"log_px_given_z": log_px_given_z, "tokens": tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1)}
 
 
-SIGNATURES = ("encode", "encode_ids", "reconstruct", "sample", "decode", "log_likelihood", "log_likelihood_ids",
-              "log_px_given_z")
+SIGNATURES = (
+    "encode",
+    "encode_ids",
+    "reconstruct",
+    "sample",
+    "decode",
+    "log_likelihood",
+    "log_likelihood_ids",
+    "log_px_given_z",
+)
 
 
 def describe(model, vocabulary):
@@ -158,8 +175,11 @@ def describe(model, vocabulary):
             "reconstruct": {"inputs": ["sentences"], "outputs": ["sentences"]},
             "sample": {"inputs": ["num_samples", "seed"], "outputs": ["sentences", "ids"]},
             "decode": {"inputs": ["z"], "outputs": ["sentences", "ids"]},
-            "log_likelihood": {"inputs": ["sentences", "num_samples"], "outputs": ["log_px", "elbo", "tokens"],
-                               "seed": list(LOG_LIKELIHOOD_SEED)},
+            "log_likelihood": {
+                "inputs": ["sentences", "num_samples"],
+                "outputs": ["log_px", "elbo", "tokens"],
+                "seed": list(LOG_LIKELIHOOD_SEED),
+            },
             "log_likelihood_ids": {"inputs": ["ids", "num_samples"], "outputs": ["log_px", "elbo", "tokens"]},
             "log_px_given_z": {"inputs": ["ids", "z"], "outputs": ["log_px_given_z", "tokens"]},
             "serving_default": "reconstruct",
@@ -186,8 +206,9 @@ def float16_weights(model):
         if not kwargs.get("trainable", True) or tf.as_dtype(kwargs.get("dtype") or tf.float32) != tf.float32:
             return next_creator(**kwargs)
         initial = kwargs["initial_value"]
-        kwargs.update(dtype=tf.float16, initial_value=lambda: tf.cast(initial() if callable(initial) else initial,
-                                                                      tf.float16))
+        kwargs.update(
+            dtype=tf.float16, initial_value=lambda: tf.cast(initial() if callable(initial) else initial, tf.float16)
+        )
         return create_autocast_variable(next_creator(**kwargs))
 
     with tf.variable_creator_scope(creator):
@@ -199,8 +220,7 @@ def float16_weights(model):
     return copy
 
 
-def export_sentence_model(model, vocabulary, base_dir: str | Path, version: int = 1,
-                          weights: str = "float32") -> Path:
+def export_sentence_model(model, vocabulary, base_dir: str | Path, version: int = 1, weights: str = "float32") -> Path:
     """Writes the SavedModel, its vocabulary and ``tfvae.json`` to ``base_dir/version``; returns that path.
 
     An existing version directory is not overwritten: pick a new ``version``.
@@ -212,8 +232,10 @@ def export_sentence_model(model, vocabulary, base_dir: str | Path, version: int 
     if int(version) < 1:
         raise ValueError(f"version must be a positive integer (TF Serving's layout), got {version}")
     if vocabulary.size != model.vocab_size:
-        raise ValueError(f"the vocabulary has {vocabulary.size} ids but the model reads {model.vocab_size}: "
-                         "export with the vocabulary it was trained with")
+        raise ValueError(
+            f"the vocabulary has {vocabulary.size} ids but the model reads {model.vocab_size}: "
+            "export with the vocabulary it was trained with"
+        )
     path = Path(base_dir) / str(int(version))
     if path.exists():
         raise FileExistsError(f"{path} exists: export to a new version number")
@@ -229,4 +251,3 @@ def export_sentence_model(model, vocabulary, base_dir: str | Path, version: int 
     vocabulary.save(path / "assets" / VOCABULARY_FILE)
     (path / "tfvae.json").write_text(json.dumps(description, indent=2))
     return path
-

@@ -79,8 +79,12 @@ class ExportedModel:
         """``num_samples`` image means from the prior; the same seed gives the same images."""
         if self.condition_dim and condition is not None:
             condition = tf.broadcast_to(tf.constant(condition, tf.float32), [num_samples, self.condition_dim])
-        return self._call("sample", condition, num_samples=tf.constant(num_samples, tf.int32),
-                          seed=tf.constant(0 if seed is None else seed, tf.int32))["x"]
+        return self._call(
+            "sample",
+            condition,
+            num_samples=tf.constant(num_samples, tf.int32),
+            seed=tf.constant(0 if seed is None else seed, tf.int32),
+        )["x"]
 
 
 def rebuild(path: str | Path):

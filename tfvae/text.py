@@ -148,11 +148,15 @@ class Vocabulary:
         self.words = words
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
-        self._lookup = keras.layers.StringLookup(vocabulary=list(SPECIAL_TOKENS[2:]) + words,
-                                                 mask_token=SPECIAL_TOKENS[0], oov_token=SPECIAL_TOKENS[1])
-        self._invert = keras.layers.StringLookup(vocabulary=list(SPECIAL_TOKENS[2:]) + words,
-                                                 mask_token=SPECIAL_TOKENS[0], oov_token=SPECIAL_TOKENS[1],
-                                                 invert=True)
+        self._lookup = keras.layers.StringLookup(
+            vocabulary=list(SPECIAL_TOKENS[2:]) + words, mask_token=SPECIAL_TOKENS[0], oov_token=SPECIAL_TOKENS[1]
+        )
+        self._invert = keras.layers.StringLookup(
+            vocabulary=list(SPECIAL_TOKENS[2:]) + words,
+            mask_token=SPECIAL_TOKENS[0],
+            oov_token=SPECIAL_TOKENS[1],
+            invert=True,
+        )
 
     @property
     def tokens(self):
@@ -173,8 +177,9 @@ class Vocabulary:
         if int(min_count) < 1:
             raise ValueError(f"min_count must be >= 1, got {min_count}")
         counts = collections.Counter(split_words(sentences, tokenizer).flat_values.numpy().tolist())
-        ranked = sorted(((n, w.decode("utf-8")) for w, n in counts.items() if n >= min_count),
-                        key=lambda item: (-item[0], item[1]))
+        ranked = sorted(
+            ((n, w.decode("utf-8")) for w, n in counts.items() if n >= min_count), key=lambda item: (-item[0], item[1])
+        )
         words = [w for _, w in ranked if w not in SPECIAL_TOKENS]
         return cls(words[:max_vocab] if max_vocab else words, tokenizer, max_length)
 
@@ -214,7 +219,7 @@ class Vocabulary:
         tokens = Path(path).read_text(encoding="utf-8").split("\n")[:-1]
         if tuple(tokens[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
             raise TextDataError(f"{path}: not a tfvae vocabulary (the first lines must be {SPECIAL_TOKENS})")
-        return cls(tokens[len(SPECIAL_TOKENS):], tokenizer, max_length)
+        return cls(tokens[len(SPECIAL_TOKENS) :], tokenizer, max_length)
 
     def config(self):
         """What rebuilds the vocabulary beside its file: tokenizer and max_length."""
@@ -261,7 +266,8 @@ def make_text_pipeline(ids, batch_size=32, shuffle=True, seed=0, bucket=True):
         # Every sentence, every epoch: part-full batches stay (Keras then averages its running ``loss``
         # over batches; the ``elbo`` metric stays a per-sentence mean).
         dataset = dataset.bucket_by_sequence_length(
-            lambda x: tf.shape(x)[0], boundaries, [batch_size] * (len(boundaries) + 1), padding_values=PAD)
+            lambda x: tf.shape(x)[0], boundaries, [batch_size] * (len(boundaries) + 1), padding_values=PAD
+        )
     else:
         dataset = dataset.padded_batch(batch_size, padding_values=PAD)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -48,13 +48,21 @@ def evaluate(args):
     sentences = _sentences(args.run_dir, args.split, args.data_dir, args.limit)
     cut = vocabulary.count_cut(sentences)
     if cut:
-        print(f"tfvae: {cut} sentences are longer than the run's max_length={vocabulary.max_length} words and "
-              "are scored cut to it")
+        print(
+            f"tfvae: {cut} sentences are longer than the run's max_length={vocabulary.max_length} words and "
+            "are scored cut to it"
+        )
     ids = text.encode_sentences(vocabulary, sentences)
     # A language model's ELBO is log p(x): one sample gives it exactly.
     num_samples = 1 if model.latent_dim == 0 else args.num_samples
-    results = evaluate_sentences(model, ids, num_samples=num_samples, batch_size=args.batch_size,
-                                 chunk_size=min(args.chunk_size, num_samples), seed=args.seed)
+    results = evaluate_sentences(
+        model,
+        ids,
+        num_samples=num_samples,
+        batch_size=args.batch_size,
+        chunk_size=min(args.chunk_size, num_samples),
+        seed=args.seed,
+    )
     results.update(split=args.split)
     out = Path(args.out or Path(args.run_dir) / "eval.json")
     write_results(results, out)
@@ -86,8 +94,9 @@ def gaps(args):
         if not args.data_dir:
             raise ValueError("the gaps of an exported text model need --data-dir (a directory of sentences)")
         model = rebuild(args.run_dir)
-        vocabulary = text.Vocabulary.load(Path(args.run_dir) / "assets" / text.VOCABULARY_FILE,
-                                          **_vocabulary_settings(args.run_dir))
+        vocabulary = text.Vocabulary.load(
+            Path(args.run_dir) / "assets" / text.VOCABULARY_FILE, **_vocabulary_settings(args.run_dir)
+        )
         data = text.load_text_dir(args.data_dir)
         sentences = {"test": data.test, "train": data.train, "validation": data.valid}[args.split]
     else:
@@ -99,9 +108,18 @@ def gaps(args):
     if not args.limit:
         print(f"inference gaps on the first {limit} {args.split} sentences (--limit to change)")
     ids = text.encode_sentences(vocabulary, sentences[:limit])
-    results = inference_gaps(model, ids, steps=args.svi_steps, learning_rate=args.svi_learning_rate,
-                             num_samples=args.num_samples, elbo_samples=GAPS_ELBO_SAMPLES, train_samples=1,
-                             batch_size=args.batch_size, seed=args.seed, chunk_size=args.chunk_size)
+    results = inference_gaps(
+        model,
+        ids,
+        steps=args.svi_steps,
+        learning_rate=args.svi_learning_rate,
+        num_samples=args.num_samples,
+        elbo_samples=GAPS_ELBO_SAMPLES,
+        train_samples=1,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        chunk_size=args.chunk_size,
+    )
     out = Path(args.out or ("gaps.json" if export else Path(args.run_dir) / "gaps.json"))
     results.update(split=args.split)
     out.write_text(json.dumps(results, indent=2))
@@ -136,19 +154,30 @@ def _evaluate_export(args):
     signature = tf.saved_model.load(str(args.run_dir)).signatures["log_likelihood"]
     log_px, elbo, tokens = [], [], []
     for start in range(0, len(sentences), args.batch_size):
-        out = signature(sentences=tf.constant(sentences[start : start + args.batch_size]),
-                        num_samples=tf.constant(args.num_samples, tf.int32))
+        out = signature(
+            sentences=tf.constant(sentences[start : start + args.batch_size]),
+            num_samples=tf.constant(args.num_samples, tf.int32),
+        )
         log_px.append(out["log_px"].numpy())
         elbo.append(out["elbo"].numpy())
         tokens.append(out["tokens"].numpy())
     log_px, elbo, total = np.concatenate(log_px), np.concatenate(elbo), int(np.concatenate(tokens).sum())
-    results = {"nll": float(-log_px.mean()), "ppl": math.exp(-log_px.sum() / total), "elbo": float(elbo.mean()),
-               "tokens": total, "num_samples": args.num_samples, "num_examples": len(sentences), "split": args.split}
+    results = {
+        "nll": float(-log_px.mean()),
+        "ppl": math.exp(-log_px.sum() / total),
+        "elbo": float(elbo.mean()),
+        "tokens": total,
+        "num_samples": args.num_samples,
+        "num_examples": len(sentences),
+        "split": args.split,
+    }
     out = Path(args.out or "eval.json")  # never into a served version directory
     out.write_text(json.dumps(results, indent=2))
-    print(f"NLL (IWAE, K={args.num_samples})  {results['nll']:.2f} nats/sentence\n"
-          f"perplexity            {results['ppl']:.2f} ({total} tokens, <eos> counted)\n"
-          f"negative ELBO         {-results['elbo']:.2f} nats\nwrote {out}")
+    print(
+        f"NLL (IWAE, K={args.num_samples})  {results['nll']:.2f} nats/sentence\n"
+        f"perplexity            {results['ppl']:.2f} ({total} tokens, <eos> counted)\n"
+        f"negative ELBO         {-results['elbo']:.2f} nats\nwrote {out}"
+    )
 
 
 def sample(args):
@@ -175,8 +204,10 @@ def sample(args):
     _print("sampled sentences from the prior", vocabulary.strings(model.sample(args.n, args.seed, greedy=False)))
     if args.homotopy:
         ids, _ = vocabulary.ids(list(args.homotopy))
-        _print(f"homotopy from {args.homotopy[0]!r} to {args.homotopy[1]!r}",
-               vocabulary.strings(model.homotopy(ids[:1], ids[1:], steps=args.steps)))
+        _print(
+            f"homotopy from {args.homotopy[0]!r} to {args.homotopy[1]!r}",
+            vocabulary.strings(model.homotopy(ids[:1], ids[1:], steps=args.steps)),
+        )
 
 
 def _print(title, sentences):
@@ -194,5 +225,6 @@ def export(args, version):
 
     if args.tflite:
         raise ValueError("--tflite is for image models; a sentence VAE exports a SavedModel only")
-    return export_sentence_model(load_run(args.run_dir), load_vocabulary(args.run_dir), args.out, version,
-                                 weights=args.weights)
+    return export_sentence_model(
+        load_run(args.run_dir), load_vocabulary(args.run_dir), args.out, version, weights=args.weights
+    )

@@ -136,14 +136,20 @@ def evaluation_images(images, binarize):
     return binarize_fixed(images, TEST_BINARIZATION_SEED)
 
 
-def model_inputs(images, conditions=None, batch_size=128, binarize="none", shuffle=False, seed=0,
-                 drop_remainder=False):
+def model_inputs(images, conditions=None, batch_size=128, binarize="none", shuffle=False, seed=0, drop_remainder=False):
     """A pipeline of model inputs: ``x`` batches, or ``((x, c),)`` for a conditional model.
 
     The extra tuple level tells Keras that ``(x, c)`` is the input, not ``(x, y)``.
     """
-    dataset = make_pipeline(images, batch_size, binarize=binarize, shuffle=shuffle, seed=seed, labels=conditions,
-                            drop_remainder=drop_remainder)
+    dataset = make_pipeline(
+        images,
+        batch_size,
+        binarize=binarize,
+        shuffle=shuffle,
+        seed=seed,
+        labels=conditions,
+        drop_remainder=drop_remainder,
+    )
     if conditions is None:
         return dataset
     return dataset.map(lambda x, c: ((x, c),))
@@ -215,8 +221,13 @@ def train(
             jit_compile=use_jit(settings, model.architecture, steps=data.steps_per_epoch * settings.epochs),
             steps_per_execution=data.steps_per_execution or settings.steps_per_execution,
         )
-    config = {"tfvae_version": __version__, "format": RUN_FORMAT, "class": type(model).__name__,
-              "model": model.get_config(), "train": dataclasses.asdict(settings)}
+    config = {
+        "tfvae_version": __version__,
+        "format": RUN_FORMAT,
+        "class": type(model).__name__,
+        "model": model.get_config(),
+        "train": dataclasses.asdict(settings),
+    }
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
     if data.vocabulary is not None:
@@ -230,8 +241,11 @@ def train(
     callbacks = []
     if settings.kl_warmup_steps or settings.kl_cycle_steps:
         warmup = LogisticWarmup if settings.kl_warmup_shape == "logistic" else LinearWarmup
-        schedule = (CyclicalSchedule(settings.kl_cycle_steps, end=model.beta) if settings.kl_cycle_steps
-                    else warmup(settings.kl_warmup_steps, end=model.beta))
+        schedule = (
+            CyclicalSchedule(settings.kl_cycle_steps, end=model.beta)
+            if settings.kl_cycle_steps
+            else warmup(settings.kl_warmup_steps, end=model.beta)
+        )
         callbacks.append(KLAnnealing(schedule))  # before the loggers, which then see kl_weight
     if data.diagnostics is not None:
         callbacks.append(data.diagnostics)
@@ -241,15 +255,22 @@ def train(
         ObjectiveLogger(objective_key(model)),  # and before whatever monitors negative_elbo
     ]
     if settings.reduce_lr_on_plateau:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
-                                                           patience=settings.reduce_lr_on_plateau))
-    stopper = (EarlyStopping(run_dir / "history.csv", monitor, settings.early_stopping)
-               if settings.early_stopping else None)
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=settings.reduce_lr_on_plateau)
+        )
+    stopper = (
+        EarlyStopping(run_dir / "history.csv", monitor, settings.early_stopping) if settings.early_stopping else None
+    )
     callbacks += [
         keras.callbacks.TerminateOnNaN(),
         # A resumed run keeps its best checkpoint unless a later epoch beats it.
-        keras.callbacks.ModelCheckpoint(best, monitor=monitor, save_best_only=True, save_weights_only=True,
-                                        initial_value_threshold=best_so_far(run_dir / "history.csv", monitor)),
+        keras.callbacks.ModelCheckpoint(
+            best,
+            monitor=monitor,
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=best_so_far(run_dir / "history.csv", monitor),
+        ),
         HistoryCSV(str(run_dir / "history.csv")),
         *([stopper] if stopper else []),  # after the CSV logger: it reads history.csv on resume
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
@@ -261,23 +282,35 @@ def train(
         # Last, so an epoch counts as done only once every logger has written it; kept after
         # the last epoch, so a larger --epochs continues the run. A kill between the loggers
         # and the backup repeats that epoch, and TrimHistory drops its first row.
-        callbacks += [keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),
-                      TrimHistory(run_dir / "history.csv")]
+        callbacks += [
+            keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),
+            TrimHistory(run_dir / "history.csv"),
+        ]
 
     start = time.perf_counter()
-    history = model.fit(train_data, validation_data=valid_data, epochs=settings.epochs,
-                        steps_per_epoch=data.fit_steps_per_epoch, callbacks=callbacks, verbose=verbose)
+    history = model.fit(
+        train_data,
+        validation_data=valid_data,
+        epochs=settings.epochs,
+        steps_per_epoch=data.fit_steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
     seconds = time.perf_counter() - start
     if not np.all(np.isfinite(history.history.get("loss", [0.0]))):
         # The backup holds the diverged weights: resuming from it would only diverge again.
         shutil.rmtree(run_dir / "backup", ignore_errors=True)
         # ModelCheckpoint writes only finite improvements of the monitored loss, so an index means good weights.
         if Path(best + ".index").exists():
-            raise FloatingPointError(f"training diverged (loss is not finite); the best weights of the epochs that "
-                                     f"finished with a finite {monitor} are in {best}")
+            raise FloatingPointError(
+                f"training diverged (loss is not finite); the best weights of the epochs that "
+                f"finished with a finite {monitor} are in {best}"
+            )
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-        raise FloatingPointError("training diverged: no epoch finished with a finite loss, so no weights were kept "
-                                 "(lower the learning rate, or check the data)")
+        raise FloatingPointError(
+            "training diverged: no epoch finished with a finite loss, so no weights were kept "
+            "(lower the learning rate, or check the data)"
+        )
 
     model.load_weights(best).expect_partial()
     metrics = {
@@ -318,8 +351,9 @@ class PreparedData:
 def _prepare_images(settings, dataset, model_config, global_batch):
     """Images: a validation split, binarisation, conditions, and a ``VAE``."""
     data = dataset if dataset is not None else load_dataset(settings.dataset, settings.data_dir)
-    (train_x, train_y), (valid_x, valid_y) = split_validation(data.train_images, data.train_labels,
-                                                              settings.validation_size)
+    (train_x, train_y), (valid_x, valid_y) = split_validation(
+        data.train_images, data.train_labels, settings.validation_size
+    )
     num_classes = int(data.train_labels.max()) + 1
     conditions = (lambda labels: one_hot(labels, num_classes)) if settings.conditional else (lambda labels: None)
     model_config = {**model_config, "data_shape": list(data.data_shape)}
@@ -327,18 +361,22 @@ def _prepare_images(settings, dataset, model_config, global_batch):
         model_config["condition_dim"] = num_classes
     valid_data = None
     if len(valid_x):
-        valid_data = model_inputs(evaluation_images(valid_x, settings.binarize), conditions(valid_y),
-                                  max(EVALUATION_BATCH, global_batch))
+        valid_data = model_inputs(
+            evaluation_images(valid_x, settings.binarize), conditions(valid_y), max(EVALUATION_BATCH, global_batch)
+        )
     source_x, source_y = (valid_x, valid_y) if len(valid_x) else (train_x, train_y)
 
     def final_metrics(model):
         return {
-            "train": evaluate_negative_elbo(model, evaluation_images(train_x[:TRAIN_EVALUATION_SIZE],
-                                                                     settings.binarize),
-                                            conditions(train_y[:TRAIN_EVALUATION_SIZE])),
+            "train": evaluate_negative_elbo(
+                model,
+                evaluation_images(train_x[:TRAIN_EVALUATION_SIZE], settings.binarize),
+                conditions(train_y[:TRAIN_EVALUATION_SIZE]),
+            ),
             "train_examples": min(len(train_x), TRAIN_EVALUATION_SIZE),
-            "test": evaluate_negative_elbo(model, evaluation_images(data.test_images, settings.binarize),
-                                           conditions(data.test_labels)),
+            "test": evaluate_negative_elbo(
+                model, evaluation_images(data.test_images, settings.binarize), conditions(data.test_labels)
+            ),
             "test_binarization_seed": TEST_BINARIZATION_SEED,
         }
 
@@ -347,17 +385,34 @@ def _prepare_images(settings, dataset, model_config, global_batch):
     drop_remainder = len(train_x) >= global_batch
     steps_per_epoch = len(train_x) // global_batch if drop_remainder else 1
     return PreparedData(
-        name=data.name, model_class=VAE, model_config=model_config, steps_per_epoch=steps_per_epoch,
+        name=data.name,
+        model_class=VAE,
+        model_config=model_config,
+        steps_per_epoch=steps_per_epoch,
         # Reshuffled and binarised afresh on every repetition.
-        train_data=model_inputs(train_x, conditions(train_y), global_batch, binarize=settings.binarize,
-                                shuffle=True, seed=settings.seed, drop_remainder=drop_remainder).repeat(),
+        train_data=model_inputs(
+            train_x,
+            conditions(train_y),
+            global_batch,
+            binarize=settings.binarize,
+            shuffle=True,
+            seed=settings.seed,
+            drop_remainder=drop_remainder,
+        ).repeat(),
         fit_steps_per_epoch=steps_per_epoch,
-        diagnostics=LayerDiagnostics(evaluation_images(source_x[:DIAGNOSTIC_IMAGES], settings.binarize),
-                                     conditions(source_y[:DIAGNOSTIC_IMAGES])),
-        valid_data=valid_data, final_metrics=final_metrics,
-        image_logger=lambda log_dir: ImageLogger(log_dir, evaluation_images(source_x[:8], settings.binarize),
-                                                 every=settings.image_every, seed=settings.seed,
-                                                 conditions=conditions(source_y[:8])))
+        diagnostics=LayerDiagnostics(
+            evaluation_images(source_x[:DIAGNOSTIC_IMAGES], settings.binarize), conditions(source_y[:DIAGNOSTIC_IMAGES])
+        ),
+        valid_data=valid_data,
+        final_metrics=final_metrics,
+        image_logger=lambda log_dir: ImageLogger(
+            log_dir,
+            evaluation_images(source_x[:8], settings.binarize),
+            every=settings.image_every,
+            seed=settings.seed,
+            conditions=conditions(source_y[:8]),
+        ),
+    )
 
 
 def load_text(settings, dataset=None):
@@ -374,32 +429,43 @@ def load_text(settings, dataset=None):
 def _prepare_text(settings, dataset, model_config, global_batch):
     """Sentences: a vocabulary from the training split, bucketed pipelines, and a ``SentenceVAE``."""
     data = load_text(settings, dataset)
-    vocabulary = text.Vocabulary.build(data.train, settings.max_vocab, settings.min_count, settings.tokenizer,
-                                       settings.max_length)
+    vocabulary = text.Vocabulary.build(
+        data.train, settings.max_vocab, settings.min_count, settings.tokenizer, settings.max_length
+    )
     for split in ("train", "valid", "test"):
         cut = vocabulary.count_cut(getattr(data, split))
         if cut:
-            print(f"tfvae: {cut} {split} sentences are longer than max_length={settings.max_length} words; "
-                  "they are cut (raise --max-length to keep them whole)")
+            print(
+                f"tfvae: {cut} {split} sentences are longer than max_length={settings.max_length} words; "
+                "they are cut (raise --max-length to keep them whole)"
+            )
     ids = {split: text.encode_sentences(vocabulary, getattr(data, split)) for split in ("train", "valid", "test")}
     model_config = {**model_config, "vocab_size": vocabulary.size, "max_length": settings.max_length}
 
     def final_metrics(model):
         # Validation and test: a pass over the training split costs a third of an epoch here.
-        return {split: evaluate_negative_elbo(model, None, dataset=text.make_text_pipeline(
-                    ids[split], global_batch, shuffle=False, bucket=False)) for split in ("valid", "test")}
+        return {
+            split: evaluate_negative_elbo(
+                model, None, dataset=text.make_text_pipeline(ids[split], global_batch, shuffle=False, bucket=False)
+            )
+            for split in ("valid", "test")
+        }
 
     return PreparedData(
-        name=data.name, model_class=SentenceVAE, model_config=model_config,
+        name=data.name,
+        model_class=SentenceVAE,
+        model_config=model_config,
         # Bucketing adds a part-full batch per bucket: the schedules' epoch length is approximate.
         steps_per_epoch=math.ceil(int(ids["train"].nrows()) / global_batch),
         train_data=text.make_text_pipeline(ids["train"], global_batch, shuffle=True, seed=settings.seed),
         valid_data=text.make_text_pipeline(ids["valid"], global_batch, shuffle=False, bucket=False),
-        final_metrics=final_metrics, vocabulary=vocabulary,
+        final_metrics=final_metrics,
+        vocabulary=vocabulary,
         diagnostics=_sentence_diagnostics(ids["valid"], model_config),
         # Bucketed batches have no fixed count per epoch, which Keras needs for several steps a call;
         # an RNN step is long enough that one step a call costs nothing measurable.
-        steps_per_execution=1)
+        steps_per_execution=1,
+    )
 
 
 def _sentence_diagnostics(ids, model_config):

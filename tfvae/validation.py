@@ -41,9 +41,11 @@ VALUE_RANGES = {
     "normal": None,
 }
 
-PREPARE_HINT = ("scale 8-bit images to [0, 1] (x / 255) and, for a Bernoulli likelihood, binarise them: "
-                "tfvae.data.binarize_fixed(images) does both for arrays, tfvae.data.make_pipeline(images) "
-                "for training data")
+PREPARE_HINT = (
+    "scale 8-bit images to [0, 1] (x / 255) and, for a Bernoulli likelihood, binarise them: "
+    "tfvae.data.binarize_fixed(images) does both for arrays, tfvae.data.make_pipeline(images) "
+    "for training data"
+)
 
 
 def value_range(likelihood):
@@ -56,8 +58,11 @@ def format_shape(shape, batch="batch"):
     dims = tf.TensorShape(shape).as_list() if tf.TensorShape(shape).rank is not None else None
     if dims is None:
         return "<unknown rank>"
-    return "[" + ", ".join(batch if (i == 0 and d is None) else ("?" if d is None else str(d))
-                           for i, d in enumerate(dims)) + "]"
+    return (
+        "["
+        + ", ".join(batch if (i == 0 and d is None) else ("?" if d is None else str(d)) for i, d in enumerate(dims))
+        + "]"
+    )
 
 
 def _shape_hint(given, data_shape, name):
@@ -73,8 +78,10 @@ def _shape_hint(given, data_shape, name):
         return f"reshape the flat vectors: {name}.reshape(-1, {', '.join(map(str, data_shape))})"
     if len(rest) == len(data_shape) and rest[0] == data_shape[-1] and rest[1:] == data_shape[:-1]:
         return f"channels go last: np.moveaxis({name}, 1, -1)"
-    return (f"this model was built for data_shape={tuple(data_shape)}; reshape the data or build the model "
-            f"with VAE(data_shape={tuple(rest)})")
+    return (
+        f"this model was built for data_shape={tuple(data_shape)}; reshape the data or build the model "
+        f"with VAE(data_shape={tuple(rest)})"
+    )
 
 
 def check_images_spec(dtype, shape, data_shape, name="x"):
@@ -100,8 +107,10 @@ def check_images_spec(dtype, shape, data_shape, name="x"):
         problems.append(f"shape {format_shape(shape, batch='?')}")
         hints.append(_shape_hint(shape.as_list(), data_shape, name))
     if problems:
-        raise ValueError(f"{name}: expected float images of shape {format_shape(expected)} "
-                         f"(data_shape={tuple(data_shape)}), got {' and '.join(problems)}; {'; '.join(hints)}")
+        raise ValueError(
+            f"{name}: expected float images of shape {format_shape(expected)} "
+            f"(data_shape={tuple(data_shape)}), got {' and '.join(problems)}; {'; '.join(hints)}"
+        )
 
 
 def check_condition_spec(dtype, shape, condition_dim, batch_size=None, name="condition"):
@@ -116,9 +125,11 @@ def check_condition_spec(dtype, shape, condition_dim, batch_size=None, name="con
     expected = tf.TensorShape([batch_size, condition_dim])
     hint = f"one-hot encode the labels: tfvae.data.one_hot(labels, {condition_dim})"
     if shape.rank is not None and not shape.is_compatible_with(expected):
-        raise ValueError(f"{name}: expected shape {format_shape(expected)} (one vector of size {condition_dim} "
-                         f"per example{'' if batch_size is None else ', as many as images'}), got "
-                         f"{format_shape(shape, batch='?')}" + (f"; {hint}" if shape.rank == 1 else ""))
+        raise ValueError(
+            f"{name}: expected shape {format_shape(expected)} (one vector of size {condition_dim} "
+            f"per example{'' if batch_size is None else ', as many as images'}), got "
+            f"{format_shape(shape, batch='?')}" + (f"; {hint}" if shape.rank == 1 else "")
+        )
     if not dtype.is_floating:
         raise ValueError(f"{name}: expected float vectors, got dtype {dtype.name}; {hint}")
 
@@ -131,8 +142,10 @@ def check_latents_spec(shape, latent_dim, name="z"):
     """
     shape = tf.TensorShape(shape)
     if shape.rank is not None and (shape.rank == 0 or shape[-1] not in (None, latent_dim)):
-        raise ValueError(f"{name}: expected latents of shape [..., {latent_dim}] (latent_dim={latent_dim}), "
-                         f"got {format_shape(shape, batch='?')}")
+        raise ValueError(
+            f"{name}: expected latents of shape [..., {latent_dim}] (latent_dim={latent_dim}), "
+            f"got {format_shape(shape, batch='?')}"
+        )
 
 
 def _range_message(name, low, high, likelihood):
@@ -168,8 +181,10 @@ def check_array_values(x, value_range=None, name="x", likelihood=None):
     if bad:
         raise ValueError(_nonfinite_message(name, f" ({bad} of {int(np.prod(x.shape))})"))
     if value_range is not None and (low < value_range[0] or high > value_range[1]):
-        raise ValueError(f"{_range_message(name, *value_range, likelihood)}, found values in [{low:g}, {high:g}]"
-                         f"{_range_hint(*value_range, high)}")
+        raise ValueError(
+            f"{_range_message(name, *value_range, likelihood)}, found values in [{low:g}, {high:g}]"
+            f"{_range_hint(*value_range, high)}"
+        )
 
 
 def check_values(x, value_range=None, name="x", likelihood=None):
@@ -196,9 +211,16 @@ def check_values(x, value_range=None, name="x", likelihood=None):
         with tf.control_dependencies(checks):
             inside = tf.logical_and(low >= value_range[0], high <= value_range[1])
             hint = " (8-bit pixels must be scaled to [0, 1] first: x / 255)" if value_range[1] == 1.0 else ""
-            checks.append(tf.raw_ops.Assert(condition=inside, data=[
-                _range_message(name, *value_range, likelihood) + hint + "; found values in [min, max] =",
-                low, high]))
+            checks.append(
+                tf.raw_ops.Assert(
+                    condition=inside,
+                    data=[
+                        _range_message(name, *value_range, likelihood) + hint + "; found values in [min, max] =",
+                        low,
+                        high,
+                    ],
+                )
+            )
     with tf.control_dependencies(checks):
         return tf.identity(x)
 
@@ -234,8 +256,11 @@ class InputChecker:
         check_images_spec(x.dtype, x.shape, self.data_shape)
         x = tf.cast(x, tf.float32)
         if bool(self.condition_dim) != (condition is not None):
-            raise ValueError("this model is unconditional (condition_dim=0): pass no condition" if condition is not None
-                             else f"this model is conditional: pass a condition of size {self.condition_dim}")
+            raise ValueError(
+                "this model is unconditional (condition_dim=0): pass no condition"
+                if condition is not None
+                else f"this model is conditional: pass a condition of size {self.condition_dim}"
+            )
         if condition is not None:
             if not tf.is_tensor(condition):
                 condition = tf.convert_to_tensor(np.asarray(condition))
@@ -256,8 +281,10 @@ class InputChecker:
         if self.condition_dim:
             if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
                 wrap = " (a pipeline of (x, c) pairs needs one more tuple level: dataset.map(lambda x, c: ((x, c),)))"
-                raise ValueError(f"this model has condition_dim={self.condition_dim}: feed (x, condition)"
-                                 + (wrap if specs_only else ""))
+                raise ValueError(
+                    f"this model has condition_dim={self.condition_dim}: feed (x, condition)"
+                    + (wrap if specs_only else "")
+                )
             x, condition = inputs
         elif isinstance(inputs, (tuple, list)):
             raise ValueError("this model is unconditional (condition_dim=0): feed x alone, not a tuple")
@@ -304,8 +331,10 @@ class InputChecker:
         def check(*element):
             inputs = element[0]
             if isinstance(inputs, (tuple, list)):  # (x, condition)
-                inputs = (check_values(inputs[0], self.value_range, "x", self.likelihood),
-                          check_values(inputs[1], None, "condition"))
+                inputs = (
+                    check_values(inputs[0], self.value_range, "x", self.likelihood),
+                    check_values(inputs[1], None, "condition"),
+                )
             else:
                 inputs = check_values(inputs, self.value_range, "x", self.likelihood)
             return (inputs, *element[1:]) if is_tuple else inputs
@@ -354,8 +383,7 @@ class CheckedEntryPoints:
 
     def _inputs(self):
         """The checks of this model's inputs (built when called: ``validate_inputs`` may change)."""
-        return InputChecker(self.data_shape, self.condition_dim, self.likelihood_kind,
-                                       self.validate_inputs)
+        return InputChecker(self.data_shape, self.condition_dim, self.likelihood_kind, self.validate_inputs)
 
     def _checked_source(self, data, element):
         """``data`` of ``fit``/``evaluate``/``predict`` checked (see ``InputChecker.check_source``)."""
@@ -410,4 +438,3 @@ def _bind(method, model, args, kwargs):
 def _unbind(arguments):
     """``_bind``'s dict as keyword arguments (a method's ``**kwargs`` merged in)."""
     return {**{k: v for k, v in arguments.items() if k != "kwargs"}, **arguments.get("kwargs", {})}
-

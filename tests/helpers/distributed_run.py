@@ -39,6 +39,10 @@ evaluation = make_pipeline(x, batch_size=64, binarize="none", shuffle=False)
 before = model.evaluate(evaluation, verbose=0, return_dict=True)
 model.fit(make_pipeline(x, batch_size=64, binarize="none", shuffle=True, seed=0), epochs=2, verbose=0)
 after = model.evaluate(evaluation, verbose=0, return_dict=True)
-np.savez(out, replicas=strategy.num_replicas_in_sync, **{f"before_{k}": v for k, v in before.items()},
-         **{f"after_{k}": v for k, v in after.items()},
-         **{f"weight{i}": w for i, w in enumerate(model.get_weights())})
+np.savez(
+    out,
+    replicas=strategy.num_replicas_in_sync,
+    **{f"before_{k}": v for k, v in before.items()},
+    **{f"after_{k}": v for k, v in after.items()},
+    **{f"weight{i}": w for i, w in enumerate(model.get_weights())},
+)
