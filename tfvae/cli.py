@@ -190,7 +190,9 @@ def _run_evaluate(args):
         if getattr(args, name) is None:
             setattr(args, name, text_default if text else image_default)
     if text:
-        return (text_commands.gaps if args.gaps else text_commands.evaluate)(args)
+        if args.gaps:
+            return write_gaps(args, text_commands.gaps(args))
+        return text_commands.evaluate(args)
     if args.gaps:
         return _run_gaps(args)
     if is_export(args.run_dir):
@@ -215,8 +217,7 @@ def _run_evaluate(args):
 def _run_gaps(args):
     """``tfvae evaluate --gaps``: the inference gaps (``tfvae.inference``) of a run or an export."""
     from tfvae.data import one_hot
-    from tfvae.inference import format_gaps, inference_gaps
-    from tfvae.plots import plot_refinement
+    from tfvae.inference import inference_gaps
     from tfvae.runs import load_run
     from tfvae.served import is_export, rebuild
 
@@ -238,8 +239,17 @@ def _run_gaps(args):
         seed=args.seed,
         chunk_size=args.chunk_size,
     )
+    write_gaps(args, results)
+
+
+def write_gaps(args, results):
+    """Writes ``inference_gaps`` results (images or sentences) as JSON and a curve PNG, and prints the table."""
+    from tfvae.inference import format_gaps
+    from tfvae.plots import plot_refinement
+    from tfvae.served import is_export
+
     # Never write into a served version directory.
-    out = Path(args.out or ("gaps.json" if export else Path(args.run_dir) / "gaps.json"))
+    out = Path(args.out or ("gaps.json" if is_export(args.run_dir) else Path(args.run_dir) / "gaps.json"))
     results.update(split=args.split)
     out.write_text(json.dumps(results, indent=2))
     plot_refinement(results, out.with_suffix(".png"))

@@ -82,10 +82,9 @@ def gaps(args):
     Per-example stochastic VI (``tfvae.inference.inference_gaps``) on the
     first ``--limit`` (default 200) sentences of the split, with one
     reparameterized sample per Adam step (a sentence decoder costs ~100x an
-    image decoder per sample). Writes ``gaps.json`` and the refinement curve.
+    image decoder per sample). Returns the results; ``tfvae.cli.write_gaps`` writes them.
     """
-    from tfvae.inference import format_gaps, inference_gaps
-    from tfvae.plots import plot_refinement
+    from tfvae.inference import inference_gaps
     from tfvae.runs import load_run, load_vocabulary
     from tfvae.served import is_export, rebuild
 
@@ -120,12 +119,7 @@ def gaps(args):
         seed=args.seed,
         chunk_size=args.chunk_size,
     )
-    out = Path(args.out or ("gaps.json" if export else Path(args.run_dir) / "gaps.json"))
-    results.update(split=args.split)
-    out.write_text(json.dumps(results, indent=2))
-    plot_refinement(results, out.with_suffix(".png"))
-    print(format_gaps(results))
-    print(f"wrote {out} and {out.with_suffix('.png')}")
+    return results
 
 
 def _vocabulary_settings(export_dir):
