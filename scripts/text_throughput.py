@@ -38,7 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NETWORK = {"latent_dim": 32, "embedding_dim": 256, "units": 256}
 # name -> (model keyword changes, batch size, bucket width, jit_compile); a variant named "... 1 thread"
-# runs TensorFlow on one thread (scripts/train_ptb.py runs two such processes side by side).
+# runs TensorFlow on one thread (scripts/train_ptb.py runs two such processes side by side); one
+# named "... bfloat16" trains under Keras's mixed_bfloat16 policy (--mixed-bfloat16).
 VARIANTS = {
     "default 1 thread": ({}, 128, 10, False),
     "default": ({}, 128, 10, False),
@@ -46,6 +47,9 @@ VARIANTS = {
     "batch 256": ({}, 256, 10, False),
     "xla": ({}, 128, 10, True),
     "batch 256 xla": ({}, 256, 10, True),
+    "bfloat16": ({}, 128, 10, False),
+    "bfloat16 1 thread": ({}, 128, 10, False),
+    "batch 256 bfloat16": ({}, 256, 10, False),
 }
 DEFAULT_VARIANTS = ["default", "default 1 thread", "batch 256"]  # XLA recompiles for every sentence length
 
@@ -71,6 +75,8 @@ def child(batches_path, variant, out_path, steps, warmup):
         tf.config.threading.set_inter_op_parallelism_threads(1)
 
     changes, batch, _, jit = VARIANTS[variant]
+    if "bfloat16" in variant:  # --mixed-bfloat16: bfloat16 matmuls, float32 variables and loss
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     saved = np.load(batches_path, allow_pickle=True)
     batches = list(saved["batches"])
     vocab_size = int(saved["vocab_size"])

@@ -565,6 +565,8 @@ def check_flags(args):
         raise ValueError(f"--inference {get('inference')} needs two or more --latent-dims (e.g. --latent-dims 64 32)")
     if get("kl_warmup_shape", "linear") != "linear" and not get("kl_warmup_steps", 0):
         raise ValueError("--kl-warmup-shape needs --kl-warmup-steps (the warm-up's length)")
+    if get("mixed_precision") and get("mixed_bfloat16"):
+        raise ValueError("--mixed-precision and --mixed-bfloat16 cannot be combined: choose one compute type")
     if get("kl_warmup_steps", 0) and get("kl_cycle_steps", 0):
         raise ValueError("--kl-warmup-steps and --kl-cycle-steps cannot be combined: choose one KL schedule")
     if get("objective") == "free_bits" and (get("posterior") != "diagonal" or get("prior") != "normal"):

@@ -383,6 +383,13 @@ OPTIONS = (
         bool,
         False,
     ),
+    Option(
+        "mixed_bfloat16",
+        "mixed_bfloat16 compute (CPUs with AVX512-BF16 or AMX, TPUs); variables, distributions and loss stay float32",
+        _TRAIN,
+        bool,
+        False,
+    ),
     Option("deterministic", "enable TF op determinism (bit-identical reruns)", _TRAIN, bool, False),
     Option("tfds_name", "a TFDS text dataset instead of --data-dir (needs a network)", _TRAIN, group=TEXT_GROUP),
     Option(

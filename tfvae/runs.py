@@ -93,6 +93,7 @@ class TrainSettings:
     kl_warmup_shape: str = "linear"  # or "logistic" (Bowman et al. 2016)
     kl_cycle_steps: int = 0  # cyclical KL annealing with this period (0: none)
     mixed_precision: bool = False  # float16 compute (GPUs), float32 variables and loss
+    mixed_bfloat16: bool = False  # bfloat16 compute (CPUs with BF16 instructions), float32 variables and loss
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism(): bit-identical reruns
     # Text (dataset="text"): tfvae.text's vocabulary and tokenization.
     tfds_name: str | None = None  # a TFDS text dataset instead of data_dir

@@ -253,6 +253,15 @@ class SentenceDecoder(keras.layers.Layer):
         }
 
 
+def _padding_tokens(categorical):
+    """``<pad>`` everywhere: what ``tfd.Masked`` puts at masked positions.
+
+    Masked's default draws a sample of the whole ``[B, T, V]`` categorical at
+    every ``log_prob``, 8 % of a PTB training step; any id is safe there.
+    """
+    return tf.fill(categorical.batch_shape_tensor(), tf.constant(PAD, categorical.dtype))
+
+
 class CategoricalSequenceLikelihood(tfpl.DistributionLambda):
     """p(x|z) = prod_{t: x_t != <pad>} Categorical(x_t; softmax(logits_t)): a TFP head for token sequences.
 
@@ -272,9 +281,8 @@ class CategoricalSequenceLikelihood(tfpl.DistributionLambda):
     @staticmethod
     def new(logits, mask):
         """The masked categorical sequence for ``logits [..., T, V]`` and a boolean ``mask [..., T]``."""
-        return tfd.Independent(
-            tfd.Masked(tfd.Categorical(logits=logits), validity_mask=mask), reinterpreted_batch_ndims=1
-        )
+        masked = tfd.Masked(tfd.Categorical(logits=logits), validity_mask=mask, safe_sample_fn=_padding_tokens)
+        return tfd.Independent(masked, reinterpreted_batch_ndims=1)
 
     def distribution(self, logits, mask):
         """``new(logits, mask)`` (as the image heads' ``distribution``)."""

@@ -110,6 +110,19 @@ def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
 
 
+def compute_policy(settings):
+    """The Keras dtype policy the settings ask for: ``"mixed_float16"``, ``"mixed_bfloat16"`` or ``None``.
+
+    Raises:
+        ValueError: both mixed-precision settings are on.
+    """
+    if settings.mixed_precision and settings.mixed_bfloat16:
+        raise ValueError("--mixed-precision and --mixed-bfloat16 cannot be combined: choose one compute type")
+    if settings.mixed_precision:
+        return "mixed_float16"
+    return "mixed_bfloat16" if settings.mixed_bfloat16 else None
+
+
 @contextlib.contextmanager
 def dtype_policy(name):
     """Keras's global dtype policy set to ``name`` inside the block only."""
@@ -199,6 +212,7 @@ def train(
     run_dir = Path(run_dir)
     check_settings(settings)
     check_optimizer_settings(settings)  # and the rules between them
+    policy_name = compute_policy(settings)
     if overwrite and (run_dir / "config.json").exists():
         remove_run(run_dir)
         state = "new"  # other files the user keeps there stay, and do not block the new run
@@ -213,7 +227,7 @@ def train(
     global_batch = settings.batch_size * strategy.num_replicas_in_sync
     prepare = _prepare_text if settings.dataset == TEXT_DATASET else _prepare_images
     data = prepare(settings, dataset, model_config, global_batch)
-    policy = dtype_policy("mixed_float16") if settings.mixed_precision else contextlib.nullcontext()
+    policy = dtype_policy(policy_name) if policy_name else contextlib.nullcontext()
     with strategy.scope(), policy:
         model = data.model_class(**data.model_config)
         model.compile(
