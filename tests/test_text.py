@@ -200,11 +200,14 @@ def test_word_dropout_acts_in_fit_only(vocabulary, ids):
     assert float(model.losses[0]) != pytest.approx(float(clean.losses[0]), rel=1e-6)
 
 
-def test_generation_stops_at_eos_and_works_under_mixed_precision(vocabulary, ids):
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_generation_stops_at_eos_and_works_under_mixed_precision(vocabulary, ids, policy):
     from tfvae.training import dtype_policy
 
-    with dtype_policy("mixed_float16"):
+    with dtype_policy(policy):
         model = small(vocabulary)
+    # The loss is computed in float32 whatever the compute type.
+    assert model(ids[:4], training=True).dtype == tf.float32 and model.losses[0].dtype == tf.float32
     sentences = model.sample(5, seed=1, greedy=False).numpy()
     assert sentences.shape == (5, model.max_length)
     for row in sentences:

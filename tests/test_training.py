@@ -205,19 +205,29 @@ def test_same_seed_gives_bit_identical_weights(tmp_path, tiny_idx_dir):
         np.testing.assert_array_equal(a, b)
 
 
-def test_mixed_precision_policy_is_applied_and_loss_stays_float32(tmp_path):
+@pytest.mark.parametrize("setting, compute_dtype", [("mixed_precision", "float16"), ("mixed_bfloat16", "bfloat16")])
+def test_mixed_precision_policy_is_applied_and_loss_stays_float32(tmp_path, setting, compute_dtype):
     settings = TrainSettings(
-        epochs=1, batch_size=64, validation_size=128, image_every=0, mixed_precision=True, backup=False
+        epochs=1, batch_size=64, validation_size=128, image_every=0, backup=False, **{setting: True}
     )
     model, metrics = train(
         tmp_path / "mp", {"latent_dim": 2, "hidden_units": [32]}, settings, dataset=_tiny_dataset(512), verbose=0
     )
-    assert model.encoder.layers[-1].compute_dtype == "float16"
+    assert model.encoder.layers[-1].compute_dtype == compute_dtype
     assert model.encoder.layers[-1].kernel.dtype == tf.float32  # variables stay float32
-    assert isinstance(model.optimizer, keras.mixed_precision.LossScaleOptimizer)
+    # float16 needs loss scaling (its range is small); bfloat16 has float32's range and does not.
+    scaled = isinstance(model.optimizer, keras.mixed_precision.LossScaleOptimizer)
+    assert scaled == (compute_dtype == "float16")
     assert model.encode(np.zeros((1, 28, 28, 1), np.float32)).dtype == tf.float32
     assert np.isfinite(metrics["test"]["loss"])
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
+
+
+def test_the_two_mixed_precision_settings_cannot_be_combined(tmp_path):
+    settings = TrainSettings(epochs=1, mixed_precision=True, mixed_bfloat16=True)
+    with pytest.raises(ValueError, match="mixed-bfloat16"):
+        train(tmp_path / "both", {"latent_dim": 2}, settings, dataset=_tiny_dataset(64), verbose=0)
+    assert not (tmp_path / "both").exists()  # refused before anything is written
 
 
 def test_xla_is_the_default_only_for_mlp_runs_long_enough_to_repay_its_compile():
