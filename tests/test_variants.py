@@ -7,7 +7,7 @@ import scipy.special
 import scipy.stats
 
 from conftest import blob_images
-from tfvae import VAE
+from tfvae import VAE, distributions, objectives, options, validation
 from tfvae.backend import keras, tf, tfd
 from tfvae.callbacks import CyclicalSchedule, KLAnnealing, LinearWarmup
 from tfvae.distributions import ContinuousBernoulliLikelihood, DiscretizedLogistic
@@ -20,6 +20,33 @@ def _small(**kwargs):
 
 
 # --- objectives --------------------------------------------------------------
+
+
+def test_every_objective_and_head_describes_itself_under_its_option_value():
+    """Each class carries its option value, so the option table and the classes cannot drift apart."""
+    assert tuple(o.name for o in objectives.OBJECTIVE_CLASSES) == options.OBJECTIVES
+    assert tuple(h.kind for h in distributions.LIKELIHOOD_HEADS) == options.LIKELIHOODS
+    assert tuple(h.kind for h in distributions.POSTERIOR_HEADS) == options.POSTERIORS
+    assert validation.value_range("bernoulli") == (0.0, 1.0) and validation.value_range("normal") is None
+    for kind in options.OBJECTIVES:
+        objective = objectives.make_objective(kind, beta=2.0, num_samples=3, free_bits=0.25)
+        assert objective.name == kind and objective.key().startswith("negative_") and objective.description()
+    assert objectives.make_objective("iwae_dreg", num_samples=3).description() == (
+        "negative IWAE bound (k=3, DReG gradients)"
+    )
+    with pytest.raises(ValueError, match="objective must be one of"):
+        objectives.make_objective("elbow")
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        distributions.make_likelihood("poisson", (2,))
+
+
+def test_the_kl_weight_is_annealed_while_the_configured_beta_names_the_objective(binary_batch):
+    model = _small(beta=2.0)
+    assert model.objective.key() == "negative_beta_elbo" and model.objective.kl_weight is model.kl_weight
+    model.kl_weight.assign(0.0)  # what a warm-up callback does at its first step
+    terms = model.elbo_terms(binary_batch[:8], seed=(1, 2))
+    np.testing.assert_allclose(model.objective.loss(terms).numpy(), terms["reconstruction"].numpy(), rtol=1e-6)
+    assert model.objective.key() == "negative_beta_elbo"
 
 
 def test_iwae_with_one_sample_is_the_elbo(binary_batch):

@@ -41,11 +41,27 @@ class _Head(tfpl.DistributionLambda):
     """A DistributionLambda whose config is its plain hyperparameters.
 
     Subclasses define ``_make(params)`` (the distribution) and
-    ``_hyperparameters()`` (their config).
+    ``_hyperparameters()`` (their config). A head also describes itself to
+    the rest of tfvae: ``kind`` (its option value), ``value_range`` (the data
+    a likelihood accepts, checked by ``tfvae.validation``) and
+    ``serving_outputs`` (what an export returns beside the mean).
     """
+
+    kind = None  # the option value that selects this head (options.LIKELIHOODS / POSTERIORS)
+    value_range = None  # (low, high) of the data a likelihood head models; None: any finite value
+    serving_output_names = ()  # the keys of serving_outputs, for an export's description
 
     def __init__(self, **kwargs):
         super().__init__(self._make, convert_to_tensor_fn=_mean, **kwargs)
+
+    def serving_outputs(self, distribution):
+        """Parameters of ``distribution`` an export returns beside its mean (``serving_output_names``)."""
+        return {}
+
+    @classmethod
+    def from_options(cls, event_shape, likelihood_scale=1.0, **kwargs):
+        """A likelihood head from the model's options (only the Normal takes ``likelihood_scale``)."""
+        return cls(event_shape, **kwargs)
 
     def distribution(self, params):
         """The distribution for ``params``, built outside Keras's layer call.
@@ -114,6 +130,8 @@ class DiagonalNormalPosterior(_PosteriorHead):
         TensorShape([5, 2])
     """
 
+    kind = "diagonal"
+
     @staticmethod
     def params_size(latent_dim):
         """Number of network outputs: a mean and a raw scale per dimension."""
@@ -139,6 +157,13 @@ class FullCovarianceNormalPosterior(_PosteriorHead):
         >>> head(tf.zeros([4, head.params_size(3)])).covariance().shape
         TensorShape([4, 3, 3])
     """
+
+    kind = "full"
+    serving_output_names = ("scale_tril",)
+
+    def serving_outputs(self, distribution):
+        """The Cholesky factor L of the covariance L L^T."""
+        return {"scale_tril": distribution.scale.to_dense()}
 
     @staticmethod
     def params_size(latent_dim):
@@ -181,6 +206,14 @@ class BernoulliLikelihood(_ImageLogitsHead):
         -543.4273681640625
     """
 
+    kind = "bernoulli"
+    value_range = (0.0, 1.0)  # binary pixels (or grey levels as probabilities)
+    serving_output_names = ("logits",)
+
+    def serving_outputs(self, distribution):
+        """The logits of the pixels' Bernoullis."""
+        return {"logits": distribution.distribution.logits_parameter()}
+
     @staticmethod
     def new(params, event_shape):
         """Independent Bernoullis over ``event_shape`` with the given logits."""
@@ -208,6 +241,9 @@ class NormalLikelihood(_Head):
         >>> head(tf.zeros([3, 4])).stddev()[0].numpy()
         array([0.5, 0.5, 0.5, 0.5], dtype=float32)
     """
+
+    kind = "normal"
+    serving_output_names = ("loc", "scale")
 
     def __init__(self, event_shape, scale=1.0, min_scale=1e-3, **kwargs):
         super().__init__(**kwargs)
@@ -238,6 +274,15 @@ class NormalLikelihood(_Head):
         scale = tf.broadcast_to(tf.cast(scale, loc.dtype), tf.shape(loc))
         return tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=len(event_shape))
 
+    @classmethod
+    def from_options(cls, event_shape, likelihood_scale=1.0, **kwargs):
+        """The Normal head with ``scale=likelihood_scale``."""
+        return cls(event_shape, scale=likelihood_scale, **kwargs)
+
+    def serving_outputs(self, distribution):
+        """The Normals' means and standard deviations."""
+        return {"loc": distribution.distribution.loc, "scale": distribution.distribution.scale}
+
     def current_scale(self):
         """sigma as a tensor: the fixed value or the learned one."""
         if isinstance(self.scale, str):
@@ -259,6 +304,9 @@ class ContinuousBernoulliLikelihood(_ImageLogitsHead):
     proper density on [0, 1] for grey (non-binarised) pixels. TFP's
     ``tfd.ContinuousBernoulli`` on logits.
     """
+
+    kind = "continuous_bernoulli"
+    value_range = (0.0, 1.0)  # a density on [0, 1]
 
     @staticmethod
     def new(params, event_shape):
@@ -355,6 +403,9 @@ class DiscretizedLogisticLikelihood(_Head):
     ``s = softplus(raw) + min_scale``.
     """
 
+    kind = "discretized_logistic"
+    value_range = (0.0, 1.0)  # 8-bit levels k / 255 (tfvae.data scales them)
+
     def __init__(self, event_shape, min_scale=1e-3, **kwargs):
         super().__init__(**kwargs)
         self.event_shape = tuple(int(d) for d in event_shape)
@@ -379,23 +430,28 @@ class DiscretizedLogisticLikelihood(_Head):
         return {"event_shape": list(self.event_shape), "min_scale": self.min_scale}
 
 
+# The heads by option value, in the options' order (tests/test_variants.py checks that they agree).
+POSTERIOR_HEADS = (DiagonalNormalPosterior, FullCovarianceNormalPosterior)
+LIKELIHOOD_HEADS = (BernoulliLikelihood, NormalLikelihood, ContinuousBernoulliLikelihood, DiscretizedLogisticLikelihood)
+
+
+def _head_class(heads, kind, what, names):
+    for head in heads:
+        if head.kind == kind:
+            return head
+    raise ValueError(f"{what} must be one of {names}, got {kind!r}")
+
+
+def likelihood_class(kind):
+    """The likelihood head class named ``kind`` (one of ``LIKELIHOODS``)."""
+    return _head_class(LIKELIHOOD_HEADS, kind, "likelihood", LIKELIHOODS)
+
+
 def make_posterior(kind, latent_dim, **kwargs):
     """The posterior head named ``kind`` (``"diagonal"`` or ``"full"``)."""
-    if kind == "diagonal":
-        return DiagonalNormalPosterior(latent_dim, name="posterior", **kwargs)
-    if kind == "full":
-        return FullCovarianceNormalPosterior(latent_dim, name="posterior", **kwargs)
-    raise ValueError(f"posterior must be one of {POSTERIORS}, got {kind!r}")
+    return _head_class(POSTERIOR_HEADS, kind, "posterior", POSTERIORS)(latent_dim, name="posterior", **kwargs)
 
 
 def make_likelihood(kind, event_shape, scale=1.0):
-    """The likelihood head named ``kind`` (one of ``LIKELIHOODS``)."""
-    if kind == "bernoulli":
-        return BernoulliLikelihood(event_shape, name="likelihood")
-    if kind == "normal":
-        return NormalLikelihood(event_shape, scale=scale, name="likelihood")
-    if kind == "continuous_bernoulli":
-        return ContinuousBernoulliLikelihood(event_shape, name="likelihood")
-    if kind == "discretized_logistic":
-        return DiscretizedLogisticLikelihood(event_shape, name="likelihood")
-    raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {kind!r}")
+    """The likelihood head named ``kind`` (one of ``LIKELIHOODS``); ``scale`` is the Normal's."""
+    return likelihood_class(kind).from_options(event_shape, scale, name="likelihood")

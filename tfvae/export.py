@@ -139,24 +139,17 @@ class _Signatures(tf.Module):
             for i, p in enumerate(layers[1:])
             for name, value in (("mean", p.mean()), ("stddev", p.stddev()))
         }
-        if self._get_model().posterior_kind == "full":
-            scale_tril = q.scale.to_dense()
+        extra = self._get_model().posterior.serving_outputs(q)
+        if "scale_tril" in extra:
             # sqrt(diag(L L^T)) as row norms: TFLite has no matrix_diag_part.
-            stddev = tf.sqrt(tf.reduce_sum(tf.square(scale_tril), axis=-1))
-            return {"mean": q.mean(), "stddev": stddev, "scale_tril": scale_tril}
+            stddev = tf.sqrt(tf.reduce_sum(tf.square(extra["scale_tril"]), axis=-1))
+            return {"mean": q.mean(), "stddev": stddev, **extra}
         return {"mean": q.mean(), "stddev": q.stddev(), **upper}
 
     def _decode(self, z, condition=None):
         z = tf.ensure_shape(z, [None, self._get_model().latent_dim])
         p = self._get_model().decode(z, condition)
-        outputs = {"mean": p.mean()}
-        kind = self._get_model().likelihood_kind
-        if kind == "bernoulli":
-            outputs["logits"] = p.distribution.logits_parameter()
-        elif kind == "normal":
-            outputs["loc"] = p.distribution.loc
-            outputs["scale"] = p.distribution.scale
-        return outputs
+        return {"mean": p.mean(), **self._get_model().likelihood.serving_outputs(p)}
 
     def _reconstruct(self, x, condition=None):
         with tf.control_dependencies(self._check_images(x, condition)):
@@ -235,8 +228,7 @@ def layer_names(model):
 def describe(model, preprocessing):
     """The ``tfvae.json`` contents: what a consumer needs to feed the model."""
     condition = ["condition"] if model.condition_dim else []
-    full = model.posterior_kind == "full"
-    decode_outputs = {"bernoulli": ["logits"], "normal": ["loc", "scale"]}.get(model.likelihood_kind, [])
+    decode_outputs = list(model.likelihood.serving_output_names)
     return {
         "format": "tfvae-export-1",
         "model": model.get_config(),
@@ -246,7 +238,7 @@ def describe(model, preprocessing):
             "encode": {
                 "inputs": ["x", *condition],
                 "outputs": ["mean", "stddev"]
-                + (["scale_tril"] if full else [])
+                + list(model.posterior.serving_output_names)
                 + [f"{name}_{i}" for i in range(2, len(model.latent_dims) + 1) for name in ("mean", "stddev")],
             },
             "decode": {"inputs": ["z", *condition], "outputs": ["mean", *decode_outputs]},

@@ -205,7 +205,7 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         self.prior = make_prior(prior, latent_dims[-1], self.prior_components, self.data_shape, self._top_posterior)
         # A variable, so KL-annealing callbacks change it without retracing.
         self.kl_weight = tf.Variable(self.beta, trainable=False, dtype=tf.float32, name="kl_weight")
-        self.objective = make_objective(objective, self.kl_weight, self.num_samples, self.free_bits)
+        self.objective = make_objective(objective, self.beta, self.num_samples, self.free_bits, self.kl_weight)
         # The model's own random stream: reproducible, saved with the weights,
         # and split across replicas by tf.distribute.
         self.seed_generator = tf.random.Generator.from_seed(seed if seed is not None else random.getrandbits(62))
@@ -363,9 +363,10 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
             "samples": samples,
             "conditionals": conditionals,
         }
-        if self.objective_kind == "iwae_dreg":
+        # The terms beyond the common ones that the objective asks for (objectives.*.needs).
+        if "log_joint_stopped_z" in self.objective.needs:
             terms.update(_dreg_terms(self, x, posteriors[0], samples[0], condition))
-        if self.objective_kind == "free_bits":
+        if "kl_per_dim" in self.objective.needs:
             terms["kl_per_dim"] = latents.kl_per_dimension(
                 posteriors, samples, conditionals, prior, self.inference, self.kl_estimate
             )

@@ -14,7 +14,11 @@ samples z_k ~ q(z|x):
     kl_per_dim      [B, d]  per-dimension KL (diagonal q, factorised p only)
 
 An objective maps the terms to the per-example loss. The VAE class never
-changes between variants: only its objective does.
+changes between variants: only its objective does. Each objective class
+describes itself: ``name`` (its ``--objective`` value), ``needs`` (the terms
+beyond the ones above that the model must compute for it), ``key()`` (its
+metric name) and ``description()`` (in words). A new objective is one class
+here, added to ``OBJECTIVE_CLASSES``, plus its name in ``tfvae.options.OBJECTIVES``.
 """
 
 from tfvae.backend import tf, tfd, tfp
@@ -65,14 +69,30 @@ class ELBO:
     """
 
     name = "elbo"
+    needs = ()
 
-    def __init__(self, beta=1.0, num_samples=1):
+    def __init__(self, beta=1.0, num_samples=1, kl_weight=None):
+        """``beta`` as configured; ``kl_weight`` (default ``beta``) multiplies the KL and may be a variable."""
         self.beta = beta
+        self.kl_weight = beta if kl_weight is None else kl_weight
         self.num_samples = int(num_samples)
+
+    @classmethod
+    def from_options(cls, beta, num_samples, free_bits, kl_weight=None):
+        """The objective from the model's options (each class takes the ones it uses)."""
+        return cls(beta, num_samples, kl_weight)
 
     def loss(self, terms):
         """Per-example loss ``[B]``."""
-        return reconstruction(terms) + tf.cast(self.beta, terms["kl"].dtype) * terms["kl"]
+        return reconstruction(terms) + tf.cast(self.kl_weight, terms["kl"].dtype) * terms["kl"]
+
+    def key(self):
+        """The metric name of this objective's value: ``negative_elbo`` or ``negative_beta_elbo``."""
+        return "negative_elbo" if self.beta == 1 else "negative_beta_elbo"
+
+    def description(self):
+        """The objective in words."""
+        return "negative ELBO" if self.beta == 1 else f"beta-weighted negative ELBO (beta={self.beta:g})"
 
 
 class IWAE:
@@ -84,16 +104,30 @@ class IWAE:
     """
 
     name = "iwae"
+    needs = ()
 
     def __init__(self, num_samples=5):
         if int(num_samples) < 1:
             raise ValueError(f"the IWAE objective needs num_samples >= 1, got {num_samples}")
         self.num_samples = int(num_samples)
 
+    @classmethod
+    def from_options(cls, beta, num_samples, free_bits, kl_weight=None):
+        """The objective from the model's options: only ``num_samples`` (K) applies."""
+        return cls(num_samples)
+
     def loss(self, terms):
         """Per-example loss ``[B]``: -log-mean-exp of the K log importance weights."""
         log_weights = terms["log_likelihood"] + terms["log_prior"] - terms["log_posterior"]
         return -tfp.math.reduce_logmeanexp(log_weights, axis=0)
+
+    def key(self):
+        """The metric name: ``negative_iwae_bound_k<K>``."""
+        return f"negative_iwae_bound_k{self.num_samples}"
+
+    def description(self):
+        """The objective in words."""
+        return f"negative IWAE bound (k={self.num_samples})"
 
 
 class IWAEDReG(IWAE):
@@ -114,6 +148,11 @@ class IWAEDReG(IWAE):
     """
 
     name = "iwae_dreg"
+    needs = ("log_posterior_stopped", "log_joint_stopped_z")
+
+    def description(self):
+        """The objective in words."""
+        return f"negative IWAE bound (k={self.num_samples}, DReG gradients)"
 
     def loss(self, terms):
         """Per-example loss ``[B]``: the negative IWAE bound, with DReG gradients."""
@@ -137,13 +176,28 @@ class FreeBits:
     """
 
     name = "free_bits"
+    needs = ("kl_per_dim",)
 
-    def __init__(self, lambda_=0.5, beta=1.0, num_samples=1):
+    def __init__(self, lambda_=0.5, beta=1.0, num_samples=1, kl_weight=None):
         if float(lambda_) < 0:
             raise ValueError(f"free bits lambda must be >= 0, got {lambda_}")
         self.lambda_ = float(lambda_)
         self.beta = beta
+        self.kl_weight = beta if kl_weight is None else kl_weight
         self.num_samples = int(num_samples)
+
+    @classmethod
+    def from_options(cls, beta, num_samples, free_bits, kl_weight=None):
+        """The objective from the model's options: ``free_bits`` is lambda."""
+        return cls(free_bits, beta, num_samples, kl_weight)
+
+    def key(self):
+        """The metric name: ``negative_elbo_free_bits``."""
+        return "negative_elbo_free_bits"
+
+    def description(self):
+        """The objective in words."""
+        return f"negative ELBO with free bits (lambda={self.lambda_:g} nats/dim, beta={self.beta:g})"
 
     def penalized_kl(self, kl_per_dim):
         """sum_j max(lambda, mean over the batch of KL_j): a scalar."""
@@ -152,41 +206,30 @@ class FreeBits:
     def loss(self, terms):
         """Per-example loss ``[B]`` (the KL part is shared by the batch)."""
         kl = self.penalized_kl(terms["kl_per_dim"])
-        return reconstruction(terms) + tf.cast(self.beta, kl.dtype) * kl
+        return reconstruction(terms) + tf.cast(self.kl_weight, kl.dtype) * kl
+
+
+# The objectives by name, in the order of tfvae.options.OBJECTIVES (a test checks that they agree).
+OBJECTIVE_CLASSES = (ELBO, IWAE, IWAEDReG, FreeBits)
 
 
 def objective_key(model):
-    """The training objective's name as a metric key, e.g. ``negative_iwae_bound_k5``.
-
-    ``model`` is a ``VAE`` (or anything with ``objective_kind``, ``beta``,
-    ``num_samples`` and ``free_bits``). The plain negative ELBO (beta 1, no
-    free bits) is ``negative_elbo``.
-    """
-    if model.objective_kind in ("iwae", "iwae_dreg"):
-        return f"negative_iwae_bound_k{model.num_samples}"
-    if model.objective_kind == "free_bits":
-        return "negative_elbo_free_bits"
-    return "negative_elbo" if model.beta == 1 else "negative_beta_elbo"
+    """The training objective's name as a metric key, e.g. ``negative_iwae_bound_k5`` (``model.objective.key()``)."""
+    return model.objective.key()
 
 
 def objective_name(model):
-    """The training objective in words, e.g. ``"negative IWAE bound (k=5)"``."""
-    if model.objective_kind in ("iwae", "iwae_dreg"):
-        gradients = ", DReG gradients" if model.objective_kind == "iwae_dreg" else ""
-        return f"negative IWAE bound (k={model.num_samples}{gradients})"
-    if model.objective_kind == "free_bits":
-        return f"negative ELBO with free bits (lambda={model.free_bits:g} nats/dim, beta={model.beta:g})"
-    return "negative ELBO" if model.beta == 1 else f"beta-weighted negative ELBO (beta={model.beta:g})"
+    """The training objective in words, e.g. ``"negative IWAE bound (k=5)"`` (``model.objective.description()``)."""
+    return model.objective.description()
 
 
-def make_objective(kind, beta=1.0, num_samples=1, free_bits=0.5):
-    """The objective named ``kind``: ``"elbo"``, ``"iwae"``, ``"iwae_dreg"`` or ``"free_bits"``."""
-    if kind == "elbo":
-        return ELBO(beta, num_samples)
-    if kind == "iwae":
-        return IWAE(num_samples)
-    if kind == "iwae_dreg":
-        return IWAEDReG(num_samples)
-    if kind == "free_bits":
-        return FreeBits(free_bits, beta, num_samples)
+def make_objective(kind, beta=1.0, num_samples=1, free_bits=0.5, kl_weight=None):
+    """The objective named ``kind`` (one of ``OBJECTIVES``), from the model's options.
+
+    ``kl_weight`` (default ``beta``) is what multiplies the KL in the loss: the
+    model passes a variable that KL-annealing callbacks change.
+    """
+    for objective in OBJECTIVE_CLASSES:
+        if objective.name == kind:
+            return objective.from_options(beta, num_samples, free_bits, kl_weight)
     raise ValueError(f"objective must be one of {OBJECTIVES}, got {kind!r}")

@@ -31,15 +31,11 @@ import math
 import numpy as np
 
 from tfvae.backend import keras, tf
+from tfvae.distributions import LIKELIHOOD_HEADS
 
-# The values each likelihood is a distribution over (its documented support);
-# None: any finite value.
-VALUE_RANGES = {
-    "bernoulli": (0.0, 1.0),  # binary pixels (or grey levels as probabilities)
-    "continuous_bernoulli": (0.0, 1.0),  # a density on [0, 1]
-    "discretized_logistic": (0.0, 1.0),  # 8-bit levels k / 255 (tfvae.data scales them)
-    "normal": None,
-}
+# The values each likelihood is a distribution over (its documented support; the heads say it
+# themselves, tfvae.distributions.*.value_range); None: any finite value.
+VALUE_RANGES = {head.kind: head.value_range for head in LIKELIHOOD_HEADS}
 
 PREPARE_HINT = (
     "scale 8-bit images to [0, 1] (x / 255) and, for a Bernoulli likelihood, binarise them: "
