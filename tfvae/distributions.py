@@ -19,6 +19,10 @@ import numpy as np
 from tfvae.backend import keras, tf, tfb, tfd, tfp, tfpl
 from tfvae.options import LIKELIHOODS, POSTERIORS  # defined once, with the options
 
+# Floors under every softplus scale, so no scale reaches 0 (a log-density of inf) in float32.
+POSTERIOR_MIN_SCALE = 1e-4  # q(z|x): latents are O(1)
+LIKELIHOOD_MIN_SCALE = 1e-3  # p(x|z) and learned priors: a pixel level is 1/255 = 4e-3 wide
+
 
 def _mean(distribution):
     return distribution.mean()
@@ -84,7 +88,7 @@ class _Head(tfpl.DistributionLambda):
 class _PosteriorHead(_Head):
     """A posterior head over ``latent_dim`` dimensions with floored scales."""
 
-    def __init__(self, latent_dim, min_scale=1e-4, **kwargs):
+    def __init__(self, latent_dim, min_scale=POSTERIOR_MIN_SCALE, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = int(latent_dim)
         self.min_scale = float(min_scale)
@@ -138,7 +142,7 @@ class DiagonalNormalPosterior(_PosteriorHead):
         return 2 * int(latent_dim)
 
     @staticmethod
-    def new(params, latent_dim, min_scale=1e-4):
+    def new(params, latent_dim, min_scale=POSTERIOR_MIN_SCALE):
         """The diagonal Normal defined by ``params`` of shape ``[..., 2 * latent_dim]``."""
         loc, raw_scale = tf.split(params, [latent_dim, latent_dim], axis=-1)
         scale = tfb.Softplus(low=min_scale).forward(raw_scale)
@@ -172,7 +176,7 @@ class FullCovarianceNormalPosterior(_PosteriorHead):
         return d + d * (d + 1) // 2
 
     @staticmethod
-    def new(params, latent_dim, min_scale=1e-4):
+    def new(params, latent_dim, min_scale=POSTERIOR_MIN_SCALE):
         """The full-covariance Normal defined by ``params``."""
         d = int(latent_dim)
         loc, raw_tril = tf.split(params, [d, d * (d + 1) // 2], axis=-1)
@@ -180,7 +184,7 @@ class FullCovarianceNormalPosterior(_PosteriorHead):
         return tfd.MultivariateNormalTriL(loc=loc, scale_tril=scale_tril)
 
     @staticmethod
-    def scale_tril(raw_tril, min_scale=1e-4):
+    def scale_tril(raw_tril, min_scale=POSTERIOR_MIN_SCALE):
         """The Cholesky factor L from its ``d (d + 1) / 2`` raw entries.
 
         Equal to ``tfb.FillScaleTriL(diag_bijector=tfb.Softplus(low=min_scale),
@@ -245,7 +249,7 @@ class NormalLikelihood(_Head):
     kind = "normal"
     serving_output_names = ("loc", "scale")
 
-    def __init__(self, event_shape, scale=1.0, min_scale=1e-3, **kwargs):
+    def __init__(self, event_shape, scale=1.0, min_scale=LIKELIHOOD_MIN_SCALE, **kwargs):
         super().__init__(**kwargs)
         self.event_shape = tuple(int(d) for d in event_shape)
         if isinstance(scale, str):
@@ -345,7 +349,9 @@ class DiscretizedLogistic(tfd.Distribution):
     def _parameter_properties(cls, dtype, num_classes=None):
         return dict(
             loc=tfp.util.ParameterProperties(),
-            scale=tfp.util.ParameterProperties(default_constraining_bijector_fn=lambda: tfb.Softplus(low=1e-3)),
+            scale=tfp.util.ParameterProperties(
+                default_constraining_bijector_fn=lambda: tfb.Softplus(low=LIKELIHOOD_MIN_SCALE)
+            ),
             num_bins=tfp.util.ParameterProperties(event_ndims=None, specifies_shape=True),
         )
 
@@ -406,7 +412,7 @@ class DiscretizedLogisticLikelihood(_Head):
     kind = "discretized_logistic"
     value_range = (0.0, 1.0)  # 8-bit levels k / 255 (tfvae.data scales them)
 
-    def __init__(self, event_shape, min_scale=1e-3, **kwargs):
+    def __init__(self, event_shape, min_scale=LIKELIHOOD_MIN_SCALE, **kwargs):
         super().__init__(**kwargs)
         self.event_shape = tuple(int(d) for d in event_shape)
         self.min_scale = float(min_scale)
@@ -417,7 +423,7 @@ class DiscretizedLogisticLikelihood(_Head):
         return 2 * int(np.prod(event_shape))
 
     @staticmethod
-    def new(params, event_shape, min_scale=1e-3):
+    def new(params, event_shape, min_scale=LIKELIHOOD_MIN_SCALE):
         """Independent discretised logistics over ``event_shape``."""
         loc, raw_scale = _split_channels(params, event_shape, 2)
         scale = tfb.Softplus(low=min_scale).forward(raw_scale)

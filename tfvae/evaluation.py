@@ -27,6 +27,11 @@ from tfvae import latents
 from tfvae.backend import keras, tf, tfp
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2015: a unit is active when Var_x(E_q[z_u | x]) > 0.01
+# Importance samples per pass: bounds memory (an image pass holds [chunk, batch, 784] means; a
+# sentence pass [chunk * batch, length, vocabulary] logits, 10 x 25 x 40 x 10,000 floats = 400 MB).
+IMAGE_SAMPLE_CHUNK = 500
+SENTENCE_SAMPLE_CHUNK = 10
+MUTUAL_INFORMATION_CHUNK = 1000  # posteriors per pass of the aggregate-posterior density
 
 
 def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD):
@@ -167,7 +172,7 @@ def evaluate(
     images: np.ndarray,
     num_samples: int = 5000,
     batch_size: int = 100,
-    chunk_size: int = 500,
+    chunk_size: int = IMAGE_SAMPLE_CHUNK,
     seed: int = 0,
     verbose: int = 1,
     conditions: np.ndarray | None = None,
@@ -230,7 +235,7 @@ def evaluate(
     }
 
 
-def mutual_information(loc, scale, seed=0, chunk_size=1000):
+def mutual_information(loc, scale, seed=0, chunk_size=MUTUAL_INFORMATION_CHUNK):
     """I(x; z) under q, from each example's diagonal Gaussian q(z|x_i) = N(loc_i, diag(scale_i^2)).
 
         I = E_x E_q(z|x)[log q(z|x)] - E_q(z)[log q(z)],   q(z) = (1/N) sum_j q(z|x_j)
@@ -268,7 +273,13 @@ def mutual_information(loc, scale, seed=0, chunk_size=1000):
 
 
 def evaluate_sentences(
-    model, ids, num_samples: int = 500, batch_size: int = 25, chunk_size: int = 10, seed: int = 0, verbose: int = 1
+    model,
+    ids,
+    num_samples: int = 500,
+    batch_size: int = 25,
+    chunk_size: int = SENTENCE_SAMPLE_CHUNK,
+    seed: int = 0,
+    verbose: int = 1,
 ) -> dict:
     """Importance-weighted NLL per sentence, perplexity, KL, mutual information and active units.
 

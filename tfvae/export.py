@@ -72,7 +72,7 @@ from pathlib import Path
 
 from tfvae import validation
 from tfvae.backend import tf
-from tfvae.evaluation import importance_weighted_log_likelihood, joint_log_posterior
+from tfvae.evaluation import IMAGE_SAMPLE_CHUNK, importance_weighted_log_likelihood, joint_log_posterior
 
 MAX_SAMPLES = 100_000  # per request: larger K or sample counts are rejected
 LOG_LIKELIHOOD_SEED = (0, 0)  # the same request always gets the same estimate
@@ -182,7 +182,7 @@ class _Signatures(tf.Module):
         with tf.control_dependencies(self._check_images(x, condition) + check_count(num_samples)):
             seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
             log_px = importance_weighted_log_likelihood(
-                model, x, num_samples, seed, chunk_size=500, condition=condition
+                model, x, num_samples, seed, chunk_size=IMAGE_SAMPLE_CHUNK, condition=condition
             )
         return {"elbo": model.elbo(x, seed=seed, condition=condition), "log_px": log_px}
 

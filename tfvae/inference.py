@@ -36,12 +36,12 @@ import numpy as np
 
 from tfvae import latents
 from tfvae.backend import keras, tf, tfb, tfd, tfp
-from tfvae.distributions import FullCovarianceNormalPosterior
-from tfvae.evaluation import log_mean_weight
+from tfvae.distributions import POSTERIOR_MIN_SCALE, FullCovarianceNormalPosterior
+from tfvae.evaluation import IMAGE_SAMPLE_CHUNK, log_mean_weight
 
 STARTS = ("encoder", "prior")
 COVARIANCES = ("diagonal", "full")
-MIN_SCALE = 1e-4  # the heads' floor, so q_psi's scales stay positive
+MIN_SCALE = POSTERIOR_MIN_SCALE  # the heads' floor, so q_psi's scales stay positive
 
 
 class PerExamplePosteriors(tf.Module):
@@ -105,7 +105,7 @@ def _draw(posteriors, num_samples, seed):
     return [q.sample(num_samples, seed=s) for q, s in zip(posteriors, seeds)]
 
 
-def log_likelihood_with_mixture(model, x, posteriors, num_samples, seed, chunk_size=500, condition=None):
+def log_likelihood_with_mixture(model, x, posteriors, num_samples, seed, chunk_size=IMAGE_SAMPLE_CHUNK, condition=None):
     """log p(x) by importance sampling from the mixture (q_phi + q*) / 2: ``[B]``.
 
     Half the ``num_samples`` come from the model's own q_phi (``model.infer``),
@@ -213,7 +213,7 @@ def inference_gaps(
     batch_size: int = 100,
     seed: int = 0,
     verbose: int = 1,
-    chunk_size: int = 500,
+    chunk_size: int = IMAGE_SAMPLE_CHUNK,
 ) -> dict:
     """The approximation and amortization gaps of ``model`` on ``images``, in nats per example.
 

@@ -20,7 +20,7 @@ the two networks that join layer l - 1 to layer l.
 """
 
 from tfvae.backend import keras, tf, tfd, tfp
-from tfvae.distributions import DiagonalNormalPosterior
+from tfvae.distributions import POSTERIOR_MIN_SCALE, DiagonalNormalPosterior
 from tfvae.objectives import kl_divergence
 from tfvae.options import INFERENCES  # defined once, with the options
 
@@ -93,7 +93,7 @@ class LatentLayer(keras.layers.Layer):
         hidden_units=(256, 256),
         activation="relu",
         inference="bottom_up",
-        min_scale=1e-4,
+        min_scale=POSTERIOR_MIN_SCALE,
         batch_norm=False,
         **kwargs,
     ):

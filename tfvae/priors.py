@@ -15,6 +15,7 @@ estimate at its posterior samples (see ``objectives.kl_divergence``).
 import numpy as np
 
 from tfvae.backend import keras, tf, tfb, tfd
+from tfvae.distributions import LIKELIHOOD_MIN_SCALE
 from tfvae.options import PRIORS  # defined once, with the options
 
 
@@ -103,7 +104,7 @@ class MixturePrior(_Prior):
         TensorShape([4, 2])
     """
 
-    def __init__(self, latent_dim, num_components=10, min_scale=1e-3, **kwargs):
+    def __init__(self, latent_dim, num_components=10, min_scale=LIKELIHOOD_MIN_SCALE, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = int(latent_dim)
         self.num_components = int(num_components)

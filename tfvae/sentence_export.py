@@ -40,12 +40,12 @@ import json
 from pathlib import Path
 
 from tfvae.backend import create_autocast_variable, tf
-from tfvae.evaluation import importance_weighted_log_likelihood
+from tfvae.evaluation import SENTENCE_SAMPLE_CHUNK, importance_weighted_log_likelihood
 from tfvae.export import LOG_LIKELIHOOD_SEED, MAX_SAMPLES, check_count
 from tfvae.sentence import check_token_values
 from tfvae.text import PAD, VOCABULARY_FILE
 
-CHUNK_SIZE = 10  # samples decoded at once by log_likelihood: bounds its memory
+CHUNK_SIZE = SENTENCE_SAMPLE_CHUNK  # samples decoded at once by log_likelihood: bounds its memory
 
 
 class _SentenceSignatures(tf.Module):
