@@ -50,6 +50,7 @@ RECIPES = {  # name under configs/ptb -> what the row is
     "cyclical": "cyclical KL annealing (Fu et al.)",
     "bn_vae": "BN-VAE, gamma 0.6 (Zhu et al.)",
 }
+HISTORY_KEYS = ("val_kl", "mi", "active_units", "val_negative_elbo", "val_reconstruction")  # per epoch
 SCORES = (
     "nll",
     "nll_stderr",
@@ -164,6 +165,7 @@ def main():
         "--figure-only", action="store_true", help="redraw the figure for the rows of today's table, scoring nothing"
     )
     parser.add_argument("--figure", default=str(ROOT / "docs" / "images" / "ptb-collapse.png"))
+    parser.add_argument("--label", help="results file ptb-table-<date>-<label>.json (a table apart from today's other)")
     args = parser.parse_args()
     date = datetime.date.today().isoformat()
     command = "python scripts/ptb_table.py " + " ".join(sys.argv[1:])
@@ -193,6 +195,8 @@ def main():
             "stopped_early": metrics.get("stopped_early"),
             "train_seconds": sum(epoch_seconds(Path(args.runs) / f"{name}.log")) or metrics["train_seconds"],
             **{key: scores[key] for key in SCORES},
+            # Per-epoch curves kept with the row, so the figure can be drawn again once runs/ is gone.
+            "history": {key: values for key, values in histories[RECIPES[name]].items() if key in HISTORY_KEYS},
         }
         if model.latent_dim:
             row["prior_samples"] = [s.decode() for s in vocabulary.strings(model.sample(5, seed=0)).numpy()]
@@ -200,7 +204,7 @@ def main():
             row["homotopy"] = [s.decode() for s in vocabulary.strings(model.homotopy(pair[:1], pair[1:])).numpy()]
         rows.append(row)
         print(json.dumps(row), flush=True)
-    out = ROOT / "scripts" / "results" / f"ptb-table-{date}.json"
+    out = ROOT / "scripts" / "results" / f"ptb-table-{date}{'-' + args.label if args.label else ''}.json"
     # Rows scored by an earlier invocation today stay unless scored again (runs finish at different times).
     earlier = json.loads(out.read_text()) if out.exists() else {"rows": [], "commands": []}
     scored = {r["name"] for r in rows}
@@ -209,9 +213,15 @@ def main():
     commands = [c for c in earlier.get("commands", [earlier.get("command")]) if c] + [command]
     out.write_text(json.dumps({"date": date, "commands": commands, "rows": rows}, indent=2))
     for r in rows:
+        path = Path(args.runs) / r["name"] / "history.csv"
         if RECIPES[r["name"]] not in histories:
-            histories[RECIPES[r["name"]]] = read_history(Path(args.runs) / r["name"] / "history.csv")
-    histories = {RECIPES[r["name"]]: histories[RECIPES[r["name"]]] for r in rows}
+            if path.exists():
+                histories[RECIPES[r["name"]]] = read_history(path)
+            elif r.get("history"):
+                histories[RECIPES[r["name"]]] = r["history"]
+            else:
+                print(f"{r['name']}: no history.csv and none stored in the row: left out of the figure")
+    histories = {RECIPES[r["name"]]: histories[RECIPES[r["name"]]] for r in rows if RECIPES[r["name"]] in histories}
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
     plot_collapse(histories, args.figure)
     print(f"wrote {out} and {args.figure}")

@@ -14,6 +14,10 @@ Heads return their distribution's ``mean`` when Keras needs a tensor; the VAE
 draws its samples itself, with explicit seeds.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 
 from tfvae.backend import keras, tf, tfb, tfd, tfp, tfpl
@@ -58,16 +62,16 @@ class _Head(tfpl.DistributionLambda):
     def __init__(self, **kwargs):
         super().__init__(self._make, convert_to_tensor_fn=_mean, **kwargs)
 
-    def serving_outputs(self, distribution):
+    def serving_outputs(self, distribution: tfd.Distribution) -> dict[str, tf.Tensor]:
         """Parameters of ``distribution`` an export returns beside its mean (``serving_output_names``)."""
         return {}
 
     @classmethod
-    def from_options(cls, event_shape, likelihood_scale=1.0, **kwargs):
+    def from_options(cls, event_shape: Sequence[int], likelihood_scale: float | str = 1.0, **kwargs) -> _Head:
         """A likelihood head from the model's options (only the Normal takes ``likelihood_scale``)."""
         return cls(event_shape, **kwargs)
 
-    def distribution(self, params):
+    def distribution(self, params: tf.Tensor) -> tfd.Distribution:
         """The distribution for ``params``, built outside Keras's layer call.
 
         Calling the layer works in eager code and ``fit``; but when Keras
@@ -108,7 +112,7 @@ class _ImageLogitsHead(_Head):
         self.event_shape = tuple(int(d) for d in event_shape)
 
     @staticmethod
-    def params_size(event_shape):
+    def params_size(event_shape: Sequence[int]) -> int:
         """One logit per element of the event."""
         return int(np.prod(event_shape))
 
@@ -137,12 +141,12 @@ class DiagonalNormalPosterior(_PosteriorHead):
     kind = "diagonal"
 
     @staticmethod
-    def params_size(latent_dim):
+    def params_size(latent_dim: int) -> int:
         """Number of network outputs: a mean and a raw scale per dimension."""
         return 2 * int(latent_dim)
 
     @staticmethod
-    def new(params, latent_dim, min_scale=POSTERIOR_MIN_SCALE):
+    def new(params: tf.Tensor, latent_dim: int, min_scale: float = POSTERIOR_MIN_SCALE) -> tfd.Distribution:
         """The diagonal Normal defined by ``params`` of shape ``[..., 2 * latent_dim]``."""
         loc, raw_scale = tf.split(params, [latent_dim, latent_dim], axis=-1)
         scale = tfb.Softplus(low=min_scale).forward(raw_scale)
@@ -165,18 +169,18 @@ class FullCovarianceNormalPosterior(_PosteriorHead):
     kind = "full"
     serving_output_names = ("scale_tril",)
 
-    def serving_outputs(self, distribution):
+    def serving_outputs(self, distribution: tfd.Distribution) -> dict[str, tf.Tensor]:
         """The Cholesky factor L of the covariance L L^T."""
         return {"scale_tril": distribution.scale.to_dense()}
 
     @staticmethod
-    def params_size(latent_dim):
+    def params_size(latent_dim: int) -> int:
         """Number of network outputs: ``d`` means plus ``d (d + 1) / 2`` for ``L``."""
         d = int(latent_dim)
         return d + d * (d + 1) // 2
 
     @staticmethod
-    def new(params, latent_dim, min_scale=POSTERIOR_MIN_SCALE):
+    def new(params: tf.Tensor, latent_dim: int, min_scale: float = POSTERIOR_MIN_SCALE) -> tfd.Distribution:
         """The full-covariance Normal defined by ``params``."""
         d = int(latent_dim)
         loc, raw_tril = tf.split(params, [d, d * (d + 1) // 2], axis=-1)
@@ -184,7 +188,7 @@ class FullCovarianceNormalPosterior(_PosteriorHead):
         return tfd.MultivariateNormalTriL(loc=loc, scale_tril=scale_tril)
 
     @staticmethod
-    def scale_tril(raw_tril, min_scale=POSTERIOR_MIN_SCALE):
+    def scale_tril(raw_tril: tf.Tensor, min_scale: float = POSTERIOR_MIN_SCALE) -> tf.Tensor:
         """The Cholesky factor L from its ``d (d + 1) / 2`` raw entries.
 
         Equal to ``tfb.FillScaleTriL(diag_bijector=tfb.Softplus(low=min_scale),
@@ -214,12 +218,12 @@ class BernoulliLikelihood(_ImageLogitsHead):
     value_range = (0.0, 1.0)  # binary pixels (or grey levels as probabilities)
     serving_output_names = ("logits",)
 
-    def serving_outputs(self, distribution):
+    def serving_outputs(self, distribution: tfd.Distribution) -> dict[str, tf.Tensor]:
         """The logits of the pixels' Bernoullis."""
         return {"logits": distribution.distribution.logits_parameter()}
 
     @staticmethod
-    def new(params, event_shape):
+    def new(params: tf.Tensor, event_shape: Sequence[int]) -> tfd.Distribution:
         """Independent Bernoullis over ``event_shape`` with the given logits."""
         (logits,) = _split_channels(params, event_shape, 1)
         return tfd.Independent(
@@ -267,27 +271,29 @@ class NormalLikelihood(_Head):
             )
 
     @staticmethod
-    def params_size(event_shape):
+    def params_size(event_shape: Sequence[int]) -> int:
         """One mean per element of the event (learned scales are not z-dependent)."""
         return int(np.prod(event_shape))
 
     @staticmethod
-    def new(params, event_shape, scale):
+    def new(params: tf.Tensor, event_shape: Sequence[int], scale: tf.Tensor) -> tfd.Distribution:
         """Independent Normals with means from ``params`` and the given scale tensor."""
         (loc,) = _split_channels(params, event_shape, 1)
         scale = tf.broadcast_to(tf.cast(scale, loc.dtype), tf.shape(loc))
         return tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=len(event_shape))
 
     @classmethod
-    def from_options(cls, event_shape, likelihood_scale=1.0, **kwargs):
+    def from_options(
+        cls, event_shape: Sequence[int], likelihood_scale: float | str = 1.0, **kwargs
+    ) -> NormalLikelihood:
         """The Normal head with ``scale=likelihood_scale``."""
         return cls(event_shape, scale=likelihood_scale, **kwargs)
 
-    def serving_outputs(self, distribution):
+    def serving_outputs(self, distribution: tfd.Distribution) -> dict[str, tf.Tensor]:
         """The Normals' means and standard deviations."""
         return {"loc": distribution.distribution.loc, "scale": distribution.distribution.scale}
 
-    def current_scale(self):
+    def current_scale(self) -> tf.Tensor:
         """sigma as a tensor: the fixed value or the learned one."""
         if isinstance(self.scale, str):
             return tfb.Softplus(low=self.min_scale).forward(self.raw_scale)
@@ -313,7 +319,7 @@ class ContinuousBernoulliLikelihood(_ImageLogitsHead):
     value_range = (0.0, 1.0)  # a density on [0, 1]
 
     @staticmethod
-    def new(params, event_shape):
+    def new(params: tf.Tensor, event_shape: Sequence[int]) -> tfd.Distribution:
         """Independent continuous Bernoullis with the given logits."""
         (logits,) = _split_channels(params, event_shape, 1)
         return tfd.Independent(tfd.ContinuousBernoulli(logits=logits), reinterpreted_batch_ndims=len(event_shape))
@@ -418,12 +424,12 @@ class DiscretizedLogisticLikelihood(_Head):
         self.min_scale = float(min_scale)
 
     @staticmethod
-    def params_size(event_shape):
+    def params_size(event_shape: Sequence[int]) -> int:
         """A location and a raw scale per element of the event."""
         return 2 * int(np.prod(event_shape))
 
     @staticmethod
-    def new(params, event_shape, min_scale=LIKELIHOOD_MIN_SCALE):
+    def new(params: tf.Tensor, event_shape: Sequence[int], min_scale: float = LIKELIHOOD_MIN_SCALE) -> tfd.Distribution:
         """Independent discretised logistics over ``event_shape``."""
         loc, raw_scale = _split_channels(params, event_shape, 2)
         scale = tfb.Softplus(low=min_scale).forward(raw_scale)
@@ -448,16 +454,16 @@ def _head_class(heads, kind, what, names):
     raise ValueError(f"{what} must be one of {names}, got {kind!r}")
 
 
-def likelihood_class(kind):
+def likelihood_class(kind: str) -> type[_Head]:
     """The likelihood head class named ``kind`` (one of ``LIKELIHOODS``)."""
     return _head_class(LIKELIHOOD_HEADS, kind, "likelihood", LIKELIHOODS)
 
 
-def make_posterior(kind, latent_dim, **kwargs):
+def make_posterior(kind: str, latent_dim: int, **kwargs) -> _PosteriorHead:
     """The posterior head named ``kind`` (``"diagonal"`` or ``"full"``)."""
     return _head_class(POSTERIOR_HEADS, kind, "posterior", POSTERIORS)(latent_dim, name="posterior", **kwargs)
 
 
-def make_likelihood(kind, event_shape, scale=1.0):
+def make_likelihood(kind: str, event_shape: Sequence[int], scale: float | str = 1.0) -> _Head:
     """The likelihood head named ``kind`` (one of ``LIKELIHOODS``); ``scale`` is the Normal's."""
     return likelihood_class(kind).from_options(event_shape, scale, name="likelihood")

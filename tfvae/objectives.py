@@ -21,11 +21,15 @@ metric name) and ``description()`` (in words). A new objective is one class
 here, added to ``OBJECTIVE_CLASSES``, plus its name in ``tfvae.options.OBJECTIVES``.
 """
 
+from __future__ import annotations
+
 from tfvae.backend import tf, tfd, tfp
 from tfvae.options import KL_ESTIMATES, OBJECTIVES  # defined once, with the options
 
 
-def kl_divergence(posterior, prior, z, estimate="auto"):
+def kl_divergence(
+    posterior: tfd.Distribution, prior: tfd.Distribution, z: tf.Tensor, estimate: str = "auto"
+) -> tf.Tensor:
     """KL(q || p) per example.
 
     Args:
@@ -50,12 +54,12 @@ def kl_divergence(posterior, prior, z, estimate="auto"):
     return tf.reduce_mean(posterior.log_prob(z) - prior.log_prob(z), axis=0)
 
 
-def reconstruction(terms):
+def reconstruction(terms: dict) -> tf.Tensor:
     """-E_q[log p(x|z)] per example, the mean over the K samples."""
     return -tf.reduce_mean(terms["log_likelihood"], axis=0)
 
 
-def negative_elbo(terms):
+def negative_elbo(terms: dict) -> tf.Tensor:
     """-ELBO per example: reconstruction + KL (no weights): what tfvae reports as ``-elbo``."""
     return reconstruction(terms) + terms["kl"]
 
@@ -82,15 +86,15 @@ class ELBO:
         """The objective from the model's options (each class takes the ones it uses)."""
         return cls(beta, num_samples, kl_weight)
 
-    def loss(self, terms):
+    def loss(self, terms: dict) -> tf.Tensor:
         """Per-example loss ``[B]``."""
         return reconstruction(terms) + tf.cast(self.kl_weight, terms["kl"].dtype) * terms["kl"]
 
-    def key(self):
+    def key(self) -> str:
         """The metric name of this objective's value: ``negative_elbo`` or ``negative_beta_elbo``."""
         return "negative_elbo" if self.beta == 1 else "negative_beta_elbo"
 
-    def description(self):
+    def description(self) -> str:
         """The objective in words."""
         return "negative ELBO" if self.beta == 1 else f"beta-weighted negative ELBO (beta={self.beta:g})"
 
@@ -116,16 +120,16 @@ class IWAE:
         """The objective from the model's options: only ``num_samples`` (K) applies."""
         return cls(num_samples)
 
-    def loss(self, terms):
+    def loss(self, terms: dict) -> tf.Tensor:
         """Per-example loss ``[B]``: -log-mean-exp of the K log importance weights."""
         log_weights = terms["log_likelihood"] + terms["log_prior"] - terms["log_posterior"]
         return -tfp.math.reduce_logmeanexp(log_weights, axis=0)
 
-    def key(self):
+    def key(self) -> str:
         """The metric name: ``negative_iwae_bound_k<K>``."""
         return f"negative_iwae_bound_k{self.num_samples}"
 
-    def description(self):
+    def description(self) -> str:
         """The objective in words."""
         return f"negative IWAE bound (k={self.num_samples})"
 
@@ -150,11 +154,11 @@ class IWAEDReG(IWAE):
     name = "iwae_dreg"
     needs = ("log_posterior_stopped", "log_joint_stopped_z")
 
-    def description(self):
+    def description(self) -> str:
         """The objective in words."""
         return f"negative IWAE bound (k={self.num_samples}, DReG gradients)"
 
-    def loss(self, terms):
+    def loss(self, terms: dict) -> tf.Tensor:
         """Per-example loss ``[B]``: the negative IWAE bound, with DReG gradients."""
         value = super().loss(terms)
         log_w = terms["log_likelihood"] + terms["log_prior"] - terms["log_posterior_stopped"]
@@ -191,11 +195,11 @@ class FreeBits:
         """The objective from the model's options: ``free_bits`` is lambda."""
         return cls(free_bits, beta, num_samples, kl_weight)
 
-    def key(self):
+    def key(self) -> str:
         """The metric name: ``negative_elbo_free_bits``."""
         return "negative_elbo_free_bits"
 
-    def description(self):
+    def description(self) -> str:
         """The objective in words."""
         return f"negative ELBO with free bits (lambda={self.lambda_:g} nats/dim, beta={self.beta:g})"
 
@@ -203,7 +207,7 @@ class FreeBits:
         """sum_j max(lambda, mean over the batch of KL_j): a scalar."""
         return tf.reduce_sum(tf.maximum(self.lambda_, tf.reduce_mean(kl_per_dim, axis=0)))
 
-    def loss(self, terms):
+    def loss(self, terms: dict) -> tf.Tensor:
         """Per-example loss ``[B]`` (the KL part is shared by the batch)."""
         kl = self.penalized_kl(terms["kl_per_dim"])
         return reconstruction(terms) + tf.cast(self.kl_weight, kl.dtype) * kl
@@ -213,17 +217,19 @@ class FreeBits:
 OBJECTIVE_CLASSES = (ELBO, IWAE, IWAEDReG, FreeBits)
 
 
-def objective_key(model):
+def objective_key(model) -> str:
     """The training objective's name as a metric key, e.g. ``negative_iwae_bound_k5`` (``model.objective.key()``)."""
     return model.objective.key()
 
 
-def objective_name(model):
+def objective_name(model) -> str:
     """The training objective in words, e.g. ``"negative IWAE bound (k=5)"`` (``model.objective.description()``)."""
     return model.objective.description()
 
 
-def make_objective(kind, beta=1.0, num_samples=1, free_bits=0.5, kl_weight=None):
+def make_objective(
+    kind: str, beta: float = 1.0, num_samples: int = 1, free_bits: float = 0.5, kl_weight=None
+) -> ELBO | IWAE | FreeBits:
     """The objective named ``kind`` (one of ``OBJECTIVES``), from the model's options.
 
     ``kl_weight`` (default ``beta``) is what multiplies the KL in the loss: the
