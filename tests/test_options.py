@@ -6,7 +6,11 @@ their reasons), the defaults agree, and every refused value of a row is
 refused alike from the command line (exit 2, one error line naming the flag,
 before any TensorFlow work), from a ``--config`` file and from Python
 (``ValueError`` naming the argument; ``TrainSettings`` by ``tfvae.runs.check_settings``, which
-``tfvae.training.train`` runs first). The cases are generated from the table.
+``tfvae.training.train`` runs first). So is every combination that breaks one
+of the rules over several options (``options.RULES``): from the command line,
+from ``options.check_rules`` and, where all its options are a model's
+arguments, from the ``VAE``/``SentenceVAE`` constructor. The cases are
+generated from the table and the rules.
 """
 
 import dataclasses
@@ -204,3 +208,77 @@ def test_a_refused_value_is_refused_everywhere(option, value, tmp_path, capsys, 
 )
 def test_the_defaults_are_allowed_values(option):
     options.check_value(option.name, option.default)
+
+
+# --- the rules over several options (options.RULES) -------------------------------------------------
+
+RULE_CASES = [
+    pytest.param(rule, kind, id=f"{kind}:{'+'.join(rule.example)}") for rule in options.RULES for kind in rule.kinds
+]
+
+
+def _flags(example):
+    """``tfvae train`` flags that give the options of ``example`` (``{row name: value}``)."""
+    argv = []
+    for name, value in example.items():
+        flag = "--" + options.BY_NAME[name].flag_name
+        argv += [flag] if value is True else [flag, *map(str, value if isinstance(value, list) else [value])]
+    return argv
+
+
+def _model_arguments(example, kind):
+    """``example`` as the constructor's arguments, or ``None`` when one of its options is no model argument."""
+    rows = {option.name: option for option in options.options(kind)}
+    if not set(example) <= set(rows):
+        return None
+    return {rows[name].name_in(kind): value for name, value in example.items()}
+
+
+@pytest.mark.parametrize("rule,kind", RULE_CASES)
+def test_a_broken_rule_is_refused_everywhere(rule, kind, tmp_path, capsys, no_training):
+    dataset = ["--dataset", "text"] if kind == "text" else []
+    status, errors = _refused(["train", "--out", tmp_path / "run", *dataset, *_flags(rule.example)], capsys)
+    flag_values = {**rule.example, **({"dataset": "text"} if kind == "text" else {})}
+    with pytest.raises(ValueError) as expected:
+        options.check_rules(flag_values, "train", style="flag")
+    assert status == 2 and errors == [f"tfvae: error: {expected.value}"], errors  # this rule's line, alone
+    for name in rule.names:
+        assert "--" + options.BY_NAME[name].flag_name in errors[0]
+
+    arguments = {options.BY_NAME[name].name_in(kind): value for name, value in rule.example.items()}
+    with pytest.raises(ValueError) as refused:
+        options.check_rules(arguments, kind)
+    for name in rule.names:
+        assert options.BY_NAME[name].name_in(kind) in str(refused.value) and "--" not in str(refused.value)
+
+    model_arguments = _model_arguments(rule.example, kind)
+    if model_arguments is not None:  # the rule is the constructor's too
+        from tfvae.model import VAE
+        from tfvae.sentence import SentenceVAE
+
+        with pytest.raises(ValueError, match=options.BY_NAME[rule.names[0]].name_in(kind)):
+            SentenceVAE(10, **model_arguments) if kind == "text" else VAE(**model_arguments)
+
+
+def test_every_rule_holds_for_the_defaults_and_for_the_constructors_defaults():
+    from tfvae.runs import TrainSettings
+
+    for family in ("image", "text", "train"):
+        options.check_rules({}, family)
+    options.check_rules({option.name: option.default for option in OPTIONS}, "train", style="flag")
+    options.check_rules(dataclasses.asdict(TrainSettings()), "train")
+    python = _python_arguments()
+    options.check_rules(python["image"], "image")
+    options.check_rules(python["text"], "text")
+
+
+def test_a_rule_about_a_given_value_takes_the_constructors_default_as_not_given():
+    """``free_bits`` and ``likelihood_scale`` are "given" when not their default: the row's, the constructor's."""
+    from tfvae.model import VAE
+
+    model = VAE(latent_dim=2, hidden_units=(8,), free_bits=0.5, likelihood_scale=1.0)  # the defaults, said aloud
+    assert model.free_bits == 0.5 and model.likelihood_scale == 1.0
+    with pytest.raises(ValueError, match="free_bits is for objective='free_bits'"):
+        options.check_rules({"free_bits": 0.25}, "image")
+    options.check_rules({"free_bits": 0.25, "objective": "free_bits"}, "image")
+    options.check_rules({"hidden_units": (512, 256)}, "text")  # an image option at its default is not given

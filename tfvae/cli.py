@@ -531,7 +531,8 @@ def _check_range(dest, value):
 
 
 def check_flags(args):
-    """Checks every numeric flag's range and refuses flag combinations that cannot work.
+    """Checks every numeric flag's range and refuses flag combinations that cannot work
+    (for ``tfvae train``: ``tfvae.options.check_rules``).
 
     Raises:
         ValueError: one line naming the flags.
@@ -548,74 +549,10 @@ def check_flags(args):
     svi_flags = getattr(args, "svi_steps", None) is not None or getattr(args, "svi_learning_rate", None) is not None
     if args.command == "evaluate" and not args.gaps and svi_flags:
         raise ValueError("--svi-steps and --svi-learning-rate are for --gaps")
-    if args.command != "train":
-        return
-    get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
-    _check_text_flags(args, get)
-    layers = len(get("latent_dims") or [0])
-    if get("latent_dim") is not None and get("latent_dims") and get("latent_dim") != get("latent_dims")[0]:
-        raise ValueError(
-            "--latent-dim and --latent-dims disagree: --latent-dim is the lowest layer's size; pass one of them"
-        )
-    if layers > 1 and get("objective") == "iwae_dreg":
-        raise ValueError("--objective iwae_dreg is for one latent layer; use --objective iwae with --latent-dims")
-    if layers > 1 and get("posterior") != "diagonal":
-        raise ValueError("--latent-dims with two or more layers needs --posterior diagonal")
-    if get("inference", "bottom_up") != "bottom_up" and layers < 2:
-        raise ValueError(f"--inference {get('inference')} needs two or more --latent-dims (e.g. --latent-dims 64 32)")
-    if get("kl_warmup_shape", "linear") != "linear" and not get("kl_warmup_steps", 0):
-        raise ValueError("--kl-warmup-shape needs --kl-warmup-steps (the warm-up's length)")
-    if get("mixed_precision") and get("mixed_bfloat16"):
-        raise ValueError("--mixed-precision and --mixed-bfloat16 cannot be combined: choose one compute type")
-    if get("kl_warmup_steps", 0) and get("kl_cycle_steps", 0):
-        raise ValueError("--kl-warmup-steps and --kl-cycle-steps cannot be combined: choose one KL schedule")
-    if get("objective") == "free_bits" and (get("posterior") != "diagonal" or get("prior") != "normal"):
-        raise ValueError("--objective free_bits needs --posterior diagonal and --prior normal (per-dimension KLs)")
-    if get("prior") == "vamp" and get("conditional"):
-        raise ValueError(
-            "--prior vamp cannot be combined with --conditional (the VampPrior is unconditional); "
-            "use --prior normal or mixture"
-        )
-    if get("prior_components") is not None and get("prior") == "normal":
-        raise ValueError("--prior-components is for --prior mixture or vamp, not --prior normal")
-    if get("likelihood_scale", 1.0) != 1.0 and get("likelihood") != "normal":
-        raise ValueError(f"--likelihood-scale is for --likelihood normal, not --likelihood {get('likelihood')}")
-    if get("free_bits", 0.5) != 0.5 and get("objective") != "free_bits":
-        raise ValueError(f"--free-bits is for --objective free_bits, not --objective {get('objective')}")
-    if get("reduce_lr_on_plateau", 0) and get("lr_schedule", "constant") != "constant":
-        raise ValueError("--reduce-lr-on-plateau sets the learning rate itself: use it with --lr-schedule constant")
-
-
-# The flags that only one kind of data takes, with their defaults: given to the other kind, they are refused.
-TEXT_FLAGS = {option.dest: option.flag_default for option in options.OPTIONS if option.group == options.TEXT_GROUP}
-IMAGE_ONLY_SETTINGS = ("validation_size", "binarize", "conditional")  # TrainSettings fields a text run ignores
-IMAGE_FLAGS = {
-    option.dest: option.flag_default
-    for option in options.OPTIONS
-    if option.families == ("image",) or option.name in IMAGE_ONLY_SETTINGS
-}
-
-
-def _check_text_flags(args, get):
-    """Refuses image flags on text and text flags on images."""
-    text = get("dataset") == "text"
-    wrong = IMAGE_FLAGS if text else TEXT_FLAGS
-    given = [name for name, default in wrong.items() if get(name, default) != default]
-    if given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise ValueError(f"{flags}: {'image' if text else 'text'} flags, not for --dataset {get('dataset')}")
-    if text and get("arch") in ("mlp", "conv"):
-        raise ValueError(f"--arch {get('arch')} is for images; text takes --arch lstm or gru")
-    if not text and get("arch") in ("lstm", "gru"):
-        raise ValueError(f"--arch {get('arch')} is for --dataset text")
-    if not text and get("latent_dim") == 0:
-        raise ValueError("--latent-dim 0 (a language model, no latent) is for --dataset text")
-    if text and get("prior") == "vamp":
-        raise ValueError("--prior vamp needs images (its pseudo-inputs); use --prior normal or mixture for text")
-    if text and get("latent_dim") == 0 and get("objective") in ("free_bits", "iwae", "iwae_dreg"):
-        raise ValueError(
-            f"--latent-dim 0 is the language model: --objective {get('objective')} has no latent to act on"
-        )
+    if args.command == "train":
+        # The rules over several flags are the option table's, the same that the constructors apply.
+        values = {option.name: getattr(args, option.dest) for option in options.OPTIONS}
+        options.check_rules(values, "train", style="flag")
 
 
 def _write_problem(args):

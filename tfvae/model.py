@@ -23,12 +23,12 @@ import random
 
 import numpy as np
 
-from tfvae import latents, validation
+from tfvae import latents, options, validation
 from tfvae.backend import keras, tf
 from tfvae.distributions import make_likelihood, make_posterior
-from tfvae.latents import INFERENCES, LatentLayer
+from tfvae.latents import LatentLayer
 from tfvae.networks import check_network, encoder_input_shape, make_networks, with_condition
-from tfvae.objectives import KL_ESTIMATES, make_objective, negative_elbo, reconstruction
+from tfvae.objectives import make_objective, negative_elbo, reconstruction
 from tfvae.priors import make_prior
 
 
@@ -125,37 +125,37 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
     ):
         super().__init__(**kwargs)
         latent_dims = _latent_dims(latent_dim, latent_dims, self.min_latent_dim)
-        if inference not in INFERENCES:
-            raise ValueError(f"inference must be one of {INFERENCES}, got {inference!r}")
-        if len(latent_dims) == 1 and inference != "bottom_up":
-            raise ValueError(f"inference={inference!r} needs two or more latent_dims (one layer has no hierarchy)")
-        if len(latent_dims) > 1 and objective == "iwae_dreg":
-            raise ValueError("objective='iwae_dreg' is for one latent layer; use 'iwae' for a hierarchy")
-        if latent_batch_norm and len(latent_dims) == 1:
-            raise ValueError(
-                "latent_batch_norm needs two or more latent_dims (one layer has no networks between stochastic layers)"
-            )
-        if latent_batch_norm and prior == "vamp":
-            # The pseudo-inputs would pass the batch-normalised networks as a batch of their own in training.
-            raise ValueError("latent_batch_norm does not go with prior='vamp'; use prior='normal' or 'mixture'")
-        if len(latent_dims) > 1 and posterior != "diagonal":
-            raise ValueError("a hierarchical VAE (two or more latent_dims) needs posterior='diagonal'")
-        if float(beta) < 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
-        if kl_estimate not in KL_ESTIMATES:
-            raise ValueError(f"kl_estimate must be one of {KL_ESTIMATES}, got {kl_estimate!r}")
-        _check_arguments(
-            num_samples=num_samples,
-            beta=beta,
-            free_bits=free_bits,
-            objective=objective,
-            prior=prior,
-            prior_components=prior_components,
-            likelihood=likelihood,
-            likelihood_scale=likelihood_scale,
-            condition_dim=condition_dim,
-            widths={"hidden_units": hidden_units, "filters": filters, "latent_hidden_units": latent_hidden_units},
-        )
+        # Each value and each rule over several arguments is written once, in the option table.
+        arguments = {
+            "latent_dim": latent_dims[0],
+            "latent_dims": latent_dims,
+            "inference": inference,
+            "latent_hidden_units": tuple(latent_hidden_units),
+            "latent_batch_norm": latent_batch_norm,
+            "architecture": architecture,
+            "hidden_units": tuple(hidden_units),
+            "filters": tuple(filters),
+            "activation": activation,
+            "posterior": posterior,
+            "likelihood": likelihood,
+            "likelihood_scale": likelihood_scale,
+            "prior": prior,
+            "prior_components": prior_components,
+            "objective": objective,
+            "num_samples": num_samples,
+            "free_bits": free_bits,
+            "beta": beta,
+            "kl_estimate": kl_estimate,
+        }
+        if encoder is not None and decoder is not None:
+            del arguments["architecture"]  # the presets' name: with networks of one's own, any name will do
+        family = self.option_family
+        names = {option.name_in(family) for option in options.options(family)}
+        arguments = {name: value for name, value in arguments.items() if name in names}
+        options.check_arguments(arguments, family)
+        options.check_rules(arguments, family)
+        if int(condition_dim) < 0:
+            raise ValueError(f"condition_dim must be >= 0 (0: unconditional), got {condition_dim}")
         # Hyperparameters, stored under their own names for get_config.
         self.data_shape = tuple(None if d is None else int(d) for d in data_shape)
         self.latent_dims = latent_dims
@@ -180,8 +180,6 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         self.condition_dim = int(condition_dim)
         self.seed = seed
         self.validate_inputs = bool(validate_inputs)
-        if objective == "free_bits" and (posterior != "diagonal" or prior != "normal"):
-            raise ValueError("free bits need per-dimension KLs: use posterior='diagonal' and prior='normal'")
         if prior == "vamp" and self.condition_dim:
             raise ValueError("the VampPrior is unconditional; use prior='normal' or 'mixture' with condition_dim")
 
@@ -215,6 +213,7 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
 
     # The smallest latent size; a sentence VAE allows 0 (its language-model baseline).
     min_latent_dim = 1
+    option_family = "image"  # the arguments' rows in tfvae.options (a subclass with other parts has its own)
 
     def _make_likelihood(self):
         """The likelihood head (``distributions.make_likelihood``)."""
@@ -510,44 +509,6 @@ class VAE(validation.CheckedEntryPoints, keras.Model):
         if isinstance(seed, int):
             return tf.constant([seed, 0], tf.int32)
         return tf.cast(seed, tf.int32)
-
-
-def _check_arguments(
-    num_samples,
-    beta,
-    free_bits,
-    objective,
-    prior,
-    prior_components,
-    likelihood,
-    likelihood_scale,
-    condition_dim,
-    widths,
-):
-    """Refuses what ``tfvae train`` refuses: ``ValueError`` naming the argument (or the two that do not go together)."""
-    if int(num_samples) < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    for name, value in (("beta", beta), ("free_bits", free_bits)):
-        if not (np.isfinite(float(value)) and float(value) >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    if prior_components is not None and int(prior_components) < 1:
-        raise ValueError(f"prior_components must be >= 1, got {prior_components}")
-    if not isinstance(likelihood_scale, str) and not (
-        np.isfinite(float(likelihood_scale)) and float(likelihood_scale) > 0
-    ):
-        raise ValueError(f"likelihood_scale must be a finite number > 0, 'global' or 'pixel', got {likelihood_scale}")
-    if int(condition_dim) < 0:
-        raise ValueError(f"condition_dim must be >= 0 (0: unconditional), got {condition_dim}")
-    for name, values in widths.items():
-        if any(int(v) < 1 for v in values):
-            raise ValueError(f"{name} must all be >= 1, got {list(values)}")
-    # A setting that the chosen option would ignore is refused, not dropped in silence.
-    if prior_components is not None and prior == "normal":
-        raise ValueError("prior_components is for prior='mixture' or 'vamp', not prior='normal'")
-    if likelihood_scale != 1.0 and likelihood != "normal":
-        raise ValueError(f"likelihood_scale is for likelihood='normal', not likelihood={likelihood!r}")
-    if float(free_bits) != 0.5 and objective != "free_bits":
-        raise ValueError(f"free_bits is for objective='free_bits', not objective={objective!r}")
 
 
 def _latent_dims(latent_dim, latent_dims, smallest=1):

@@ -8,6 +8,11 @@ its help text. From the rows come the ``tfvae train`` parser
 (``add_arguments``), the ranges the command line checks (``flag_ranges``) and
 the value checks of the library (``check_value``).
 
+The rules over several options (``RULES``: ``--free-bits`` needs ``--objective
+free_bits``, image flags are refused on text, ...) are written once below, too:
+``check_rules`` applies them to the command line's flags and to the
+constructors' arguments alike.
+
 The library's name tuples (likelihoods, priors, objectives, ...) are defined
 here once; the modules that implement them import them.
 
@@ -143,6 +148,8 @@ def likelihood_scale(text: str):
 
 # The Python type of a flag's parse function (the row's range says what the parse function refuses).
 PYTHON_TYPES = {positive_int: int, nonnegative_int: int, likelihood_scale: float}
+# The words a numeric parse function takes besides numbers.
+_STRING_VALUES = {likelihood_scale: LEARNED_SCALES}
 
 
 _POSITIVE = {"low": 1}
@@ -573,11 +580,328 @@ def _check(option, name, value):
         return
     if option.choices is not None and value not in option.choices:
         raise ValueError(f"{name} must be one of {option.choices}, got {value!r}")
-    if not option.bounded or isinstance(value, (str, bool)):
+    if not option.bounded or isinstance(value, bool):
         return
+    words = _STRING_VALUES.get(option.type, ())
+    if isinstance(value, str) and (not words or value in words):
+        return  # a string the parse function takes (or, for a row without any, left to the library)
     items = list(value) if isinstance(value, (list, tuple)) else [value]
     bounds = (option.low, option.high, option.low_open, option.high_open)
-    if not all(in_range(float(item), *bounds) for item in items):
-        got = list(value) if isinstance(value, (list, tuple)) else value
+    if isinstance(value, str) or not all(in_range(float(item), *bounds) for item in items):
+        got = list(value) if isinstance(value, (list, tuple)) else repr(value) if isinstance(value, str) else value
         verb = "must all be" if isinstance(value, (list, tuple)) else "must be"
-        raise ValueError(f"{name} {verb} {describe_range(*bounds)}, got {got}")
+        # ">= 0" alone would admit infinity; a range closed above says it already.
+        finite = (
+            "a finite number " if PYTHON_TYPES.get(option.type, option.type) is float and option.high is None else ""
+        )
+        also = ", " + " or ".join(map(repr, words)) if words else ""  # ", 'global' or 'pixel'"
+        raise ValueError(f"{name} {verb} {finite}{describe_range(*bounds)}{also}, got {got}")
+
+
+# --- rules over several options ---------------------------------------------------------------------
+
+# The options that only one kind of data takes: given to the other kind, they are refused, not ignored.
+TEXT_ONLY = tuple(option.name for option in OPTIONS if option.group == TEXT_GROUP)
+_IMAGE_ONLY_SETTINGS = ("validation_size", "binarize", "conditional")  # TrainSettings fields a text run ignores
+IMAGE_ONLY = tuple(
+    option.name for option in OPTIONS if option.families == _IMAGE or option.name in _IMAGE_ONLY_SETTINGS
+)
+STYLES = ("argument", "flag")  # how a rule's message names the options: latent_dims=(4, 2) or --latent-dims 4 2
+
+
+def _as_list(value):
+    """``value`` with a tuple as a list (the command line gives lists, Python often tuples)."""
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+class RuleValues:
+    """The values a rule reads, and the words its message names them by.
+
+    ``self["prior"]`` is the value of the option (by its row name) in
+    ``values``, or its default when absent; ``name``/``show`` write an option
+    as a flag (``--prior``, ``--prior vamp``) or as a Python argument
+    (``prior``, ``prior='vamp'``), by ``style``.
+    """
+
+    def __init__(self, values: dict, family: str, style: str):
+        if family not in ("image", "text", "train"):
+            raise ValueError(f"family must be 'image', 'text' or 'train', got {family!r}")
+        if style not in STYLES:
+            raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+        # A SentenceVAE's arguments are text's without saying so.
+        self.values = {"dataset": "text", **values} if family == "text" else dict(values)
+        self.family, self.style = family, style
+        self.kind = "text" if self["dataset"] == "text" else "image"  # the kind of data the values are for
+
+    def __getitem__(self, name: str):
+        option = BY_NAME[name]
+        return self.values.get(option.name_in(self.family), option.default)
+
+    def given(self, name: str) -> bool:
+        """Whether the option's value is not its default (a list and a tuple of the same items are the same)."""
+        return _as_list(self[name]) != _as_list(BY_NAME[name].default)
+
+    @property
+    def layers(self) -> int:
+        """The number of stochastic layers (``latent_dims``'s length; 1 when it is not given)."""
+        return len(self["latent_dims"] or [0])
+
+    def name(self, name: str) -> str:
+        """The option as the caller knows it: ``--free-bits`` or ``free_bits``."""
+        option = BY_NAME[name]
+        return "--" + option.flag_name if self.style == "flag" else option.name_in(self.family)
+
+    def show(self, name: str, *values) -> str:
+        """The option with its value, or with ``values`` joined by "or": ``--prior mixture or vamp``,
+        ``prior='mixture' or 'vamp'``; a switch that is on is its flag alone (``--conditional``)."""
+        values = values or (self[name],)
+        if self.style == "argument":
+            return f"{self.name(name)}=" + " or ".join(repr(value) for value in values)
+        if len(values) == 1 and values[0] is True:
+            return self.name(name)
+        words = (" ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v) for v in values)
+        return f"{self.name(name)} " + " or ".join(words)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """A rule over several options: which values break it and the one line that says why.
+
+    Attributes:
+        names: the options its message names (row names).
+        kinds: the kinds of data it applies to (``"image"``, ``"text"``).
+        broken: ``RuleValues -> bool``: whether the values break the rule.
+        message: ``RuleValues -> str``: why, naming the options in the caller's style.
+        example: option values that break it (besides ``--dataset text`` for a text-only rule); the
+            tests try each from the command line and from Python.
+    """
+
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]
+    broken: object
+    message: object
+    example: dict
+
+
+def _wrong_kind(v):
+    """The options given that the other kind of data takes."""
+    return [name for name in (IMAGE_ONLY if v.kind == "text" else TEXT_ONLY) if v.given(name)]
+
+
+def _wrong_kind_message(v):
+    """``--latent-dims: image flags, not for --dataset text``."""
+    other = "image" if v.kind == "text" else "text"
+    return f"{', '.join(v.name(name) for name in _wrong_kind(v))}: {other} {v.style}s, not for {v.show('dataset')}"
+
+
+_BOTH, _IMAGES, _TEXTS = ("image", "text"), ("image",), ("text",)
+_LATENT_OBJECTIVES = ("free_bits", "iwae", "iwae_dreg")  # objectives that act on a latent
+
+# In the order they are checked (the first broken one is reported): the kind of data first.
+RULES = (
+    Rule(("dataset",), _TEXTS, _wrong_kind, _wrong_kind_message, {"latent_dims": [4, 2]}),
+    Rule(("dataset",), _IMAGES, _wrong_kind, _wrong_kind_message, {"word_dropout": 0.3}),
+    Rule(
+        ("architecture",),
+        _TEXTS,
+        lambda v: v["architecture"] in ARCHITECTURES,
+        lambda v: f"{v.show('architecture')} is for images; text takes {v.show('architecture', *RNNS)}",
+        {"architecture": "mlp"},
+    ),
+    Rule(
+        ("architecture", "dataset"),
+        _IMAGES,
+        lambda v: v["architecture"] in RNNS,
+        lambda v: f"{v.show('architecture')} is for text ({v.show('dataset', 'text')})",
+        {"architecture": "lstm"},
+    ),
+    Rule(
+        ("latent_dim", "dataset"),
+        _IMAGES,
+        lambda v: v["latent_dim"] == 0,
+        lambda v: f"{v.show('latent_dim')} (a language model, no latent) is for text ({v.show('dataset', 'text')})",
+        {"latent_dim": 0},
+    ),
+    Rule(
+        ("prior",),
+        _TEXTS,
+        lambda v: v["prior"] == "vamp",
+        lambda v: (
+            f"{v.show('prior')} needs images (the VampPrior's pseudo-inputs are images); "
+            f"use {v.show('prior', 'normal', 'mixture')} for text"
+        ),
+        {"prior": "vamp"},
+    ),
+    Rule(
+        ("posterior",),
+        _TEXTS,
+        lambda v: v["posterior"] != "diagonal",
+        lambda v: (
+            f"{v.show('posterior')}: text takes {v.show('posterior', 'diagonal')} "
+            "(its mutual information and free bits need it)"
+        ),
+        {"posterior": "full"},
+    ),
+    Rule(
+        ("latent_dim", "objective"),
+        _TEXTS,
+        lambda v: v["latent_dim"] == 0 and v["objective"] in _LATENT_OBJECTIVES,
+        lambda v: f"{v.show('latent_dim')} is the language model: {v.show('objective')} has no latent to act on",
+        {"latent_dim": 0, "objective": "iwae"},
+    ),
+    Rule(
+        ("latent_dim", "latent_dims"),
+        _IMAGES,
+        lambda v: v["latent_dim"] is not None and v["latent_dims"] and v["latent_dim"] != v["latent_dims"][0],
+        lambda v: (
+            f"{v.show('latent_dim')} disagrees with {v.show('latent_dims')} "
+            f"({v.name('latent_dim')} is the lowest layer's size: pass one of them)"
+        ),
+        {"latent_dim": 8, "latent_dims": [16, 8]},
+    ),
+    Rule(
+        ("objective", "latent_dims"),
+        _IMAGES,
+        lambda v: v.layers > 1 and v["objective"] == "iwae_dreg",
+        lambda v: (
+            f"{v.show('objective')} is for one latent layer; "
+            f"use {v.show('objective', 'iwae')} with {v.name('latent_dims')}"
+        ),
+        {"latent_dims": [4, 2], "objective": "iwae_dreg"},
+    ),
+    Rule(
+        ("latent_dims", "posterior"),
+        _IMAGES,
+        lambda v: v.layers > 1 and v["posterior"] != "diagonal",
+        lambda v: f"{v.name('latent_dims')} with two or more layers needs {v.show('posterior', 'diagonal')}",
+        {"latent_dims": [4, 2], "posterior": "full"},
+    ),
+    Rule(
+        ("inference", "latent_dims"),
+        _IMAGES,
+        lambda v: v["inference"] != "bottom_up" and v.layers < 2,
+        lambda v: (
+            f"{v.show('inference')} needs two or more {v.name('latent_dims')} (e.g. {v.show('latent_dims', (64, 32))})"
+        ),
+        {"inference": "ladder"},
+    ),
+    Rule(
+        ("latent_batch_norm", "latent_dims"),
+        _IMAGES,
+        lambda v: v["latent_batch_norm"] and v.layers < 2,
+        lambda v: (
+            f"{v.name('latent_batch_norm')} needs two or more {v.name('latent_dims')} "
+            "(one layer has no networks between stochastic layers)"
+        ),
+        {"latent_batch_norm": True},
+    ),
+    Rule(
+        ("latent_batch_norm", "prior"),
+        _IMAGES,
+        # The pseudo-inputs would pass the batch-normalised networks as a batch of their own in training.
+        lambda v: v["latent_batch_norm"] and v["prior"] == "vamp",
+        lambda v: (
+            f"{v.name('latent_batch_norm')} does not go with {v.show('prior')}; "
+            f"use {v.show('prior', 'normal', 'mixture')}"
+        ),
+        {"latent_dims": [4, 2], "latent_batch_norm": True, "prior": "vamp"},
+    ),
+    Rule(
+        ("kl_warmup_shape", "kl_warmup_steps"),
+        _BOTH,
+        lambda v: v["kl_warmup_shape"] != "linear" and not v["kl_warmup_steps"],
+        lambda v: f"{v.name('kl_warmup_shape')} needs {v.name('kl_warmup_steps')} (the warm-up's length)",
+        {"kl_warmup_shape": "logistic"},
+    ),
+    Rule(
+        ("mixed_precision", "mixed_bfloat16"),
+        _BOTH,
+        lambda v: v["mixed_precision"] and v["mixed_bfloat16"],
+        lambda v: (
+            f"{v.name('mixed_precision')} and {v.name('mixed_bfloat16')} cannot be combined: choose one compute type"
+        ),
+        {"mixed_precision": True, "mixed_bfloat16": True},
+    ),
+    Rule(
+        ("kl_warmup_steps", "kl_cycle_steps"),
+        _BOTH,
+        lambda v: v["kl_warmup_steps"] and v["kl_cycle_steps"],
+        lambda v: (
+            f"{v.name('kl_warmup_steps')} and {v.name('kl_cycle_steps')} cannot be combined: choose one KL schedule"
+        ),
+        {"kl_warmup_steps": 5, "kl_cycle_steps": 10},
+    ),
+    Rule(
+        ("objective", "posterior", "prior"),
+        _BOTH,
+        lambda v: v["objective"] == "free_bits" and (v["posterior"] != "diagonal" or v["prior"] != "normal"),
+        lambda v: (
+            f"{v.show('objective')} needs {v.show('posterior', 'diagonal')} and {v.show('prior', 'normal')} "
+            "(per-dimension KLs)"
+        ),
+        {"objective": "free_bits", "prior": "mixture"},
+    ),
+    Rule(
+        ("prior", "conditional"),
+        _IMAGES,
+        lambda v: v["prior"] == "vamp" and v["conditional"],
+        lambda v: (
+            f"{v.show('prior')} cannot be combined with {v.show('conditional', True)} "
+            f"(the VampPrior is unconditional); use {v.show('prior', 'normal', 'mixture')}"
+        ),
+        {"prior": "vamp", "conditional": True},
+    ),
+    Rule(
+        ("prior_components", "prior"),
+        _BOTH,
+        # A setting that the chosen option would ignore is refused, not dropped in silence (so are the next three).
+        lambda v: v["prior_components"] is not None and v["prior"] == "normal",
+        lambda v: f"{v.name('prior_components')} is for {v.show('prior', 'mixture', 'vamp')}, not {v.show('prior')}",
+        {"prior_components": 5},
+    ),
+    Rule(
+        ("likelihood_scale", "likelihood"),
+        _IMAGES,
+        lambda v: v.given("likelihood_scale") and v["likelihood"] != "normal",
+        lambda v: f"{v.name('likelihood_scale')} is for {v.show('likelihood', 'normal')}, not {v.show('likelihood')}",
+        {"likelihood_scale": 0.5},
+    ),
+    Rule(
+        ("free_bits", "objective"),
+        _BOTH,
+        # "Given": not the row's default, which is the constructors' default too (tests/test_options.py).
+        lambda v: v.given("free_bits") and v["objective"] != "free_bits",
+        lambda v: f"{v.name('free_bits')} is for {v.show('objective', 'free_bits')}, not {v.show('objective')}",
+        {"free_bits": 2.0},
+    ),
+    Rule(
+        ("reduce_lr_on_plateau", "lr_schedule"),
+        _BOTH,
+        lambda v: v["reduce_lr_on_plateau"] and v["lr_schedule"] != "constant",
+        lambda v: (
+            f"{v.name('reduce_lr_on_plateau')} sets the learning rate itself: "
+            f"use it with {v.show('lr_schedule', 'constant')}"
+        ),
+        {"reduce_lr_on_plateau": 3, "lr_schedule": "cosine"},
+    ),
+)
+
+
+def check_rules(values: dict, family: str, style: str = "argument") -> None:
+    """Raises ``ValueError`` (one line naming the options) if ``values`` break one of ``RULES``.
+
+    Args:
+        values: ``{name: value}``, by the options' names in ``family``
+            (``rnn`` for a ``SentenceVAE``'s ``--arch``); an absent option
+            has its default; names of no option are ignored.
+        family: ``"image"`` (a ``VAE``'s arguments), ``"text"`` (a
+            ``SentenceVAE``'s) or ``"train"`` (``tfvae train``'s options by
+            their row names, ``dataset`` saying image or text).
+        style: ``"argument"`` names the options as Python arguments
+            (``free_bits is for objective='free_bits'``), ``"flag"`` as the
+            command line's flags (``--free-bits is for --objective free_bits``).
+    """
+    v = RuleValues(values, family, style)
+    for rule in RULES:
+        if v.kind in rule.kinds and rule.broken(v):
+            raise ValueError(rule.message(v))

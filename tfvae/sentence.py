@@ -21,7 +21,7 @@ al. 2020). With ``latent_dim=0`` it is the plain RNN language model: no
 encoder, KL = 0, and the ELBO is log p(x) exactly.
 """
 
-from tfvae import validation
+from tfvae import options, validation
 from tfvae.backend import keras, tf, tfd, tfpl
 from tfvae.model import VAE
 from tfvae.options import LATENT_INJECTIONS, RNNS  # defined once, with the options
@@ -361,19 +361,6 @@ class TokenChecker(validation.InputChecker):
         return check
 
 
-def _check_arguments(latent_dim, embedding_dim, units, word_dropout, batch_norm_gamma, objective):
-    """Refuses what ``tfvae train --dataset text`` refuses (the shared arguments are the ``VAE``'s to check)."""
-    for name, value in (("embedding_dim", embedding_dim), ("units", units)):
-        if int(value) < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    if not 0.0 <= float(word_dropout) < 1.0:
-        raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
-    if not float(batch_norm_gamma) >= 0.0 or float(batch_norm_gamma) == float("inf"):
-        raise ValueError(f"batch_norm_gamma must be a finite number >= 0 (0: off), got {batch_norm_gamma}")
-    if int(latent_dim) == 0 and objective in ("free_bits", "iwae", "iwae_dreg"):
-        raise ValueError(f"latent_dim=0 is the language model: objective={objective!r} has no latent to act on")
-
-
 @keras.saving.register_keras_serializable(package="tfvae")
 class SentenceVAE(VAE):
     """A VAE over sentences: ``tfvae.VAE`` with an RNN encoder and decoder (see the module docstring).
@@ -403,6 +390,7 @@ class SentenceVAE(VAE):
     """
 
     min_latent_dim = 0
+    option_family = "text"
 
     def __init__(
         self,
@@ -421,17 +409,24 @@ class SentenceVAE(VAE):
         given = sorted(set(kwargs) & set(_IMAGE_ONLY))
         if given:
             raise ValueError(f"a SentenceVAE sets {given} itself; build it from vocab_size and its own arguments")
-        if kwargs.get("posterior", "diagonal") != "diagonal":
-            raise ValueError("a SentenceVAE uses posterior='diagonal' (its mutual information and free bits need it)")
-        if kwargs.get("prior", "normal") == "vamp":
-            raise ValueError("the VampPrior's pseudo-inputs are images; use prior='normal' or 'mixture' for text")
         if int(vocab_size) < 5:
             raise ValueError(f"vocab_size must count the 4 special tokens and at least one word, got {vocab_size}")
-        if int(max_length) < 1:
-            raise ValueError(f"max_length must be >= 1, got {max_length}")
-        _check_arguments(
-            latent_dim, embedding_dim, units, word_dropout, batch_norm_gamma, kwargs.get("objective", "elbo")
-        )
+        # Each value and each rule over several arguments is written once, in the option table
+        # (VAE.__init__ then checks the shared ones again, cheaply).
+        arguments = {
+            **kwargs,
+            "latent_dim": latent_dim,
+            "embedding_dim": embedding_dim,
+            "units": units,
+            "rnn": rnn,
+            "bidirectional": bidirectional,
+            "latent_injection": latent_injection,
+            "word_dropout": word_dropout,
+            "batch_norm_gamma": batch_norm_gamma,
+            "max_length": max_length,
+        }
+        options.check_arguments(arguments, self.option_family)
+        options.check_rules(arguments, self.option_family)
         self.vocab_size, self.embedding_dim, self.units = int(vocab_size), int(embedding_dim), int(units)
         self.rnn, self.bidirectional, self.latent_injection = rnn, bool(bidirectional), latent_injection
         self.word_dropout, self.batch_norm_gamma = float(word_dropout), float(batch_norm_gamma)
