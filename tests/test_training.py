@@ -225,7 +225,7 @@ def test_mixed_precision_policy_is_applied_and_loss_stays_float32(tmp_path, sett
 
 def test_the_two_mixed_precision_settings_cannot_be_combined(tmp_path):
     settings = TrainSettings(epochs=1, mixed_precision=True, mixed_bfloat16=True)
-    with pytest.raises(ValueError, match="mixed-bfloat16"):
+    with pytest.raises(ValueError, match="mixed_precision and mixed_bfloat16"):
         train(tmp_path / "both", {"latent_dim": 2}, settings, dataset=_tiny_dataset(64), verbose=0)
     assert not (tmp_path / "both").exists()  # refused before anything is written
 

@@ -113,7 +113,9 @@ def check_settings(settings: TrainSettings) -> None:
     The choices and ranges are the option rows' (``tfvae.options``), so the
     Python API and the command line refuse the same values.
     """
-    options.check_arguments(dataclasses.asdict(settings), "train")
+    values = dataclasses.asdict(settings)
+    options.check_arguments(values, "train")
+    options.check_rules(values, "train")  # e.g. mixed_precision with mixed_bfloat16
 
 
 def _normalised(value):

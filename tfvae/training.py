@@ -113,11 +113,8 @@ def get_strategy(name: str = "default") -> tf.distribute.Strategy:
 def compute_policy(settings):
     """The Keras dtype policy the settings ask for: ``"mixed_float16"``, ``"mixed_bfloat16"`` or ``None``.
 
-    Raises:
-        ValueError: both mixed-precision settings are on.
+    (``runs.check_settings`` refuses both at once, by ``tfvae.options.RULES``.)
     """
-    if settings.mixed_precision and settings.mixed_bfloat16:
-        raise ValueError("--mixed-precision and --mixed-bfloat16 cannot be combined: choose one compute type")
     if settings.mixed_precision:
         return "mixed_float16"
     return "mixed_bfloat16" if settings.mixed_bfloat16 else None
@@ -212,7 +209,6 @@ def train(
     run_dir = Path(run_dir)
     check_settings(settings)
     check_optimizer_settings(settings)  # and the rules between them
-    policy_name = compute_policy(settings)
     if overwrite and (run_dir / "config.json").exists():
         remove_run(run_dir)
         state = "new"  # other files the user keeps there stay, and do not block the new run
@@ -227,6 +223,7 @@ def train(
     global_batch = settings.batch_size * strategy.num_replicas_in_sync
     prepare = _prepare_text if settings.dataset == TEXT_DATASET else _prepare_images
     data = prepare(settings, dataset, model_config, global_batch)
+    policy_name = compute_policy(settings)
     policy = dtype_policy(policy_name) if policy_name else contextlib.nullcontext()
     with strategy.scope(), policy:
         model = data.model_class(**data.model_config)
