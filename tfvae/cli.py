@@ -174,7 +174,7 @@ def _report(results, out, dataset, split, binarize):
 def _run_evaluate(args):
     from tfvae import text_commands
     from tfvae.data import one_hot
-    from tfvae.evaluation import evaluate
+    from tfvae.evaluation import IMAGE_SAMPLE_CHUNK, SENTENCE_SAMPLE_CHUNK, evaluate
     from tfvae.runs import load_run
     from tfvae.served import is_export
 
@@ -182,7 +182,7 @@ def _run_evaluate(args):
     defaults = {
         "num_samples": (5000, 500),
         "batch_size": (100, 25),
-        "chunk_size": (500, 10),
+        "chunk_size": (IMAGE_SAMPLE_CHUNK, SENTENCE_SAMPLE_CHUNK),
         "svi_steps": (500, 100),
         "svi_learning_rate": (1e-2, 5e-2),
     }
