@@ -1,5 +1,7 @@
-"""Shared fixtures: small generated data for fast tests, the real MNIST files for end-to-end ones."""
+"""Shared fixtures: small generated data for fast tests, the real MNIST files for end-to-end ones, and the
+sentences, vocabulary and small sentence VAE that tests/test_text.py and tests/test_harness.py both use."""
 
+import functools
 import gzip
 import os
 import struct
@@ -58,6 +60,43 @@ def tiny_idx_dir(tmp_path_factory):
     write_idx(directory / "t10k-images-idx3-ubyte.gz", test_x[..., 0])
     write_idx(directory / "t10k-labels-idx1-ubyte.gz", test_y)
     return directory
+
+
+# Six short sentences, repeated so that a pipeline has batches to make.
+SENTENCES = [
+    "the cat sat on the mat",
+    "a dog ran far away",
+    "the dog sat",
+    "a cat ran to the dog",
+    "the mat is red",
+    "a red cat sat on a dog",
+] * 20
+
+
+@functools.cache
+def sentence_vocabulary():
+    """The ``tfvae.text.Vocabulary`` of ``SENTENCES`` (built once: it holds no state that tests change)."""
+    from tfvae import text
+
+    return text.Vocabulary.build(SENTENCES)
+
+
+def small(vocabulary, **kwargs):
+    """A small sentence VAE on the test vocabulary."""
+    from tfvae.sentence import SentenceVAE
+
+    return SentenceVAE(vocabulary.size, **{"latent_dim": 4, "embedding_dim": 8, "units": 8, "seed": 0, **kwargs})
+
+
+@pytest.fixture(scope="session")
+def vocabulary():
+    return sentence_vocabulary()
+
+
+@pytest.fixture(scope="session")
+def ids(vocabulary):
+    """The first six sentences as token ids ``[6, length]``."""
+    return vocabulary.ids(SENTENCES[:6])[0]
 
 
 @pytest.fixture(autouse=True)

@@ -1,21 +1,29 @@
-"""One harness for every model variant: config round trip, save/load, export parity, finite gradients.
+"""One harness for every model variant, images and sentences: config round trip, save/load, finite gradients
+reaching every variable, export parity.
 
-A new variant (a prior, a likelihood, an objective, a latent structure, custom networks) is one line in
-``VARIANTS``; every test below then runs on it.
+A new variant of either family is one entry in ``VARIANTS``: the model class (``VAE`` or ``SentenceVAE``),
+the arguments that differ from the family's small defaults, and the exports to check (``SAVED_MODEL``, or
+``TFLITE`` for an image model's SavedModel plus TFLite; nothing for none). The class picks the family's face
+in ``FACES`` (``Images``, ``Text``), which builds the small model and its batch. The shared tests then run on
+the new variant, and its family's export test too where an export is named.
 """
 
 import json
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 
-from tfvae import VAE
+from conftest import SENTENCES, sentence_vocabulary, small
+from tfvae import VAE, SentenceVAE, text
 from tfvae.backend import keras, tf
 from tfvae.evaluation import importance_weighted_log_likelihood, log_joint, log_mean_weight
 from tfvae.export import LOG_LIKELIHOOD_SEED, export
+from tfvae.text import PAD
 
 SHAPE = (8, 8, 1)
 CONDITIONS = 4
+SAVED_MODEL, TFLITE = ("saved_model",), ("saved_model", "tflite")  # the exports a variant checks
 
 
 def _custom_networks():
@@ -36,107 +44,186 @@ def _custom_networks():
     return {"encoder": encoder, "decoder": decoder}
 
 
-# name -> constructor arguments (a callable where the arguments are fresh objects), and whether to test TFLite.
+class Variant(NamedTuple):
+    model: type  # VAE or SentenceVAE
+    arguments: object  # the constructor's arguments over the family's defaults; a callable for fresh objects
+    exports: tuple = ()  # SAVED_MODEL or TFLITE (images only); () checks no export
+
+
 VARIANTS = {
-    "mlp_bernoulli": ({}, True),
-    "conv": ({"architecture": "conv", "filters": (4, 8)}, False),
-    "full_posterior_normal_pixel": ({"posterior": "full", "likelihood": "normal", "likelihood_scale": "pixel"}, True),
-    "beta": ({"beta": 4.0}, False),
-    "iwae": ({"objective": "iwae", "num_samples": 3}, False),
-    "iwae_dreg_vamp": ({"objective": "iwae_dreg", "num_samples": 3, "prior": "vamp", "prior_components": 4}, False),
-    "free_bits": ({"objective": "free_bits", "free_bits": 0.2}, False),
-    "mixture_prior": ({"prior": "mixture", "prior_components": 3}, False),
-    "vamp_prior": ({"prior": "vamp", "prior_components": 4}, False),
-    "continuous_bernoulli": ({"likelihood": "continuous_bernoulli"}, False),
-    "discretized_logistic": ({"likelihood": "discretized_logistic"}, False),
-    "conditional": ({"condition_dim": CONDITIONS}, True),
-    "custom_networks": (_custom_networks, True),
-    "two_layers": ({"latent_dims": (3, 2)}, True),
-    "three_layer_ladder": (
-        {"latent_dims": (3, 2, 2), "inference": "ladder", "objective": "iwae", "num_samples": 2},
-        True,
+    "mlp_bernoulli": Variant(VAE, {}, TFLITE),
+    "conv": Variant(VAE, {"architecture": "conv", "filters": (4, 8)}, SAVED_MODEL),
+    "full_posterior_normal_pixel": Variant(
+        VAE, {"posterior": "full", "likelihood": "normal", "likelihood_scale": "pixel"}, TFLITE
     ),
-    "two_layers_free_bits": ({"latent_dims": (3, 2), "objective": "free_bits", "free_bits": 0.2}, False),
-    "two_layers_ladder_batch_norm": ({"latent_dims": (3, 2), "inference": "ladder", "latent_batch_norm": True}, True),
-    "two_layers_vamp_sampled_kl": (
-        {"latent_dims": (3, 2), "prior": "vamp", "prior_components": 4, "kl_estimate": "sample"},
-        False,
+    "beta": Variant(VAE, {"beta": 4.0}, SAVED_MODEL),
+    "iwae": Variant(VAE, {"objective": "iwae", "num_samples": 3}, SAVED_MODEL),
+    "iwae_dreg_vamp": Variant(
+        VAE, {"objective": "iwae_dreg", "num_samples": 3, "prior": "vamp", "prior_components": 4}, SAVED_MODEL
     ),
-    "two_layers_mixture_conditional": (
+    "free_bits": Variant(VAE, {"objective": "free_bits", "free_bits": 0.2}, SAVED_MODEL),
+    "mixture_prior": Variant(VAE, {"prior": "mixture", "prior_components": 3}, SAVED_MODEL),
+    "vamp_prior": Variant(VAE, {"prior": "vamp", "prior_components": 4}, SAVED_MODEL),
+    "continuous_bernoulli": Variant(VAE, {"likelihood": "continuous_bernoulli"}, SAVED_MODEL),
+    "discretized_logistic": Variant(VAE, {"likelihood": "discretized_logistic"}, SAVED_MODEL),
+    "conditional": Variant(VAE, {"condition_dim": CONDITIONS}, TFLITE),
+    "custom_networks": Variant(VAE, _custom_networks, TFLITE),
+    "two_layers": Variant(VAE, {"latent_dims": (3, 2)}, TFLITE),
+    "three_layer_ladder": Variant(
+        VAE, {"latent_dims": (3, 2, 2), "inference": "ladder", "objective": "iwae", "num_samples": 2}, TFLITE
+    ),
+    "two_layers_free_bits": Variant(
+        VAE, {"latent_dims": (3, 2), "objective": "free_bits", "free_bits": 0.2}, SAVED_MODEL
+    ),
+    "two_layers_ladder_batch_norm": Variant(
+        VAE, {"latent_dims": (3, 2), "inference": "ladder", "latent_batch_norm": True}, TFLITE
+    ),
+    "two_layers_vamp_sampled_kl": Variant(
+        VAE, {"latent_dims": (3, 2), "prior": "vamp", "prior_components": 4, "kl_estimate": "sample"}, SAVED_MODEL
+    ),
+    "two_layers_mixture_conditional": Variant(
+        VAE,
         {"latent_dims": (3, 2), "prior": "mixture", "prior_components": 3, "condition_dim": CONDITIONS},
-        False,
+        SAVED_MODEL,
+    ),
+    # Sentences. Export parity on three of them (a SavedModel costs ~30 s): the language model, both RNNs,
+    # every latent injection.
+    "text_language_model": Variant(SentenceVAE, {"latent_dim": 0}, SAVED_MODEL),
+    "text_lstm_both": Variant(SentenceVAE, {}),
+    "text_gru_initial_state_bidirectional": Variant(
+        SentenceVAE, {"rnn": "gru", "latent_injection": "initial_state", "bidirectional": True}, SAVED_MODEL
+    ),
+    "text_inputs_word_dropout": Variant(SentenceVAE, {"latent_injection": "inputs", "word_dropout": 0.25}, SAVED_MODEL),
+    "text_free_bits_bn": Variant(SentenceVAE, {"objective": "free_bits", "free_bits": 0.2, "batch_norm_gamma": 0.5}),
+    "text_iwae_mixture_prior": Variant(
+        SentenceVAE, {"objective": "iwae", "num_samples": 3, "prior": "mixture", "prior_components": 3}
     ),
 }
 
 
+class Images:
+    """Small image VAEs; a batch of 6 binary 8x8 images, with one-hot conditions for a conditional model."""
+
+    @staticmethod
+    def build(arguments):
+        defaults = {
+            "data_shape": SHAPE,
+            "latent_dim": None if "latent_dims" in arguments else 3,
+            "hidden_units": (16,),
+            "latent_hidden_units": (8,),
+            "seed": 4,
+        }
+        return VAE(**{**defaults, **arguments})
+
+    @staticmethod
+    def batch(model):
+        """``(x, condition or None)``."""
+        rng = np.random.default_rng(0)
+        x = (rng.random((6, *SHAPE)) < 0.4).astype(np.float32)
+        condition = (
+            np.eye(CONDITIONS, dtype=np.float32)[rng.integers(0, CONDITIONS, 6)] if model.condition_dim else None
+        )
+        return x, condition
+
+
+class Text:
+    """Small sentence VAEs on the vocabulary of the test sentences; a batch of their first 6 as token ids."""
+
+    @staticmethod
+    def build(arguments):
+        return small(sentence_vocabulary(), **arguments)
+
+    @staticmethod
+    def batch(model):
+        """``(ids [6, length], None)``: a sentence VAE is unconditional."""
+        return sentence_vocabulary().ids(SENTENCES[:6])[0], None
+
+
+FACES = {VAE: Images, SentenceVAE: Text}
+IMAGE_VARIANTS = [name for name, v in VARIANTS.items() if v.model is VAE]
+TEXT_VARIANTS = [name for name, v in VARIANTS.items() if v.model is SentenceVAE]
+
+
 def _build(name):
-    arguments, _ = VARIANTS[name]
-    arguments = arguments() if callable(arguments) else arguments
-    defaults = {
-        "data_shape": SHAPE,
-        "latent_dim": None if "latent_dims" in arguments else 3,
-        "hidden_units": (16,),
-        "latent_hidden_units": (8,),
-        "seed": 4,
-    }
-    return VAE(**{**defaults, **arguments})
+    model_class, arguments, _ = VARIANTS[name]
+    return FACES[model_class].build(arguments() if callable(arguments) else arguments)
 
 
-def _inputs(model):
-    """A batch ``(x, condition or None)``: binary images, one-hot conditions for a conditional model."""
-    rng = np.random.default_rng(0)
-    x = (rng.random((6, *SHAPE)) < 0.4).astype(np.float32)
-    condition = np.eye(CONDITIONS, dtype=np.float32)[rng.integers(0, CONDITIONS, 6)] if model.condition_dim else None
-    return x, condition
+def _scores(model, x, condition):
+    """The objective's loss and the ELBO of each example, from one seeded set of samples (either family)."""
+    terms = model.elbo_terms(x, seed=(5, 6), condition=condition)
+    return np.stack([model.objective.loss(terms).numpy(), terms["elbo"].numpy()])
 
 
-def _loss(model, x, condition):
-    return model.objective.loss(model.elbo_terms(x, seed=(5, 6), condition=condition)).numpy()
+def _case(name):
+    model = _build(name)
+    x, condition = FACES[VARIANTS[name].model].batch(model)
+    return name, model, x, condition
 
 
 @pytest.fixture(params=list(VARIANTS))
 def variant(request):
-    model = _build(request.param)
-    x, condition = _inputs(model)
-    return request.param, model, x, condition
+    """Every variant of both families: ``(name, model, x, condition or None)``."""
+    return _case(request.param)
+
+
+@pytest.fixture(params=IMAGE_VARIANTS)
+def image_variant(request):
+    return _case(request.param)
+
+
+@pytest.fixture(params=[name for name in IMAGE_VARIANTS if "saved_model" in VARIANTS[name].exports])
+def exported_image_variant(request):
+    return _case(request.param)
 
 
 def test_config_round_trip(variant):
     name, model, x, condition = variant
+    model_class = VARIANTS[name].model
     config = json.loads(json.dumps(model.get_config()))  # JSON-serializable, as run directories store it
-    clone = VAE.from_config(config)
+    clone = model_class.from_config(config)
+    assert type(clone) is model_class
     assert json.loads(json.dumps(clone.get_config())) == config
+    assert clone.get_config() == model.get_config()
     clone.set_weights(model.get_weights())
-    np.testing.assert_allclose(_loss(clone, x, condition), _loss(model, x, condition), rtol=1e-6)
+    np.testing.assert_allclose(_scores(clone, x, condition), _scores(model, x, condition), rtol=1e-6)
 
 
 def test_save_and_load(variant, tmp_path):
     name, model, x, condition = variant
-    expected = _loss(model, x, condition)
+    model_class = VARIANTS[name].model
+    expected = _scores(model, x, condition)
     model.save_weights(str(tmp_path / "checkpoint"))  # what runs keep
-    restored = VAE.from_config(model.get_config())
+    restored = model_class.from_config(model.get_config())
     restored.load_weights(str(tmp_path / "checkpoint")).assert_existing_objects_matched()
-    np.testing.assert_allclose(_loss(restored, x, condition), expected, rtol=1e-6)
+    np.testing.assert_allclose(_scores(restored, x, condition), expected, rtol=1e-6)
     model.save(tmp_path / "model.keras")  # Keras's own format: config plus weights
     reloaded = keras.models.load_model(tmp_path / "model.keras")
-    np.testing.assert_allclose(_loss(reloaded, x, condition), expected, rtol=1e-6)
+    assert type(reloaded) is model_class
+    np.testing.assert_allclose(_scores(reloaded, x, condition), expected, rtol=1e-6)
 
 
 def test_gradients_reach_every_variable_and_are_finite(variant):
+    """Through the objective's loss, and through a training call (word dropout and batch norm in training)."""
     name, model, x, condition = variant
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(model.objective.loss(model.elbo_terms(x, seed=(1, 2), condition=condition)))
-    gradients = tape.gradient(loss, model.trainable_variables)
-    for variable, gradient in zip(model.trainable_variables, gradients):
-        assert gradient is not None, variable.name
-        assert np.all(np.isfinite(tf.convert_to_tensor(gradient).numpy())), variable.name
+    if model.latent_dim == 0:  # a language model has no encoder weights; every variable it has gets a gradient
+        assert not model.encoder.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        losses = [tf.reduce_mean(model.objective.loss(model.elbo_terms(x, seed=(1, 2), condition=condition)))]
+        model(x if condition is None else (x, condition), training=True)
+        losses.append(tf.add_n(model.losses))
+    for loss in losses:
+        gradients = tape.gradient(loss, model.trainable_variables)
+        for variable, gradient in zip(model.trainable_variables, gradients):
+            assert gradient is not None, variable.name
+            assert np.all(np.isfinite(tf.convert_to_tensor(gradient).numpy())), variable.name
 
 
-def test_export_matches_keras(variant, tmp_path):
+def test_export_matches_keras(exported_image_variant, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
-    name, model, x, condition = variant
-    path = export(model, tmp_path / "served", tflite=VARIANTS[name][1])
+    name, model, x, condition = exported_image_variant
+    path = export(model, tmp_path / "served", tflite="tflite" in VARIANTS[name].exports)
     signatures = tf.saved_model.load(str(path)).signatures
     extra = {} if condition is None else {"condition": tf.constant(condition)}
     z = np.random.default_rng(1).normal(size=(6, model.latent_dim)).astype(np.float32)
@@ -159,7 +246,7 @@ def test_export_matches_keras(variant, tmp_path):
     assert set(described["outputs"]) == set(encoded)
     assert ("condition" in described["inputs"]) == bool(model.condition_dim)
     _check_estimator_signatures(signatures, path, model, x, condition, log_px)
-    if not VARIANTS[name][1]:
+    if "tflite" not in VARIANTS[name].exports:
         return
     interpreter = Interpreter(model_path=str(path / "vae.tflite"))
     lite = interpreter.get_signature_runner("encode")(x=x, **{k: v.numpy() for k, v in extra.items()})
@@ -194,12 +281,62 @@ def _check_estimator_signatures(signatures, path, model, x, condition, log_px):
         assert set(described[name]["inputs"]) == set(inputs) and set(described[name]["outputs"]) == set(outputs)
 
 
-def test_per_example_inference_runs_on_every_variant(variant):
+def test_per_example_inference_runs_on_every_variant(image_variant):
     from tfvae.inference import elbo_under, fit_posteriors
 
-    name, model, x, condition = variant
+    name, model, x, condition = image_variant
     posteriors, curve = fit_posteriors(model, x, steps=5, num_samples=2, seed=3, condition=condition)
     q_star = posteriors.distributions()
     assert [q.event_shape[-1] for q in q_star] == list(model.latent_dims)
     assert curve.shape == (5,) and np.all(np.isfinite(curve))
     assert np.all(np.isfinite(elbo_under(model, x, q_star, 4, (1, 1), condition).numpy()))
+
+
+@pytest.mark.parametrize("name", [name for name in TEXT_VARIANTS if "saved_model" in VARIANTS[name].exports])
+def test_text_export_matches_the_model(name, tmp_path):
+    """A sentence VAE's SavedModel: string and id signatures agree with the model; bad requests refused by name."""
+    from tfvae.sentence_export import export_sentence_model
+
+    _, model, ids, _ = _case(name)
+    vocabulary = sentence_vocabulary()
+    path = export_sentence_model(model, vocabulary, tmp_path / "export", 1)
+    served = tf.saved_model.load(str(path)).signatures
+    strings = tf.constant(SENTENCES[:6])
+    out = served["log_likelihood"](sentences=strings, num_samples=tf.constant(4))
+    expected = importance_weighted_log_likelihood(model, ids, 4, [0, 0], chunk_size=10)
+    np.testing.assert_allclose(out["log_px"].numpy(), expected.numpy(), rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(out["tokens"].numpy(), np.sum(ids.numpy() != PAD, axis=1))
+    encoded = served["encode"](sentences=strings)
+    np.testing.assert_allclose(encoded["mean"].numpy(), model.encode(ids).mean().numpy(), rtol=1e-5, atol=1e-6)
+    sampled = served["sample"](num_samples=tf.constant(3), seed=tf.constant(2))
+    assert sampled["sentences"].shape == (3,)
+    expected_ids = model.sample(3, seed=[2, 0], greedy=model.latent_dim > 0)  # a language model samples words
+    np.testing.assert_array_equal(sampled["ids"].numpy(), expected_ids.numpy())
+    assert text.Vocabulary.load(path / "assets" / text.VOCABULARY_FILE).tokens == vocabulary.tokens
+    with pytest.raises(tf.errors.InvalidArgumentError, match="token ids must lie"):
+        served["log_likelihood_ids"](ids=ids + 1000, num_samples=tf.constant(2))
+    # log p(x|z) at any z: the model's teacher-forced likelihood; with encode_ids, the ELBO by hand.
+    z = tf.random.stateless_normal([ids.shape[0], model.latent_dim], seed=[3, 4])
+    given = served["log_px_given_z"](ids=ids, z=z)
+    np.testing.assert_allclose(
+        given["log_px_given_z"].numpy(), model.likelihood_of(ids, z).log_prob(ids).numpy(), rtol=1e-5, atol=1e-4
+    )
+    np.testing.assert_array_equal(given["tokens"].numpy(), out["tokens"].numpy())
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one latent code per sentence"):
+        served["log_px_given_z"](ids=ids, z=z[:2])
+    if model.latent_dim:  # a language model's z is empty
+        with pytest.raises(tf.errors.InvalidArgumentError, match="must be finite"):
+            served["log_px_given_z"](ids=ids, z=z * np.nan)
+        wide = tf.zeros([ids.shape[0], model.latent_dim + 1])
+        for call in (lambda: served["log_px_given_z"](ids=ids, z=wide), lambda: served["decode"](z=wide)):
+            with pytest.raises((tf.errors.InvalidArgumentError, ValueError, TypeError), match="latent_dim|shape"):
+                call()
+    # A request without sentences is refused by name (the encoder's LSTM cannot run on an empty batch).
+    none = tf.constant([], tf.string)
+    for call in (
+        lambda: served["encode"](sentences=none),
+        lambda: served["reconstruct"](sentences=none),
+        lambda: served["log_likelihood"](sentences=none, num_samples=tf.constant(2)),
+    ):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="holds no sentence"):
+            call()

@@ -1,5 +1,8 @@
 """Text: the vocabulary and pipelines, the sentence VAE's likelihood, word dropout, the language-model
-baseline, importance weighting, mutual information, input checks, export, and the CLI on a slice of PTB."""
+baseline, importance weighting, mutual information, input checks, export, and the CLI on a slice of PTB.
+
+The checks every sentence-VAE variant gets (config round trip, save/load, gradients, export parity) are in
+tests/test_harness.py, whose ``VARIANTS`` hold the text variants beside the image ones."""
 
 import json
 import math
@@ -10,37 +13,14 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax, logsumexp
 
-from conftest import REPO
+from conftest import REPO, SENTENCES, small
 from tfvae import text
 from tfvae.backend import keras, tf
 from tfvae.evaluation import importance_weighted_log_likelihood, mutual_information
 from tfvae.sentence import SentenceVAE, WordDropout
 from tfvae.text import BOS, EOS, PAD, UNK
 
-SENTENCES = [
-    "the cat sat on the mat",
-    "a dog ran far away",
-    "the dog sat",
-    "a cat ran to the dog",
-    "the mat is red",
-    "a red cat sat on a dog",
-] * 20
 PTB = REPO.parent / "shared" / "data" / "ptb"
-
-
-@pytest.fixture(scope="module")
-def vocabulary():
-    return text.Vocabulary.build(SENTENCES)
-
-
-@pytest.fixture(scope="module")
-def ids(vocabulary):
-    return vocabulary.ids(SENTENCES[:6])[0]
-
-
-def small(vocabulary, **kwargs):
-    """A small sentence VAE on the test vocabulary."""
-    return SentenceVAE(vocabulary.size, **{"latent_dim": 4, "embedding_dim": 8, "units": 8, "seed": 0, **kwargs})
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -274,85 +254,6 @@ def test_bad_token_inputs_are_refused(vocabulary, ids):
         SentenceVAE(vocabulary.size, data_shape=(3,))
     with pytest.raises(ValueError, match="VampPrior"):
         SentenceVAE(vocabulary.size, prior="vamp")
-
-
-VARIANTS = {
-    "language_model": {"latent_dim": 0},
-    "lstm_both": {},
-    "gru_initial_state_bidirectional": {"rnn": "gru", "latent_injection": "initial_state", "bidirectional": True},
-    "inputs_word_dropout": {"latent_injection": "inputs", "word_dropout": 0.25},
-    "free_bits_bn": {"objective": "free_bits", "free_bits": 0.2, "batch_norm_gamma": 0.5},
-    "iwae_mixture_prior": {"objective": "iwae", "num_samples": 3, "prior": "mixture", "prior_components": 3},
-}
-
-
-# Export parity on three of them (a SavedModel costs ~30 s): the language model, both RNNs, every injection.
-EXPORTED = ("language_model", "gru_initial_state_bidirectional", "inputs_word_dropout")
-
-
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_every_text_variant_round_trips_trains_and_exports(variant, vocabulary, ids, tmp_path):
-    """The harness of tests/test_harness.py, for sentences: config, weights, gradients, export parity."""
-    from tfvae.sentence_export import export_sentence_model
-
-    model = small(vocabulary, **VARIANTS[variant])
-    config = json.loads(json.dumps(model.get_config()))
-    again = SentenceVAE.from_config(config)
-    assert again.get_config() == model.get_config()
-    model.save_weights(str(tmp_path / "w"))
-    again.load_weights(str(tmp_path / "w"))
-    np.testing.assert_allclose(again.elbo(ids, seed=1).numpy(), model.elbo(ids, seed=1).numpy(), rtol=1e-6)
-    with tf.GradientTape() as tape:
-        model(ids, training=True)
-        loss = tf.add_n(model.losses)
-    grads = tape.gradient(loss, model.trainable_variables)
-    missing = [v.name for v, g in zip(model.trainable_variables, grads) if g is None]
-    # A language model has no encoder weights; every other variable gets a gradient.
-    assert not missing
-    assert all(np.all(np.isfinite(tf.convert_to_tensor(g).numpy())) for g in grads)
-    if variant not in EXPORTED:
-        return
-    path = export_sentence_model(model, vocabulary, tmp_path / "export", 1)
-    served = tf.saved_model.load(str(path)).signatures
-    strings = tf.constant(SENTENCES[:6])
-    out = served["log_likelihood"](sentences=strings, num_samples=tf.constant(4))
-    expected = importance_weighted_log_likelihood(model, ids, 4, [0, 0], chunk_size=10)
-    np.testing.assert_allclose(out["log_px"].numpy(), expected.numpy(), rtol=1e-5, atol=1e-4)
-    np.testing.assert_array_equal(out["tokens"].numpy(), np.sum(ids.numpy() != PAD, axis=1))
-    encoded = served["encode"](sentences=strings)
-    np.testing.assert_allclose(encoded["mean"].numpy(), model.encode(ids).mean().numpy(), rtol=1e-5, atol=1e-6)
-    sampled = served["sample"](num_samples=tf.constant(3), seed=tf.constant(2))
-    assert sampled["sentences"].shape == (3,)
-    expected_ids = model.sample(3, seed=[2, 0], greedy=model.latent_dim > 0)  # a language model samples words
-    np.testing.assert_array_equal(sampled["ids"].numpy(), expected_ids.numpy())
-    assert text.Vocabulary.load(path / "assets" / text.VOCABULARY_FILE).tokens == vocabulary.tokens
-    with pytest.raises(tf.errors.InvalidArgumentError, match="token ids must lie"):
-        served["log_likelihood_ids"](ids=ids + 1000, num_samples=tf.constant(2))
-    # log p(x|z) at any z: the model's teacher-forced likelihood; with encode_ids, the ELBO by hand.
-    z = tf.random.stateless_normal([ids.shape[0], model.latent_dim], seed=[3, 4])
-    given = served["log_px_given_z"](ids=ids, z=z)
-    np.testing.assert_allclose(
-        given["log_px_given_z"].numpy(), model.likelihood_of(ids, z).log_prob(ids).numpy(), rtol=1e-5, atol=1e-4
-    )
-    np.testing.assert_array_equal(given["tokens"].numpy(), out["tokens"].numpy())
-    with pytest.raises(tf.errors.InvalidArgumentError, match="one latent code per sentence"):
-        served["log_px_given_z"](ids=ids, z=z[:2])
-    if model.latent_dim:  # a language model's z is empty
-        with pytest.raises(tf.errors.InvalidArgumentError, match="must be finite"):
-            served["log_px_given_z"](ids=ids, z=z * np.nan)
-        wide = tf.zeros([ids.shape[0], model.latent_dim + 1])
-        for call in (lambda: served["log_px_given_z"](ids=ids, z=wide), lambda: served["decode"](z=wide)):
-            with pytest.raises((tf.errors.InvalidArgumentError, ValueError, TypeError), match="latent_dim|shape"):
-                call()
-    # A request without sentences is refused by name (the encoder's LSTM cannot run on an empty batch).
-    none = tf.constant([], tf.string)
-    for call in (
-        lambda: served["encode"](sentences=none),
-        lambda: served["reconstruct"](sentences=none),
-        lambda: served["log_likelihood"](sentences=none, num_samples=tf.constant(2)),
-    ):
-        with pytest.raises(tf.errors.InvalidArgumentError, match="holds no sentence"):
-            call()
 
 
 # --- end to end on Penn Treebank ---------------------------------------------------------------------
