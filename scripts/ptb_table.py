@@ -167,6 +167,8 @@ def main():
     parser.add_argument("--figure", default=str(ROOT / "docs" / "images" / "ptb-collapse.png"))
     parser.add_argument("--label", help="results file ptb-table-<date>-<label>.json (a table apart from today's other)")
     args = parser.parse_args()
+    if args.label and args.figure == parser.get_default("figure"):
+        args.figure = str(ROOT / "docs" / "images" / f"ptb-collapse-{args.label}.png")  # keep the main table's
     date = datetime.date.today().isoformat()
     command = "python scripts/ptb_table.py " + " ".join(sys.argv[1:])
     if args.ship:

@@ -448,6 +448,7 @@ LIKELIHOOD_HEADS = (BernoulliLikelihood, NormalLikelihood, ContinuousBernoulliLi
 
 
 def _head_class(heads, kind, what, names):
+    """The class in ``heads`` whose ``kind`` is ``kind``; ``ValueError`` listing ``names`` otherwise."""
     for head in heads:
         if head.kind == kind:
             return head

@@ -149,7 +149,8 @@ class _Signatures(tf.Module):
     def _decode(self, z, condition=None):
         z = tf.ensure_shape(z, [None, self._get_model().latent_dim])
         p = self._get_model().decode(z, condition)
-        return {"mean": p.mean(), **self._get_model().likelihood.serving_outputs(p)}
+        head = self._get_model().likelihood
+        return {"mean": p.mean(), **(head.serving_outputs(p) if hasattr(head, "serving_outputs") else {})}
 
     def _reconstruct(self, x, condition=None):
         with tf.control_dependencies(self._check_images(x, condition)):
@@ -228,7 +229,7 @@ def layer_names(model):
 def describe(model, preprocessing):
     """The ``tfvae.json`` contents: what a consumer needs to feed the model."""
     condition = ["condition"] if model.condition_dim else []
-    decode_outputs = list(model.likelihood.serving_output_names)
+    decode_outputs = list(getattr(model.likelihood, "serving_output_names", ()))  # a custom head may have none
     return {
         "format": "tfvae-export-1",
         "model": model.get_config(),

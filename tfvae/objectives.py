@@ -64,6 +64,15 @@ def negative_elbo(terms: dict) -> tf.Tensor:
     return reconstruction(terms) + terms["kl"]
 
 
+def _configured(beta):
+    """beta as a number (its value now, if a variable is passed), for the objective's key and description."""
+    return float(beta.numpy()) if isinstance(beta, tf.Variable) else float(beta)
+
+
+# The terms an objective may ask for in ``needs``, beyond the common ones (``VAE.elbo_terms`` computes them).
+EXTRA_TERMS = ("kl_per_dim", "log_posterior_stopped", "log_joint_stopped_z")
+
+
 class ELBO:
     """The negative beta-weighted ELBO: ``reconstruction + beta * KL``.
 
@@ -77,7 +86,7 @@ class ELBO:
 
     def __init__(self, beta=1.0, num_samples=1, kl_weight=None):
         """``beta`` as configured; ``kl_weight`` (default ``beta``) multiplies the KL and may be a variable."""
-        self.beta = beta
+        self.beta = _configured(beta)
         self.kl_weight = beta if kl_weight is None else kl_weight
         self.num_samples = int(num_samples)
 
@@ -186,7 +195,7 @@ class FreeBits:
         if float(lambda_) < 0:
             raise ValueError(f"free bits lambda must be >= 0, got {lambda_}")
         self.lambda_ = float(lambda_)
-        self.beta = beta
+        self.beta = _configured(beta)
         self.kl_weight = beta if kl_weight is None else kl_weight
         self.num_samples = int(num_samples)
 
@@ -237,5 +246,8 @@ def make_objective(
     """
     for objective in OBJECTIVE_CLASSES:
         if objective.name == kind:
+            unknown = set(objective.needs) - set(EXTRA_TERMS)
+            if unknown:  # a new objective asking for a term the model does not compute
+                raise ValueError(f"objective {kind!r} needs terms {sorted(unknown)}; the model computes {EXTRA_TERMS}")
             return objective.from_options(beta, num_samples, free_bits, kl_weight)
     raise ValueError(f"objective must be one of {OBJECTIVES}, got {kind!r}")

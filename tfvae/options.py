@@ -438,6 +438,17 @@ OPTIONS = (
         group=TEXT_GROUP,
     ),
     Option(
+        "decoder_dropout",
+        "dropout on the decoder's word embeddings and LSTM outputs in training (Texar's VAE-LSTM: 0.5)",
+        _TEXT,
+        float,
+        0.0,
+        low=0,
+        high=1,
+        high_open=True,
+        group=TEXT_GROUP,
+    ),
+    Option(
         "word_dropout",
         "rate at which training replaces decoder inputs by <unk> (Bowman et al.: 0.25 and up)",
         _TEXT,
@@ -694,6 +705,11 @@ def _wrong_kind_message(v):
     return f"{', '.join(v.name(name) for name in _wrong_kind(v))}: {other} {v.style}s, not for {v.show('dataset')}"
 
 
+def _for_text(v):
+    """Where a text-only value belongs: ``--dataset text`` on the command line, ``tfvae.SentenceVAE`` in Python."""
+    return v.show("dataset", "text") if v.style == "flag" else "use tfvae.SentenceVAE for sentences"
+
+
 _BOTH, _IMAGES, _TEXTS = ("image", "text"), ("image",), ("text",)
 _LATENT_OBJECTIVES = ("free_bits", "iwae", "iwae_dreg")  # objectives that act on a latent
 
@@ -712,14 +728,14 @@ RULES = (
         ("architecture", "dataset"),
         _IMAGES,
         lambda v: v["architecture"] in RNNS,
-        lambda v: f"{v.show('architecture')} is for text ({v.show('dataset', 'text')})",
+        lambda v: f"{v.show('architecture')} is for text ({_for_text(v)})",
         {"architecture": "lstm"},
     ),
     Rule(
         ("latent_dim", "dataset"),
         _IMAGES,
         lambda v: v["latent_dim"] == 0,
-        lambda v: f"{v.show('latent_dim')} (a language model, no latent) is for text ({v.show('dataset', 'text')})",
+        lambda v: f"{v.show('latent_dim')} (a language model, no latent) is for text ({_for_text(v)})",
         {"latent_dim": 0},
     ),
     Rule(

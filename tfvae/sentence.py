@@ -152,7 +152,9 @@ class SentenceDecoder(keras.layers.Layer):
     Position t reads ``x_{t-1}`` (``<bos>`` at t = 1; word dropout in
     training) and predicts ``x_t``. z (``[B, latent_dim]``) sets the initial
     state and/or joins every input (``latent_injection``); with
-    ``latent_dim=0`` this is an RNN language model.
+    ``latent_dim=0`` this is an RNN language model. ``dropout`` drops units of
+    the word embeddings and of the RNN's outputs in training (Zaremba et al.
+    2014; Texar's VAE-LSTM uses 0.5 on both).
     """
 
     def __init__(
@@ -164,6 +166,7 @@ class SentenceDecoder(keras.layers.Layer):
         rnn="lstm",
         latent_injection="both",
         word_dropout=0.0,
+        dropout=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -174,6 +177,10 @@ class SentenceDecoder(keras.layers.Layer):
         self.latent_injection, self.word_dropout_rate = latent_injection, float(word_dropout)
         self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim)
         self.word_dropout = WordDropout(word_dropout)
+        self.dropout_rate = float(dropout)
+        # Outside the RNN (Keras's own LSTM dropout would leave its fused implementation for a slower one).
+        self.embedding_dropout = keras.layers.Dropout(self.dropout_rate)
+        self.output_dropout = keras.layers.Dropout(self.dropout_rate)
         self.rnn = _rnn_layer(rnn, self.units, return_sequences=True, return_state=True)
         self.to_state = (
             keras.layers.Dense(self.units, name="latent_to_state")
@@ -193,14 +200,14 @@ class SentenceDecoder(keras.layers.Layer):
 
     def step(self, z, inputs, state):
         """Logits ``[B, T, V]`` and the new state for input tokens ``[B, T]`` after ``state``."""
-        embedded = self.embedding(inputs)
+        embedded = self.embedding_dropout(self.embedding(inputs))
         if self.latent_dim and self.latent_injection != "initial_state":
             steps = tf.shape(inputs)[1]
             # Cast: under mixed precision the embeddings are float16, and generate passes z as float32.
             z = tf.cast(z, embedded.dtype)
             embedded = tf.concat([embedded, tf.tile(z[:, None, :], [1, steps, 1])], axis=-1)
         outputs = self.rnn(embedded, initial_state=state)
-        return self.logits(outputs[0]), list(outputs[1:])
+        return self.logits(self.output_dropout(outputs[0])), list(outputs[1:])
 
     def call(self, inputs):
         """Teacher forcing: logits ``[B, T, V]`` for ``inputs = (z [B, d], x [B, T])``."""
@@ -250,6 +257,7 @@ class SentenceDecoder(keras.layers.Layer):
             "rnn": self.rnn_kind,
             "latent_injection": self.latent_injection,
             "word_dropout": self.word_dropout_rate,
+            "dropout": self.dropout_rate,
         }
 
 
@@ -374,6 +382,7 @@ class SentenceVAE(VAE):
         bidirectional: a bidirectional encoder.
         latent_injection: ``"initial_state"``, ``"inputs"`` or ``"both"``.
         word_dropout: the rate at which training replaces decoder inputs by ``<unk>``.
+        decoder_dropout: dropout on the decoder's word embeddings and RNN outputs in training.
         batch_norm_gamma: BN-VAE's fixed gamma on the posterior means (0: off).
         max_length: words generated at most by ``sample``/``reconstruct``.
         **kwargs: the ``VAE``'s objective, prior and sampling arguments
@@ -404,6 +413,7 @@ class SentenceVAE(VAE):
         word_dropout=0.0,
         batch_norm_gamma=0.0,
         max_length=100,
+        decoder_dropout=0.0,
         **kwargs,
     ):
         given = sorted(set(kwargs) & set(_IMAGE_ONLY))
@@ -422,6 +432,7 @@ class SentenceVAE(VAE):
             "bidirectional": bidirectional,
             "latent_injection": latent_injection,
             "word_dropout": word_dropout,
+            "decoder_dropout": decoder_dropout,
             "batch_norm_gamma": batch_norm_gamma,
             "max_length": max_length,
         }
@@ -430,6 +441,7 @@ class SentenceVAE(VAE):
         self.vocab_size, self.embedding_dim, self.units = int(vocab_size), int(embedding_dim), int(units)
         self.rnn, self.bidirectional, self.latent_injection = rnn, bool(bidirectional), latent_injection
         self.word_dropout, self.batch_norm_gamma = float(word_dropout), float(batch_norm_gamma)
+        self.decoder_dropout = float(decoder_dropout)
         self.max_length = int(max_length)
         super().__init__(
             data_shape=(None,), latent_dim=int(latent_dim), architecture=rnn, likelihood="categorical", **kwargs
@@ -458,6 +470,7 @@ class SentenceVAE(VAE):
             self.rnn,
             self.latent_injection,
             self.word_dropout,
+            self.decoder_dropout,
             name="decoder",
         )
         # Build the weights now, so checkpoints restore before the first call.
@@ -527,6 +540,7 @@ class SentenceVAE(VAE):
             bidirectional=self.bidirectional,
             latent_injection=self.latent_injection,
             word_dropout=self.word_dropout,
+            decoder_dropout=self.decoder_dropout,
             batch_norm_gamma=self.batch_norm_gamma,
             max_length=self.max_length,
         )
