@@ -90,6 +90,7 @@ VARIANTS = {
     # every latent injection.
     "text_language_model": Variant(SentenceVAE, {"latent_dim": 0}, SAVED_MODEL),
     "text_lstm_both": Variant(SentenceVAE, {}),
+    "text_decoder_dropout": Variant(SentenceVAE, {"decoder_dropout": 0.3}),
     "text_gru_initial_state_bidirectional": Variant(
         SentenceVAE, {"rnn": "gru", "latent_injection": "initial_state", "bidirectional": True}, SAVED_MODEL
     ),

@@ -164,14 +164,15 @@ def test_word_dropout_rate_and_never_outside_training():
         WordDropout(1.0)
 
 
-def test_word_dropout_acts_in_fit_only(vocabulary, ids):
-    model = small(vocabulary, word_dropout=0.5)
+@pytest.mark.parametrize("dropout", ["word_dropout", "decoder_dropout"])
+def test_dropout_acts_in_fit_only(vocabulary, ids, dropout):
+    model = small(vocabulary, **{dropout: 0.5})
     # Outside training the ELBO is deterministic given the seed, so the dropout is off.
     np.testing.assert_array_equal(model.elbo(ids, seed=3).numpy(), model.elbo(ids, seed=3).numpy())
-    clean = small(vocabulary, word_dropout=0.0)
+    clean = small(vocabulary, **{dropout: 0.0})
     clean.set_weights(model.get_weights())
     np.testing.assert_allclose(clean.elbo(ids, seed=3).numpy(), model.elbo(ids, seed=3).numpy(), rtol=1e-6)
-    # In training (call with training=True) the loss differs: words were replaced.
+    # In training (call with training=True) the loss differs: words (or units) were dropped.
     model.compile(optimizer=keras.optimizers.Adam(0.0))
     clean.compile(optimizer=keras.optimizers.Adam(0.0))
     with tf.GradientTape():
