@@ -15,7 +15,7 @@ homotopy of each VAE. Writes ``scripts/results/ptb-table-<date>.json``,
 ``docs/images/ptb-collapse.png`` (``tfvae.plots.plot_collapse``: KL, MI and
 -ELBO per epoch) and prints a markdown table.
 
-``--ship NAME`` exports that run to ``saved_models/ptb_sentence_vae/1`` with
+``--ship NAME`` exports that run to ``saved_models/ptb_sentence_vae/<--version>`` with
 float16 weights, after measuring what float16 changes: log p(x) of the first
 500 test sentences through the float32 and the float16 export (same K = 20
 samples). Its ``metrics.json`` holds the run's metrics, the table's row for
@@ -159,7 +159,10 @@ def main():
     parser.add_argument("--limit", type=int, default=None, help="score only the first N test sentences")
     parser.add_argument("--only", nargs="*", default=list(RECIPES), help="names under configs/ptb")
     parser.add_argument("--convergence", metavar="NAME", help="K = 10, 100, 500 on one run instead")
-    parser.add_argument("--ship", metavar="NAME", help="export this run to saved_models/ptb_sentence_vae/1 instead")
+    parser.add_argument(
+        "--ship", metavar="NAME", help="export this run to saved_models/ptb_sentence_vae/VERSION instead"
+    )
+    parser.add_argument("--version", type=int, default=1, help="with --ship: the export's version number")
     parser.add_argument("--table", help="with --ship: the ptb-table JSON whose row to keep in metrics.json")
     parser.add_argument(
         "--figure-only", action="store_true", help="redraw the figure for the rows of today's table, scoring nothing"
@@ -172,7 +175,7 @@ def main():
     date = datetime.date.today().isoformat()
     command = "python scripts/ptb_table.py " + " ".join(sys.argv[1:])
     if args.ship:
-        print(f"wrote {ship(Path(args.runs) / args.ship, args.table)}")
+        print(f"wrote {ship(Path(args.runs) / args.ship, args.table, version=args.version)}")
         return
     if args.convergence:
         rows = convergence(Path(args.runs) / args.convergence, args.limit)
