@@ -110,6 +110,27 @@ def test_larger_epochs_continues_with_the_schedule_intact(run_copy):
     assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 3
 
 
+def test_an_interrupted_continuation_resumes_and_a_smaller_epochs_ends_it(run_copy, monkeypatch):
+    from tfvae.backend import keras
+
+    run, args = run_copy
+    backup_epoch_end = keras.callbacks.BackupAndRestore.on_epoch_end
+
+    def killed_after_the_first_new_epoch(self, epoch, logs=None):
+        backup_epoch_end(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", killed_after_the_first_new_epoch)
+    assert main([*args, "--epochs", "3"]) == 130  # interrupted (Ctrl-C)
+    # The old metrics (1 epoch) are gone: the run is not finished, so re-running resumes it.
+    assert not (run / "metrics.json").exists()
+    monkeypatch.undo()
+    assert main([*args, "--epochs", "2"]) == 0  # stop where the interruption left it
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs_trained"] == 2 and [int(r["epoch"]) for r in history(run)] == [0, 1]
+
+
 def test_other_settings_are_refused_before_anything_is_written(run_copy, capsys):
     run, args = run_copy
     before = snapshot(run)

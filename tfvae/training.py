@@ -298,6 +298,9 @@ def train(
             TrimHistory(run_dir / "history.csv"),
         ]
 
+    if state == "continue":
+        # No longer finished: an interrupted continuation must resume, not report the old metrics.
+        (run_dir / "metrics.json").unlink()
     start = time.perf_counter()
     history = model.fit(
         train_data,
