@@ -707,7 +707,9 @@ def _wrong_kind_message(v):
 
 def _for_text(v):
     """Where a text-only value belongs: ``--dataset text`` on the command line, ``tfvae.SentenceVAE`` in Python."""
-    return v.show("dataset", "text") if v.style == "flag" else "use tfvae.SentenceVAE for sentences"
+    if v.style == "flag":
+        return v.show("dataset", "text")
+    return f"{v.show('dataset', 'text')}: in Python, tfvae.SentenceVAE"
 
 
 _BOTH, _IMAGES, _TEXTS = ("image", "text"), ("image",), ("text",)
