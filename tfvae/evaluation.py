@@ -149,14 +149,74 @@ def _per_layer(latent_dims, stats):
     }
 
 
+def _nll(log_px):
+    """NLL (nats per example) and its standard error over examples, from per-example log p(x) estimates."""
+    log_px = np.asarray(log_px, np.float64)
+    return {
+        "nll": float(-log_px.mean()),
+        "nll_stderr": float(log_px.std(ddof=1) / math.sqrt(len(log_px))) if len(log_px) > 1 else 0.0,
+    }
+
+
 def _likelihood_summary(log_px, data_shape):
     """NLL, its standard error over examples, and bits/dim from per-example log p(x) estimates."""
-    log_px = np.asarray(log_px, np.float64)
-    nll = float(-log_px.mean())
-    return {
-        "nll": nll,
-        "nll_stderr": float(log_px.std(ddof=1) / math.sqrt(len(log_px))) if len(log_px) > 1 else 0.0,
-        "bits_per_dim": nll / (int(np.prod(data_shape)) * math.log(2.0)),
+    nll = _nll(log_px)
+    return {**nll, "bits_per_dim": nll["nll"] / (int(np.prod(data_shape)) * math.log(2.0))}
+
+
+def example_batches(examples, batch_size, conditions=None):
+    """``(rows, x, condition)`` batches of ``examples``, ``rows`` their indices in ``examples``.
+
+    Slices of an array of images; or, for a ``tf.RaggedTensor`` of token ids,
+    sentences of similar length together (0-padded), so that little of the
+    work is padding. ``condition`` is ``conditions[rows]`` (float32), or None.
+    """
+    conditions = None if conditions is None else np.asarray(conditions, np.float32)
+    ragged = isinstance(examples, tf.RaggedTensor)
+    order = np.argsort(examples.row_lengths().numpy(), kind="stable") if ragged else np.arange(len(examples))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        x = tf.gather(examples, rows).to_tensor(0) if ragged else tf.constant(examples[rows])
+        yield rows, x, None if conditions is None else tf.constant(conditions[rows])
+
+
+def _evaluation_loop(model, batches, num_batches, num_samples, chunk_size, seed, verbose, extra=None):
+    """The importance-weighted evaluation of ``model`` over ``batches``, ``(x, condition)`` pairs.
+
+    Batch i draws its samples with the stateless seed ``(seed, i)``; ``extra``
+    (a function of x giving a dict of per-example tensors) adds to each batch's
+    statistics. Returns the per-example arrays (``log_px``, ``elbo``,
+    ``posterior_mean``, ..., in batch order) and the numbers every evaluation
+    reports: the ELBO and its terms, KL per dimension (and per layer), active
+    units, and the settings.
+    """
+    # No XLA here: measured 10x slower than plain graph mode for this loop on CPU.
+    step = tf.function(
+        lambda x, c, s: {
+            **_batch_statistics(model, x, c, num_samples, s, chunk_size),
+            **(extra(x) if extra else {}),
+        },
+        reduce_retracing=True,
+    )
+    progress = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch")
+    parts = []
+    start = time.perf_counter()
+    for i, (x, condition) in enumerate(batches):
+        parts.append({k: v.numpy() for k, v in step(x, condition, tf.constant([seed, i], tf.int32)).items()})
+        progress.update(i + 1)
+    seconds = time.perf_counter() - start
+    stats = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return stats, {
+        "elbo": float(stats["elbo"].mean()),
+        "reconstruction": float(stats["reconstruction"].mean()),
+        "kl": float(stats["kl"].mean()),
+        "kl_per_dim": [float(v) for v in stats["kl_per_dim"].mean(0)],
+        "active_units": active_units(stats["posterior_mean"]),
+        **_per_layer(model.latent_dims, stats),
+        "num_samples": int(num_samples),
+        "num_examples": int(len(stats["log_px"])),
+        "seed": int(seed),
+        "seconds": seconds,
     }
 
 
@@ -205,34 +265,11 @@ def evaluate(
     model.check_inputs(np.asarray(images), None if conditions is None else np.asarray(conditions))
     images = np.asarray(images, np.float32)
     _check_counts(num_samples=num_samples, batch_size=batch_size, chunk_size=chunk_size)
-    # No XLA here: measured 10x slower than plain graph mode for this loop on CPU.
-    step = tf.function(
-        lambda x, c, s: _batch_statistics(model, x, c, num_samples, s, chunk_size), reduce_retracing=True
+    batches = ((x, c) for _, x, c in example_batches(images, batch_size, conditions))
+    stats, numbers = _evaluation_loop(
+        model, batches, math.ceil(len(images) / batch_size), num_samples, chunk_size, seed, verbose
     )
-    num_batches = math.ceil(len(images) / batch_size)
-    progress = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch")
-    parts = []
-    start = time.perf_counter()
-    for i in range(num_batches):
-        rows = slice(i * batch_size, (i + 1) * batch_size)
-        condition = None if conditions is None else np.asarray(conditions[rows], np.float32)
-        parts.append({k: v.numpy() for k, v in step(images[rows], condition, tf.constant([seed, i], tf.int32)).items()})
-        progress.update(i + 1)
-    seconds = time.perf_counter() - start
-    stats = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    return {
-        **_likelihood_summary(stats["log_px"], images.shape[1:]),
-        "elbo": float(stats["elbo"].mean()),
-        "reconstruction": float(stats["reconstruction"].mean()),
-        "kl": float(stats["kl"].mean()),
-        "kl_per_dim": [float(v) for v in stats["kl_per_dim"].mean(0)],
-        "active_units": active_units(stats["posterior_mean"]),
-        **_per_layer(model.latent_dims, stats),
-        "num_samples": int(num_samples),
-        "num_examples": int(len(images)),
-        "seed": int(seed),
-        "seconds": seconds,
-    }
+    return {**_likelihood_summary(stats["log_px"], images.shape[1:]), **numbers}
 
 
 def mutual_information(loc, scale, seed=0, chunk_size=MUTUAL_INFORMATION_CHUNK):
@@ -304,42 +341,27 @@ def evaluate_sentences(
     if len(lengths) == 0:
         raise ValueError("no sentences to evaluate")
     _check_counts(num_samples=num_samples, batch_size=batch_size, chunk_size=chunk_size)
-    order = np.argsort(lengths, kind="stable")
-    step = tf.function(
-        lambda x, s: {
-            **_batch_statistics(model, x, None, num_samples, s, chunk_size),
-            "posterior_stddev": model.encode(x).stddev(),
-        },
-        reduce_retracing=True,
+    # In batch order (by length), not the input order: the numbers are means over sentences, and the
+    # mutual information draws its samples in this order.
+    batches = ((x, None) for _, x, _ in example_batches(ids, batch_size))
+    stats, numbers = _evaluation_loop(
+        model,
+        batches,
+        math.ceil(len(lengths) / batch_size),
+        num_samples,
+        chunk_size,
+        seed,
+        verbose,
+        extra=lambda x: {"posterior_stddev": model.encode(x).stddev()},
     )
-    num_batches = math.ceil(len(order) / batch_size)
-    progress = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch")
-    parts = []
-    start = time.perf_counter()
-    for i in range(num_batches):
-        x = tf.gather(ids, order[i * batch_size : (i + 1) * batch_size]).to_tensor(0)
-        parts.append({k: v.numpy() for k, v in step(x, tf.constant([seed, i], tf.int32)).items()})
-        progress.update(i + 1)
-    seconds = time.perf_counter() - start
-    stats = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     tokens = int(lengths.sum())
-    nll = -stats["log_px"].astype(np.float64)
     return {
-        "nll": float(nll.mean()),
-        "nll_stderr": float(nll.std(ddof=1) / math.sqrt(len(nll))) if len(nll) > 1 else 0.0,
-        "ppl": math.exp(nll.sum() / tokens),
+        **_nll(stats["log_px"]),
+        "ppl": math.exp(-stats["log_px"].astype(np.float64).sum() / tokens),
         "tokens": tokens,
-        "elbo": float(stats["elbo"].mean()),
         "ppl_elbo": math.exp(-stats["elbo"].astype(np.float64).sum() / tokens),
-        "reconstruction": float(stats["reconstruction"].mean()),
-        "kl": float(stats["kl"].mean()),
-        "kl_per_dim": [float(v) for v in stats["kl_per_dim"].mean(0)],
         "mi": mutual_information(stats["posterior_mean"], stats["posterior_stddev"], seed),
-        "active_units": active_units(stats["posterior_mean"]),
-        "num_samples": int(num_samples),
-        "num_examples": int(len(lengths)),
-        "seed": int(seed),
-        "seconds": seconds,
+        **numbers,
     }
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from tfvae import latents
 from tfvae.backend import keras, tf, tfb, tfd, tfp
 from tfvae.distributions import POSTERIOR_MIN_SCALE, FullCovarianceNormalPosterior
-from tfvae.evaluation import IMAGE_SAMPLE_CHUNK, log_mean_weight
+from tfvae.evaluation import IMAGE_SAMPLE_CHUNK, example_batches, log_mean_weight
 
 STARTS = ("encoder", "prior")
 COVARIANCES = ("diagonal", "full")
@@ -187,20 +187,6 @@ def fit_posteriors(
     return posteriors, curve
 
 
-def _example_batches(examples, batch_size):
-    """``(rows, x)`` batches of ``examples``: slices of an array of images, or, for a ``tf.RaggedTensor``
-    of token ids, sentences of similar length together (0-padded), so that little of the work is padding."""
-    if isinstance(examples, tf.RaggedTensor):
-        order = np.argsort(examples.row_lengths().numpy(), kind="stable")
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            yield rows, tf.gather(examples, rows).to_tensor(0)
-        return
-    for start in range(0, len(examples), batch_size):
-        rows = np.arange(start, min(start + batch_size, len(examples)))
-        yield rows, tf.constant(examples[rows])
-
-
 def inference_gaps(
     model,
     images,
@@ -250,8 +236,7 @@ def inference_gaps(
     num_batches = math.ceil(count / batch_size)
     progress = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch")
     start = time.perf_counter()
-    for i, (rows, x) in enumerate(_example_batches(images, batch_size)):
-        condition = None if conditions is None else tf.constant(np.asarray(conditions, np.float32)[rows])
+    for i, (rows, x, condition) in enumerate(example_batches(images, batch_size, conditions)):
         # Independent streams for the four random parts of this batch.
         fit_seed, amortized_seed, optimized_seed, likelihood_seed = (
             s.numpy() for s in tfp.random.split_seed(tf.constant([seed, i], tf.int32), n=4)
