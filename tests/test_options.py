@@ -60,23 +60,18 @@ def _python_arguments():
     """``{family: {name: default}}`` of the ``VAE`` and ``SentenceVAE`` constructors and of ``TrainSettings``."""
     from tfvae.model import VAE
     from tfvae.runs import TrainSettings, constructor_defaults
-    from tfvae.sentence import _IMAGE_ONLY, SentenceVAE
+    from tfvae.sentence import SentenceVAE
 
     def arguments(model_class):
-        # tfvae's own classes: Keras's layer arguments (name, dtype, ...) are no hyperparameters.
-        names = [
-            name
-            for cls in model_class.__mro__
-            if "__init__" in vars(cls) and cls.__module__.startswith("tfvae")
-            for name, p in inspect.signature(cls.__init__).parameters.items()
-            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        ]
+        # The face's own arguments and the core's that it takes; Keras's (name, dtype, ...) are no hyperparameters.
+        own = inspect.signature(model_class.__init__).parameters.items()
+        names = [name for name, p in own if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        names += [name for name in model_class.core_arguments() if name not in names]
         defaults = constructor_defaults(model_class)
         return {name: defaults.get(name, inspect.Parameter.empty) for name in names}
 
-    text = {name: default for name, default in arguments(SentenceVAE).items() if name not in _IMAGE_ONLY}
     train = {field.name: field.default for field in dataclasses.fields(TrainSettings)}
-    return {"image": arguments(VAE), "text": text, "train": train}
+    return {"image": arguments(VAE), "text": arguments(SentenceVAE), "train": train}
 
 
 def test_every_train_flag_has_a_row_and_every_row_a_flag():

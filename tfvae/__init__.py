@@ -19,6 +19,7 @@ _SUBMODULES = (
     "backend",
     "callbacks",
     "cli",
+    "core",
     "data",
     "distributions",
     "evaluation",

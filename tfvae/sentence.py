@@ -10,20 +10,20 @@ The likelihood is a TFP ``Categorical`` per position, masked by the
 sentence's length, so log p(x|z) = sum_t log p(x_t | x_<t, z) with ``<eos>``
 included and padding contributing nothing.
 
-``SentenceVAE`` is a ``tfvae.VAE``: the objective, priors, KL, IWAE bound,
-free bits, KL annealing, importance-weighted evaluation and per-example
-posteriors (``tfvae.inference.fit_posteriors``) are the image VAE's. It
-differs in its parts (networks, likelihood, input checks) and in
-``likelihood_of``, which feeds x's own prefix to the decoder (teacher
-forcing). Against posterior collapse it adds word dropout on the decoder's
+``SentenceVAE`` is a face of the core that the image ``tfvae.VAE`` shares
+(``core.BaseVAE``): the objective, priors, KL, IWAE bound, free bits, KL
+annealing, importance-weighted evaluation and per-example posteriors
+(``tfvae.inference.fit_posteriors``) are the core's. It has its own parts
+(networks, likelihood, input checks) and ``likelihood_of``, which feeds x's
+own prefix to the decoder (teacher forcing). Against posterior collapse it adds word dropout on the decoder's
 inputs (Bowman et al.) and batch-normalized posterior means (BN-VAE, Zhu et
 al. 2020). With ``latent_dim=0`` it is the plain RNN language model: no
 encoder, KL = 0, and the ELBO is log p(x) exactly.
 """
 
-from tfvae import options, validation
+from tfvae import validation
 from tfvae.backend import keras, tf, tfd, tfpl
-from tfvae.model import VAE
+from tfvae.core import BaseVAE
 from tfvae.options import LATENT_INJECTIONS, RNNS  # defined once, with the options
 from tfvae.text import BOS, EOS, PAD, UNK
 
@@ -31,23 +31,6 @@ from tfvae.text import BOS, EOS, PAD, UNK
 # encoder whose means vary by less than that (all of them at the start) gets a normalized variance far
 # below 1, and the posterior collapses as if there were no batch norm (a PTB run did: KL 0.003).
 BN_VAE_EPSILON = 1e-8
-# VAE keywords that a sentence VAE fixes itself (they are not part of its config).
-_IMAGE_ONLY = (
-    "data_shape",
-    "architecture",
-    "hidden_units",
-    "filters",
-    "likelihood",
-    "likelihood_scale",
-    "condition_dim",
-    "latent_dims",
-    "inference",
-    "latent_hidden_units",
-    "latent_batch_norm",
-    "encoder",
-    "decoder",
-    "activation",
-)
 
 
 def _rnn_layer(kind, units, **kwargs):
@@ -370,8 +353,8 @@ class TokenChecker(validation.InputChecker):
 
 
 @keras.saving.register_keras_serializable(package="tfvae")
-class SentenceVAE(VAE):
-    """A VAE over sentences: ``tfvae.VAE`` with an RNN encoder and decoder (see the module docstring).
+class SentenceVAE(BaseVAE):
+    """A VAE over sentences: the core's posterior, prior and objective with an RNN encoder and decoder.
 
     Args:
         vocab_size: ids the model reads and writes (``tfvae.text.Vocabulary.size``).
@@ -382,13 +365,14 @@ class SentenceVAE(VAE):
         bidirectional: a bidirectional encoder.
         latent_injection: ``"initial_state"``, ``"inputs"`` or ``"both"``.
         word_dropout: the rate at which training replaces decoder inputs by ``<unk>``.
-        decoder_dropout: dropout on the decoder's word embeddings and RNN outputs in training.
         batch_norm_gamma: BN-VAE's fixed gamma on the posterior means (0: off).
         max_length: words generated at most by ``sample``/``reconstruct``.
-        **kwargs: the ``VAE``'s objective, prior and sampling arguments
-            (``objective``, ``num_samples``, ``free_bits``, ``beta``,
-            ``prior`` ``"normal"`` or ``"mixture"``, ``kl_estimate``,
-            ``posterior``, ``seed``, ``validate_inputs``, ``name``).
+        decoder_dropout: dropout on the decoder's word embeddings and RNN outputs in training.
+        **core: the core's arguments that a sentence VAE takes
+            (``tfvae.core.BaseVAE``): ``objective``, ``num_samples``,
+            ``free_bits``, ``beta``, ``prior`` (``"normal"`` or
+            ``"mixture"``), ``prior_components``, ``kl_estimate``,
+            ``posterior``, ``seed``, ``validate_inputs``; and Keras's (``name``).
 
     Example:
         >>> vocabulary = tfvae.text.Vocabulary.build(sentences)
@@ -400,6 +384,7 @@ class SentenceVAE(VAE):
 
     min_latent_dim = 0
     option_family = "text"
+    likelihood_kind = "categorical"
 
     def __init__(
         self,
@@ -414,18 +399,11 @@ class SentenceVAE(VAE):
         batch_norm_gamma=0.0,
         max_length=100,
         decoder_dropout=0.0,
-        **kwargs,
+        **core,
     ):
-        given = sorted(set(kwargs) & set(_IMAGE_ONLY))
-        if given:
-            raise ValueError(f"a SentenceVAE sets {given} itself; build it from vocab_size and its own arguments")
         if int(vocab_size) < 5:
             raise ValueError(f"vocab_size must count the 4 special tokens and at least one word, got {vocab_size}")
-        # Each value and each rule over several arguments is written once, in the option table
-        # (VAE.__init__ then checks the shared ones again, cheaply).
-        arguments = {
-            **kwargs,
-            "latent_dim": latent_dim,
+        own = {
             "embedding_dim": embedding_dim,
             "units": units,
             "rnn": rnn,
@@ -436,21 +414,25 @@ class SentenceVAE(VAE):
             "batch_norm_gamma": batch_norm_gamma,
             "max_length": max_length,
         }
-        options.check_arguments(arguments, self.option_family)
-        options.check_rules(arguments, self.option_family)
+        super().__init__(**self.checked_arguments(own, {"latent_dim": latent_dim, **core}))
         self.vocab_size, self.embedding_dim, self.units = int(vocab_size), int(embedding_dim), int(units)
         self.rnn, self.bidirectional, self.latent_injection = rnn, bool(bidirectional), latent_injection
         self.word_dropout, self.batch_norm_gamma = float(word_dropout), float(batch_norm_gamma)
         self.decoder_dropout = float(decoder_dropout)
         self.max_length = int(max_length)
-        super().__init__(
-            data_shape=(None,), latent_dim=int(latent_dim), architecture=rnn, likelihood="categorical", **kwargs
-        )
+        self.build_parts()
+
+    @property
+    def architecture(self):
+        """The RNN's kind: what the image VAE's ``architecture`` names (run files and exports read it)."""
+        return self.rnn
 
     def _make_likelihood(self):
+        """The categorical likelihood of each position, masked at padding."""
         return CategoricalSequenceLikelihood(name="likelihood")
 
     def _make_networks(self, encoder, decoder):
+        """The RNN encoder and decoder (a sentence VAE builds its own: ``encoder``/``decoder`` are None)."""
         encoder = SentenceEncoder(
             self.vocab_size,
             self.posterior.params_size(self.latent_dim),
@@ -526,12 +508,9 @@ class SentenceVAE(VAE):
         t = tf.linspace(0.0, 1.0, steps)[:, None]
         return self.decode((1.0 - t) * start + t * end)
 
-    def _call_output(self, x, condition, terms, training):
-        """``predict`` gives each sentence's ELBO (log p(x) itself for the language model)."""
-        return terms["elbo"]
-
     def get_config(self):
-        config = {key: value for key, value in super().get_config().items() if key not in _IMAGE_ONLY}
+        """The constructor's arguments; ``SentenceVAE.from_config`` rebuilds the model."""
+        config = super().get_config()
         config.update(
             vocab_size=self.vocab_size,
             embedding_dim=self.embedding_dim,

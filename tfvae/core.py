@@ -1,0 +1,454 @@
+"""The core that every tfvae model shares, and the hooks by which the image and sentence VAEs differ.
+
+    BaseVAE                           q(z|x) head, latent stack, prior, objective, seed stream,
+      |                               elbo_terms, call (add_loss + metrics), sampling of z,
+      |                               its arguments' checks and config
+      +-- VAE          (model.py)     images: data_shape, preset or custom networks, likelihood head,
+      |                               an optional condition
+      +-- SentenceVAE  (sentence.py)  sentences: vocabulary, RNN networks, teacher-forced likelihood
+
+A face (a subclass) takes only its own arguments and passes the core's on in
+``**core``. Its constructor has four steps::
+
+    core = self.checked_arguments(own, core)   # the option table's ranges and rules, face and core
+    super().__init__(**core)                   # keras.Model, and the core's hyperparameters
+    self.<own> = ...                           # the face's hyperparameters
+    self.build_parts(encoder, decoder)         # heads, networks, latent stack, prior, objective
+
+``build_parts`` calls the face's hooks: ``_make_likelihood()`` (the likelihood
+head) and ``_make_networks(encoder, decoder)``. Scoring goes through
+``likelihood_of(x, z, condition)``, p(x|z) as the distribution that scores x
+(an autoregressive decoder reads x's prefix there), and ``_call_output`` says
+what ``call`` returns. Which of the core's arguments a face exposes is the
+option table's answer (``tfvae.options``): a core argument without a row in the
+face's family (``latent_dims`` for sentences) keeps its default, is refused if
+given, and is not in the face's config.
+"""
+
+import inspect
+import random
+
+import numpy as np
+
+from tfvae import latents, options, validation
+from tfvae.backend import keras, tf
+from tfvae.distributions import make_posterior
+from tfvae.latents import LatentLayer
+from tfvae.objectives import make_objective, negative_elbo, reconstruction
+from tfvae.priors import make_prior
+
+# Core arguments that no option row describes (they are no hyperparameters), taken by every face.
+PYTHON_ONLY = ("seed", "validate_inputs")
+
+
+class BaseVAE(validation.CheckedEntryPoints, keras.Model):
+    """The shared core of tfvae's models: posterior, latent stack, prior, objective and the ``add_loss`` terms.
+
+    Not built directly: ``tfvae.VAE`` (images) and ``tfvae.SentenceVAE``
+    (sentences) are its faces. Its arguments are theirs too, where their
+    family has the option (see the module docstring).
+
+    Args:
+        latent_dim: latent dimensions of the lowest layer (``None``: 16, or
+            ``latent_dims[0]``).
+        latent_dims: sizes of the stochastic layers, lowest first, e.g.
+            ``(100, 50)`` for a two-layer hierarchical VAE (``latents.py``);
+            ``None`` is ``(latent_dim,)``.
+        inference: for two or more layers, ``"bottom_up"`` (Burda et al.
+            2015) or ``"ladder"`` (Sønderby et al. 2016). A VampPrior on a
+            hierarchy mixes q(z_L | u_k) along the path through the means.
+        latent_hidden_units: widths of the MLPs between stochastic layers.
+        latent_batch_norm: batch normalisation in those MLPs (Sønderby et al. 2016).
+        activation: hidden-layer activation (the MLPs between layers, and the
+            image VAE's preset networks).
+        posterior: ``"diagonal"`` or ``"full"`` (full-covariance) Normal.
+        prior: ``"normal"`` (N(0, I)), ``"mixture"`` (learned mixture of
+            Gaussians) or ``"vamp"`` (VampPrior).
+        prior_components: mixture components or VampPrior pseudo-inputs
+            (``None``: 10 and 500).
+        objective: ``"elbo"``, ``"iwae"``, ``"iwae_dreg"`` (IWAE with
+            doubly reparameterized encoder gradients; one latent layer) or
+            ``"free_bits"`` (see ``objectives``).
+        num_samples: samples of z per example in training (K of the IWAE bound).
+        free_bits: the per-dimension KL floor lambda (nats) of ``"free_bits"``.
+        beta: weight of the KL term (1 gives the ELBO).
+        kl_estimate: ``"auto"``, ``"analytic"`` or ``"sample"``. In a
+            bottom-up hierarchy only the top layer has a closed form; the
+            layers below always use Monte Carlo.
+        seed: seed of the model's sampling noise (``None``: drawn from Python's
+            ``random``, so ``keras.utils.set_random_seed`` fixes it).
+        validate_inputs: check the values of every batch that enters the model
+            (no NaN or infinity; the likelihood's range). ``False`` skips these
+            per-batch checks, for data validated upstream; the dtype and shape
+            checks happen once, when a function is traced, and always stay on.
+            See ``tfvae.validation``.
+        **kwargs: Keras's ``Model`` arguments (``name``, ...).
+    """
+
+    min_latent_dim = 1  # the smallest latent size; a sentence VAE allows 0 (its language-model baseline)
+    option_family = "image"  # the face's rows in tfvae.options
+    condition_dim = 0  # a face with a condition sets its own
+    data_shape = (None,)  # one example's shape, where the face has one (the VampPrior's pseudo-inputs)
+
+    def __init__(
+        self,
+        latent_dim=None,
+        latent_dims=None,
+        inference="bottom_up",
+        latent_hidden_units=(256, 256),
+        latent_batch_norm=False,
+        activation="relu",
+        posterior="diagonal",
+        prior="normal",
+        prior_components=None,
+        objective="elbo",
+        num_samples=1,
+        free_bits=0.5,
+        beta=1.0,
+        kl_estimate="auto",
+        seed=None,
+        validate_inputs=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        latent_dims = latent_dims_of(latent_dim, latent_dims, self.min_latent_dim)
+        self.latent_dims = latent_dims
+        self.latent_dim = latent_dims[0]  # the layer the decoder reads
+        self.inference = inference
+        self.latent_hidden_units = tuple(int(u) for u in latent_hidden_units)
+        self.latent_batch_norm = bool(latent_batch_norm)
+        self.activation = activation
+        self.posterior_kind = posterior
+        self.prior_kind = prior
+        self.prior_components = None if prior_components is None else int(prior_components)
+        self.objective_kind = objective
+        self.num_samples = int(num_samples)
+        self.free_bits = float(free_bits)
+        self.beta = float(beta)
+        self.kl_estimate = kl_estimate
+        self.seed = seed
+        self.validate_inputs = bool(validate_inputs)
+
+    # --- the arguments ------------------------------------------------------------
+
+    @classmethod
+    def core_arguments(cls) -> dict:
+        """``{name: default}`` of the core's arguments that this face takes (its family's rows, and ``PYTHON_ONLY``)."""
+        rows = {option.name_in(cls.option_family) for option in options.options(cls.option_family)}
+        return {name: default for name, default in _defaults(BaseVAE).items() if name in rows or name in PYTHON_ONLY}
+
+    @classmethod
+    def checked_arguments(cls, own: dict, core: dict) -> dict:
+        """Checks the face's ``own`` and the ``core`` arguments against the option table; returns ``core``.
+
+        The ranges and the rules between options are each written once, in
+        ``tfvae.options``; this applies them to the values as given, before
+        anything is built. ``core`` holds the core's arguments that were passed
+        (Keras's, such as ``name``, pass through unchecked).
+
+        Raises:
+            ValueError: an argument out of range, a rule broken, or a core
+                argument this face does not take.
+        """
+        taken = cls.core_arguments()
+        refused = sorted(name for name in core if name in _defaults(BaseVAE) and name not in taken)
+        if refused:
+            raise ValueError(
+                f"{cls.__name__} does not take {refused}: they are options of other tfvae models "
+                f"(help(tfvae.{cls.__name__}) lists its arguments)"
+            )
+        values = {**taken, **{name: value for name, value in core.items() if name in taken}}
+        latent_dims = latent_dims_of(values.pop("latent_dim", None), values.get("latent_dims"), cls.min_latent_dim)
+        values.update(latent_dim=latent_dims[0], latent_dims=latent_dims, **own)
+        values = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
+        rows = {option.name_in(cls.option_family) for option in options.options(cls.option_family)}
+        values = {name: value for name, value in values.items() if name in rows}
+        options.check_arguments(values, cls.option_family)
+        options.check_rules(values, cls.option_family)
+        return core
+
+    def build_parts(self, encoder=None, decoder=None):
+        """Builds the posterior head, the face's likelihood and networks, the latent stack, prior and objective."""
+        self.posterior = make_posterior(self.posterior_kind, self.latent_dim)
+        self.likelihood = self._make_likelihood()
+        self.encoder, self.decoder = self._make_networks(encoder, decoder)
+        # The stochastic layers above z_1; empty for a one-layer VAE.
+        self.latent_layers = [
+            LatentLayer(
+                dim,
+                below,
+                self.latent_hidden_units,
+                self.activation,
+                self.inference,
+                batch_norm=self.latent_batch_norm,
+                name=f"latent_layer_{i + 2}",
+            )
+            for i, (below, dim) in enumerate(zip(self.latent_dims, self.latent_dims[1:]))
+        ]
+        self.prior = make_prior(
+            self.prior_kind, self.latent_dims[-1], self.prior_components, self.data_shape, self._top_posterior
+        )
+        # A variable, so KL-annealing callbacks change it without retracing.
+        self.kl_weight = tf.Variable(self.beta, trainable=False, dtype=tf.float32, name="kl_weight")
+        self.objective = make_objective(
+            self.objective_kind, self.beta, self.num_samples, self.free_bits, self.kl_weight
+        )
+        # The model's own random stream: reproducible, saved with the weights,
+        # and split across replicas by tf.distribute.
+        seed = self.seed if self.seed is not None else random.getrandbits(62)
+        self.seed_generator = tf.random.Generator.from_seed(seed)
+        # Every sublayer is built already; saying so lets Keras save and
+        # restore weights (BackupAndRestore, load_weights) before the first call.
+        self.built = True
+
+    def _make_likelihood(self):
+        """The likelihood head (a face's hook)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _make_likelihood")
+
+    def _make_networks(self, encoder, decoder):
+        """The (encoder, decoder) pair (a face's hook)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _make_networks")
+
+    # --- the probabilistic model -------------------------------------------
+
+    def encode(self, x, condition=None):
+        """q(z_1|x): the lowest layer's approximate posterior (batch shape ``[B]``).
+
+        For a hierarchical model this is ``encode_layers(x)[0]``.
+        """
+        x, condition = self._checked_inputs(x, condition)
+        if not self.latent_layers:
+            return self._encode(x, condition)
+        return self._encode_layers(x, condition)[0]
+
+    def encode_layers(self, x, condition=None):
+        """Every layer's Gaussian posterior, lowest first, along the path through the means.
+
+        Each layer's q is taken at the means of the layers it depends on (the
+        layers below for bottom-up inference, above for the ladder). For one
+        layer, and for z_1 of bottom-up inference, this is q exactly.
+        """
+        x, condition = self._checked_inputs(x, condition)
+        return self._encode_layers(x, condition)
+
+    def _encode(self, x, condition=None):
+        """The encoder's distribution for z_1, without input checks (``x`` is checked already)."""
+        params = self.encoder(self._with_condition(x, condition, "encoder"))
+        # Distributions and the loss stay in float32 under a mixed-precision policy.
+        return self.posterior.distribution(tf.cast(params, tf.float32))
+
+    def _encode_layers(self, x, condition=None):
+        posteriors, _, _ = latents.infer(
+            self._encode(x, condition), self.latent_layers, self.inference, None, [None] * len(self.latent_dims)
+        )
+        return posteriors
+
+    def _top_posterior(self, x):
+        """q(z_L|x) along the means path: the VampPrior's components at its pseudo-inputs."""
+        return self._encode(x) if not self.latent_layers else self._encode_layers(x)[-1]
+
+    def infer(self, x, num_samples=1, seed=None, condition=None):
+        """Samples of every latent layer from q, lowest first.
+
+        Returns ``(posteriors, samples, conditionals)``: each layer's q (batch
+        ``[B]`` or ``[K, B]``), its samples ``[K, B, d_l]``, and the generative
+        p(z_l | z_{l+1}) of the layers below the top at the samples above
+        (see ``latents.infer``). ``x`` must be checked already.
+        """
+        seeds = latents.layer_seeds(self._seed(seed), len(self.latent_dims))
+        return latents.infer(self._encode(x, condition), self.latent_layers, self.inference, num_samples, seeds)
+
+    def log_prior(self, samples):
+        """log p(z_1, ..., z_L) = log p(z_L) + sum_l log p(z_l | z_{l+1}) for ``samples`` (lowest first)."""
+        conditionals = [layer.conditional_prior(z) for layer, z in zip(self.latent_layers, samples[1:])]
+        return log_densities(self.prior().log_prob(samples[-1]), conditionals, samples)
+
+    def likelihood_of(self, x, z, condition=None):
+        """p(x|z) as the distribution that scores ``x`` (a face's hook; ``x`` is checked already)."""
+        raise NotImplementedError(f"{type(self).__name__} must define likelihood_of")
+
+    def elbo_terms(self, x, seed=None, num_samples=None, condition=None):
+        """Per-example terms of the objective from ``num_samples`` samples of the latents.
+
+        Returns a dict with the objective's inputs (``log_likelihood``,
+        ``log_prior``, ``log_posterior`` ``[K, B]``, over all layers jointly;
+        ``kl`` ``[B]``, the sum of ``kl_layers``; ``kl_per_dim`` ``[B, sum d]``
+        for free bits), the summaries
+        ``reconstruction`` (-E_q log p(x|z)) and ``elbo`` ``[B]``, the lowest
+        layer's ``posterior`` and samples ``z`` ``[K, B, d]``, every layer's
+        ``posteriors`` and ``samples``, the ``conditionals`` p(z_l|z_{l+1})
+        below the top, and the ``likelihood``. ``seed`` (an
+        int or a pair of ints) makes the samples reproducible;
+        ``num_samples`` defaults to the model's.
+        """
+        x, condition = self._checked_inputs(x, condition)
+        num_samples = self.num_samples if num_samples is None else num_samples
+        posteriors, samples, conditionals = self.infer(x, num_samples, seed, condition)
+        likelihood = self.likelihood_of(x, samples[0], condition)
+        prior = self.prior()
+        kl_layers = latents.layer_kls(posteriors, samples, conditionals, prior, self.inference, self.kl_estimate)
+        terms = {
+            "log_likelihood": likelihood.log_prob(x),
+            "log_prior": log_densities(prior.log_prob(samples[-1]), conditionals, samples),
+            "log_posterior": log_densities(0.0, posteriors, samples),
+            "kl": tf.add_n(kl_layers),
+            "kl_layers": kl_layers,
+            "posterior": posteriors[0],
+            "posteriors": posteriors,
+            "likelihood": likelihood,
+            "z": samples[0],
+            "samples": samples,
+            "conditionals": conditionals,
+        }
+        # The terms beyond the common ones that the objective asks for (objectives.*.needs).
+        if "log_joint_stopped_z" in self.objective.needs:
+            terms.update(_dreg_terms(self, x, posteriors[0], samples[0], condition))
+        if "kl_per_dim" in self.objective.needs:
+            terms["kl_per_dim"] = latents.kl_per_dimension(
+                posteriors, samples, conditionals, prior, self.inference, self.kl_estimate
+            )
+        terms["reconstruction"] = reconstruction(terms)
+        terms["elbo"] = -negative_elbo(terms)
+        return terms
+
+    def elbo(self, x, seed=None, num_samples=1, condition=None):
+        """The ELBO of each example of ``x``, in nats (shape ``[B]``)."""
+        return self.elbo_terms(x, seed, num_samples, condition)["elbo"]
+
+    def sample_latents(self, num_samples, seed=None, noise=None):
+        """z_1 ``[num_samples, latent_dim]`` from the generative model: z_L ~ p(z_L), then each p(z_l|z_{l+1}).
+
+        ``noise(shape)`` (e.g. ``tf.random.normal``) instead draws the
+        standard-Normal noise of a standard-Normal prior and of every layer:
+        what TFLite can run.
+        """
+        if noise is not None:
+            top = noise(tf.stack([num_samples, self.latent_dims[-1]]))
+            return latents.generate(top, self.latent_layers, [None] * len(self.latent_layers), noise)
+        seeds = latents.layer_seeds(self._seed(seed), len(self.latent_dims))
+        return latents.generate(self.prior().sample(num_samples, seed=seeds[-1]), self.latent_layers, seeds[:-1])
+
+    # --- Keras ---------------------------------------------------------------
+
+    def call(self, inputs, training=None):
+        """Adds the loss and metrics for ``inputs``; returns what the face's ``_call_output`` says.
+
+        ``inputs`` is ``x``, or ``(x, c)`` for a conditional model. The loss is
+        the objective averaged over the batch; ``reconstruction``, ``kl`` and
+        ``elbo`` (and each layer's KL in a hierarchy) are logged per example.
+        """
+        x, condition = self._split_inputs(inputs)
+        terms = self.elbo_terms(x, condition=condition)
+        self.add_loss(tf.reduce_mean(self.objective.loss(terms)))
+        # Per-example values, so Keras averages over examples, not batches.
+        self.add_metric(terms["reconstruction"], name="reconstruction")
+        self.add_metric(terms["kl"], name="kl")
+        self.add_metric(terms["elbo"], name="elbo")
+        if self.latent_layers:
+            for i, kl in enumerate(terms["kl_layers"]):
+                self.add_metric(kl, name=f"kl_{i + 1}")
+        return self._call_output(x, condition, terms, training)
+
+    def _call_output(self, x, condition, terms, training):
+        """What ``call`` (and so ``predict``) returns: each example's ELBO (a face may say otherwise)."""
+        return terms["elbo"]
+
+    def get_config(self):
+        """Keras's config and the core's arguments that this face takes; the face adds its own."""
+        values = {
+            "latent_dim": self.latent_dim,
+            "latent_dims": list(self.latent_dims),
+            "inference": self.inference,
+            "latent_hidden_units": list(self.latent_hidden_units),
+            "latent_batch_norm": self.latent_batch_norm,
+            "activation": self.activation,
+            "posterior": self.posterior_kind,
+            "prior": self.prior_kind,
+            "prior_components": self.prior_components,
+            "objective": self.objective_kind,
+            "num_samples": self.num_samples,
+            "free_bits": self.free_bits,
+            "beta": self.beta,
+            "kl_estimate": self.kl_estimate,
+            "seed": self.seed,
+            "validate_inputs": self.validate_inputs,
+        }
+        taken = self.core_arguments()
+        return {**super().get_config(), **{name: value for name, value in values.items() if name in taken}}
+
+    @classmethod
+    def from_config(cls, config):
+        """Builds the model from ``get_config()`` output."""
+        return cls(**config)
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _split_inputs(self, inputs):
+        """``x`` or ``(x, c)`` -> ``(x, c or None)``, checked against ``condition_dim``."""
+        if isinstance(inputs, (tuple, list)):
+            if len(inputs) != 2:
+                raise ValueError(f"expected x or (x, condition), got a sequence of {len(inputs)}")
+            x, condition = inputs
+        else:
+            x, condition = inputs, None
+        if bool(self.condition_dim) != (condition is not None):
+            raise ValueError(
+                f"this model has condition_dim={self.condition_dim}: "
+                + ("feed (x, condition)" if self.condition_dim else "feed x alone")
+            )
+        return x, condition
+
+    def _with_condition(self, tensor, condition, network):
+        """``tensor`` as ``network`` reads it (a face with a condition appends it)."""
+        return tensor
+
+    def _seed(self, seed=None):
+        """A stateless TFP seed: ``seed`` as a pair, or the next from the model's stream."""
+        if seed is None:
+            return tf.cast(self.seed_generator.make_seeds(1)[:, 0], tf.int32)
+        if isinstance(seed, int):
+            return tf.constant([seed, 0], tf.int32)
+        return tf.cast(seed, tf.int32)
+
+
+def latent_dims_of(latent_dim, latent_dims, smallest=1):
+    """The layer sizes from ``latent_dim`` and/or ``latent_dims`` (they must agree)."""
+    if latent_dims is None:
+        latent_dims = (16 if latent_dim is None else latent_dim,)
+    latent_dims = tuple(int(d) for d in np.atleast_1d(latent_dims))
+    if not latent_dims or min(latent_dims) < smallest:
+        raise ValueError(f"latent_dim and latent_dims must be >= {smallest}, got {list(latent_dims)}")
+    if latent_dim is not None and int(latent_dim) != latent_dims[0]:
+        raise ValueError(
+            f"latent_dim={latent_dim} disagrees with latent_dims={list(latent_dims)} "
+            "(latent_dim is the lowest layer's size: pass one of them)"
+        )
+    return latent_dims
+
+
+def log_densities(start, distributions, samples):
+    """``start`` plus the log-density of each distribution at its samples (paired in order)."""
+    for distribution, z in zip(distributions, samples):
+        start = start + distribution.log_prob(z)
+    return start
+
+
+def _defaults(cls) -> dict:
+    """``{name: default}`` of ``cls.__init__``'s named arguments."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+
+
+def _dreg_terms(model, x, posterior, z, condition):
+    """What DReG's surrogate needs: log q at z with q's parameters stopped, and log p(x, z) at a stopped z."""
+    stopped = type(posterior)(
+        **{
+            key: tf.stop_gradient(value) if tf.is_tensor(value) else value
+            for key, value in posterior.parameters.items()
+        }
+    )
+    fixed_z = tf.stop_gradient(z)
+    return {
+        "log_posterior_stopped": stopped.log_prob(z),
+        "log_joint_stopped_z": model.likelihood_of(x, fixed_z, condition).log_prob(x) + model.prior().log_prob(fixed_z),
+    }
