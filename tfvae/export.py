@@ -64,6 +64,12 @@ otherwise), for any int32. It draws with ``tf.random.normal``, which converts
 to the builtin ``RANDOM_STANDARD_NORMAL``: the stateless seeded sampler of the
 SavedModel needs Flex ops that LiteRT's pip runtime does not run, so TFLite's
 ``sample`` takes no seed (and ``posterior_sample`` is not in TFLite).
+
+The skeleton shared with the sentence export (``tfvae.sentence_export``) lives
+here too: ``ServingModule`` (the model's variables, signatures traced with fixed
+inputs, the count checks and the fixed-seed importance-weighted bound),
+``version_directory`` (TF Serving's layout) and ``save`` (the SavedModel, its
+assets and ``tfvae.json``).
 """
 
 import json
@@ -76,6 +82,9 @@ from tfvae.evaluation import IMAGE_SAMPLE_CHUNK, importance_weighted_log_likelih
 
 MAX_SAMPLES = 100_000  # per request: larger K or sample counts are rejected
 LOG_LIKELIHOOD_SEED = (0, 0)  # the same request always gets the same estimate
+EXPORT_FORMAT = "tfvae-export-1"  # tfvae.json's "format"
+COUNT_SPEC = tf.TensorSpec([], tf.int32, name="num_samples")  # the input of a requested count
+SEED_SPEC = tf.TensorSpec([], tf.int32, name="seed")
 
 
 def check_count(n):
@@ -86,39 +95,78 @@ def check_count(n):
     ]
 
 
-class _Signatures(tf.Module):
-    """The model's serving functions, traced with fixed input signatures."""
+class ServingModule(tf.Module):
+    """What every export holds: the model's variables and its serving functions, traced with fixed inputs.
 
-    def __init__(self, model):
-        super().__init__(name="tfvae")
+    A subclass makes one ``tf.function`` per name in ``SIGNATURES`` (with
+    ``_signature``) and a ``reconstruct``, the default signature; its
+    ``log_likelihood`` can use ``_bounds``, which decodes ``CHUNK_SIZE``
+    samples at a time.
+
+    Args:
+        model: the model to serve.
+        name: the module's name.
+    """
+
+    SIGNATURES = ()
+    CHUNK_SIZE = IMAGE_SAMPLE_CHUNK
+
+    def __init__(self, model, name):
+        super().__init__(name=name)
         # Track the variables, not the Keras model: saving a tracked Keras
         # model would also run Keras's own serialization, which is not needed.
         self.model_variables = list(model.variables)
         self._get_model = lambda: model
-        x_spec = tf.TensorSpec([None, *model.data_shape], tf.float32, name="x")
-        z_spec = tf.TensorSpec([None, model.latent_dim], tf.float32, name="z")
-        count_spec = tf.TensorSpec([], tf.int32, name="num_samples")
-        seed_spec = tf.TensorSpec([], tf.int32, name="seed")
+
+    def _signature(self, method, *specs):
+        """``method`` as a ``tf.function`` with the inputs ``specs``, and ``condition`` last for a conditional model."""
+        condition_dim = self._get_model().condition_dim
         # A conditional model takes the condition as one more input everywhere.
-        condition_spec = tf.TensorSpec([None, model.condition_dim], tf.float32, name="condition")
-        extra = [condition_spec] if model.condition_dim else []
+        extra = [tf.TensorSpec([None, condition_dim], tf.float32, name="condition")] if condition_dim else []
+        return tf.function(method, input_signature=[*specs, *extra])
 
-        def signature(method, *specs):
-            return tf.function(method, input_signature=[*specs, *extra])
+    def _latent_spec(self):
+        """The input ``z``: float32 ``[B, latent_dim]``."""
+        return tf.TensorSpec([None, self._get_model().latent_dim], tf.float32, name="z")
 
+    def _bounds(self, x, num_samples, checks=(), condition=None):
+        """``log_px``, the importance-weighted bound with K = ``num_samples``, and ``elbo``, both with the fixed
+        seed ``LOG_LIKELIHOOD_SEED``; the bound waits for ``checks`` and the count's."""
+        model = self._get_model()
+        with tf.control_dependencies([*checks, *check_count(num_samples)]):
+            seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
+            log_px = importance_weighted_log_likelihood(
+                model, x, num_samples, seed, chunk_size=self.CHUNK_SIZE, condition=condition
+            )
+        return {"log_px": log_px, "elbo": model.elbo(x, seed=seed, condition=condition)}
+
+    def serving_signatures(self):
+        """The SavedModel's signatures: each of ``SIGNATURES``, and ``serving_default`` = ``reconstruct``."""
+        return {**{name: getattr(self, name) for name in self.SIGNATURES}, "serving_default": self.reconstruct}
+
+
+class _Signatures(ServingModule):
+    """The image VAE's serving functions (the table of the module docstring)."""
+
+    SIGNATURES = ("encode", "decode", "reconstruct", "sample", "log_likelihood", "posterior_sample", "log_joint")
+
+    def __init__(self, model):
+        super().__init__(model, name="tfvae")
+        x_spec = tf.TensorSpec([None, *model.data_shape], tf.float32, name="x")
+        signature, count, seed = self._signature, COUNT_SPEC, SEED_SPEC
         self.encode = signature(self._encode, x_spec)
-        self.decode = signature(self._decode, z_spec)
+        self.decode = signature(self._decode, self._latent_spec())
         self.reconstruct = signature(self._reconstruct, x_spec)
-        self.sample = signature(self._sample, count_spec, seed_spec)
-        self.log_likelihood = signature(self._log_likelihood, x_spec, count_spec)
-        self.posterior_sample = signature(self._posterior_sample, x_spec, count_spec, seed_spec)
+        self.sample = signature(self._sample, count, seed)
+        self.log_likelihood = signature(self._log_likelihood, x_spec, count)
+        self.posterior_sample = signature(self._posterior_sample, x_spec, count, seed)
         # One input per latent layer, [K, B, d_l], named as posterior_sample names its outputs.
         layer_specs = [
             tf.TensorSpec([None, None, dim], tf.float32, name=name)
             for name, dim in zip(layer_names(model), model.latent_dims)
         ]
         self.log_joint = signature(self._log_joint, x_spec, *layer_specs)
-        self.sample_unseeded = signature(self._sample_unseeded, count_spec)
+        self.sample_unseeded = signature(self._sample_unseeded, count)
 
     def _check_images(self, x, condition=None):
         # A signature does not check the shapes it is fed (EnsureShape does, naming both); the values
@@ -179,13 +227,7 @@ class _Signatures(tf.Module):
         return {"x": model.decode(z, self._broadcast_condition(condition, count)).mean(), "valid": valid}
 
     def _log_likelihood(self, x, num_samples, condition=None):
-        model = self._get_model()
-        with tf.control_dependencies(self._check_images(x, condition) + check_count(num_samples)):
-            seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
-            log_px = importance_weighted_log_likelihood(
-                model, x, num_samples, seed, chunk_size=IMAGE_SAMPLE_CHUNK, condition=condition
-            )
-        return {"elbo": model.elbo(x, seed=seed, condition=condition), "log_px": log_px}
+        return self._bounds(x, num_samples, self._check_images(x, condition), condition)
 
     def _posterior_sample(self, x, num_samples, seed, condition=None):
         model = self._get_model()
@@ -230,12 +272,8 @@ def describe(model, preprocessing):
     """The ``tfvae.json`` contents: what a consumer needs to feed the model."""
     condition = ["condition"] if model.condition_dim else []
     decode_outputs = list(getattr(model.likelihood, "serving_output_names", ()))  # a custom head may have none
-    return {
-        "format": "tfvae-export-1",
-        "model": model.get_config(),
-        "preprocessing": preprocessing,
-        "prior": model.prior.get_config(),
-        "signatures": {
+    return tfvae_json(
+        {
             "encode": {
                 "inputs": ["x", *condition],
                 "outputs": ["mean", "stddev"]
@@ -258,8 +296,20 @@ def describe(model, preprocessing):
                 "inputs": ["x", *layer_names(model), *condition],
                 "outputs": ["log_joint", "log_px_given_z", "log_pz"],
             },
-            "serving_default": "reconstruct",
         },
+        model=model.get_config(),
+        preprocessing=preprocessing,
+        prior=model.prior.get_config(),
+    )
+
+
+def tfvae_json(signatures, **fields):
+    """A ``tfvae.json``: its format, ``fields`` (the model's config, ...), the ``signatures``' inputs and outputs
+    with ``serving_default`` = ``reconstruct``, and ``max_num_samples``."""
+    return {
+        "format": EXPORT_FORMAT,
+        **fields,
+        "signatures": {**signatures, "serving_default": "reconstruct"},
         "max_num_samples": MAX_SAMPLES,
     }
 
@@ -274,8 +324,8 @@ def default_preprocessing(binarize="dynamic"):
     }
 
 
-def export_saved_model(model, base_dir, version=1, preprocessing=None):
-    """Writes the SavedModel and ``tfvae.json`` to ``base_dir/version``; returns that path.
+def version_directory(base_dir, version):
+    """``base_dir/version`` in TF Serving's layout, checked to be new.
 
     An existing version directory is not overwritten (TF Serving may be
     serving it): pick a new ``version``.
@@ -287,20 +337,28 @@ def export_saved_model(model, base_dir, version=1, preprocessing=None):
     path = Path(base_dir) / str(int(version))
     if path.exists():
         raise FileExistsError(f"{path} exists: export to a new version number")
-    module = _Signatures(model)
-    signatures = {
-        "encode": module.encode,
-        "decode": module.decode,
-        "reconstruct": module.reconstruct,
-        "sample": module.sample,
-        "log_likelihood": module.log_likelihood,
-        "posterior_sample": module.posterior_sample,
-        "log_joint": module.log_joint,
-        "serving_default": module.reconstruct,
-    }
-    tf.saved_model.save(module, str(path), signatures=signatures)
-    (path / "tfvae.json").write_text(json.dumps(describe(model, preprocessing or default_preprocessing()), indent=2))
     return path
+
+
+def save(module, path, metadata, assets=None):
+    """Writes ``module``'s SavedModel with its ``serving_signatures`` to ``path``, then its ``assets`` (file name:
+    a function writing that file) under ``path/assets``, then ``metadata`` as ``tfvae.json``; returns ``path``."""
+    tf.saved_model.save(module, str(path), signatures=module.serving_signatures())
+    for name, write in (assets or {}).items():
+        (path / "assets").mkdir(exist_ok=True)
+        write(path / "assets" / name)
+    (path / "tfvae.json").write_text(json.dumps(metadata, indent=2))  # last: a complete export has it
+    return path
+
+
+def export_saved_model(model, base_dir, version=1, preprocessing=None):
+    """Writes the SavedModel and ``tfvae.json`` to ``base_dir/version``; returns that path.
+
+    An existing version directory is not overwritten (TF Serving may be
+    serving it): pick a new ``version``.
+    """
+    path = version_directory(base_dir, version)
+    return save(_Signatures(model), path, describe(model, preprocessing or default_preprocessing()))
 
 
 def export_tflite(model, directory):

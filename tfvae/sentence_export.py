@@ -36,44 +36,59 @@ than the vocabulary's ``max_length`` words (``tfvae.json``) are cut to it
 before they are scored.
 """
 
-import json
 from pathlib import Path
 
 from tfvae.backend import create_autocast_variable, tf
-from tfvae.evaluation import SENTENCE_SAMPLE_CHUNK, importance_weighted_log_likelihood
-from tfvae.export import LOG_LIKELIHOOD_SEED, MAX_SAMPLES, check_count
+from tfvae.evaluation import SENTENCE_SAMPLE_CHUNK
+from tfvae.export import (
+    COUNT_SPEC,
+    LOG_LIKELIHOOD_SEED,
+    SEED_SPEC,
+    ServingModule,
+    check_count,
+    save,
+    tfvae_json,
+    version_directory,
+)
 from tfvae.sentence import check_token_values
 from tfvae.text import PAD, VOCABULARY_FILE
 
 CHUNK_SIZE = SENTENCE_SAMPLE_CHUNK  # samples decoded at once by log_likelihood: bounds its memory
 
 
-class _SentenceSignatures(tf.Module):
-    """The sentence VAE's serving functions, traced with fixed input signatures."""
+class _SentenceSignatures(ServingModule):
+    """The sentence VAE's serving functions (the table of the module docstring)."""
+
+    SIGNATURES = (
+        "encode",
+        "encode_ids",
+        "reconstruct",
+        "sample",
+        "decode",
+        "log_likelihood",
+        "log_likelihood_ids",
+        "log_px_given_z",
+    )
+    CHUNK_SIZE = CHUNK_SIZE
 
     def __init__(self, model, vocabulary):
-        super().__init__(name="tfvae_text")
-        self.model_variables = list(model.variables)
-        self._get_model = lambda: model
+        super().__init__(model, name="tfvae_text")
         # Tracked, so the lookup tables are saved with the graph.
         self.vocabulary_lookup, self.vocabulary_invert = vocabulary._lookup, vocabulary._invert
         self._vocabulary = vocabulary
         sentences = tf.TensorSpec([None], tf.string, name="sentences")
         ids = tf.TensorSpec([None, None], tf.int32, name="ids")
-        count = tf.TensorSpec([], tf.int32, name="num_samples")
-        seed = tf.TensorSpec([], tf.int32, name="seed")
-        z = tf.TensorSpec([None, model.latent_dim], tf.float32, name="z")
-        self.encode = tf.function(lambda sentences: self._encode(self._ids(sentences)), input_signature=[sentences])
-        self.encode_ids = tf.function(self._encode_ids, input_signature=[ids])
-        self.reconstruct = tf.function(self._reconstruct, input_signature=[sentences])
-        self.sample = tf.function(self._sample, input_signature=[count, seed])
-        self.decode = tf.function(self._decode, input_signature=[z])
-        self.log_likelihood = tf.function(
-            lambda sentences, num_samples: self._log_likelihood(self._ids(sentences), num_samples),
-            input_signature=[sentences, count],
+        signature, count, z = self._signature, COUNT_SPEC, self._latent_spec()
+        self.encode = signature(lambda sentences: self._encode(self._ids(sentences)), sentences)
+        self.encode_ids = signature(self._encode_ids, ids)
+        self.reconstruct = signature(self._reconstruct, sentences)
+        self.sample = signature(self._sample, count, SEED_SPEC)
+        self.decode = signature(self._decode, z)
+        self.log_likelihood = signature(
+            lambda sentences, num_samples: self._log_likelihood(self._ids(sentences), num_samples), sentences, count
         )
-        self.log_likelihood_ids = tf.function(self._log_likelihood_ids, input_signature=[ids, count])
-        self.log_px_given_z = tf.function(self._log_px_given_z, input_signature=[ids, z])
+        self.log_likelihood_ids = signature(self._log_likelihood_ids, ids, count)
+        self.log_px_given_z = signature(self._log_px_given_z, ids, z)
 
     def _ids(self, sentences):
         return self._vocabulary.ids(sentences)[0]
@@ -125,16 +140,8 @@ class _SentenceSignatures(tf.Module):
         return self._strings(self._get_model().decode(self._latent_codes(z)))
 
     def _log_likelihood(self, ids, num_samples):
-        model = self._get_model()
         ids = self._nonempty(ids)
-        with tf.control_dependencies(check_count(num_samples)):
-            seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
-            log_px = importance_weighted_log_likelihood(model, ids, num_samples, seed, chunk_size=CHUNK_SIZE)
-        return {
-            "log_px": log_px,
-            "elbo": model.elbo(ids, seed=seed),
-            "tokens": tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1),
-        }
+        return {**self._bounds(ids, num_samples), "tokens": tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1)}
 
     def _log_likelihood_ids(self, ids, num_samples):
         return self._log_likelihood(self._checked(ids), num_samples)
@@ -150,26 +157,10 @@ class _SentenceSignatures(tf.Module):
         return {"log_px_given_z": log_px_given_z, "tokens": tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1)}
 
 
-SIGNATURES = (
-    "encode",
-    "encode_ids",
-    "reconstruct",
-    "sample",
-    "decode",
-    "log_likelihood",
-    "log_likelihood_ids",
-    "log_px_given_z",
-)
-
-
 def describe(model, vocabulary):
     """The ``tfvae.json`` contents of a sentence export."""
-    return {
-        "format": "tfvae-export-1",
-        "class": "SentenceVAE",
-        "model": model.get_config(),
-        "vocabulary": {"file": f"assets/{VOCABULARY_FILE}", **vocabulary.config()},
-        "signatures": {
+    return tfvae_json(
+        {
             "encode": {"inputs": ["sentences"], "outputs": ["mean", "stddev"]},
             "encode_ids": {"inputs": ["ids"], "outputs": ["mean", "stddev"]},
             "reconstruct": {"inputs": ["sentences"], "outputs": ["sentences"]},
@@ -182,10 +173,11 @@ def describe(model, vocabulary):
             },
             "log_likelihood_ids": {"inputs": ["ids", "num_samples"], "outputs": ["log_px", "elbo", "tokens"]},
             "log_px_given_z": {"inputs": ["ids", "z"], "outputs": ["log_px_given_z", "tokens"]},
-            "serving_default": "reconstruct",
         },
-        "max_num_samples": MAX_SAMPLES,
-    }
+        **{"class": "SentenceVAE"},  # a keyword of Python's
+        model=model.get_config(),
+        vocabulary={"file": f"assets/{VOCABULARY_FILE}", **vocabulary.config()},
+    )
 
 
 WEIGHT_DTYPES = ("float32", "float16")
@@ -229,25 +221,13 @@ def export_sentence_model(model, vocabulary, base_dir: str | Path, version: int 
     """
     if weights not in WEIGHT_DTYPES:
         raise ValueError(f"weights must be one of {WEIGHT_DTYPES}, got {weights!r}")
-    if int(version) < 1:
-        raise ValueError(f"version must be a positive integer (TF Serving's layout), got {version}")
     if vocabulary.size != model.vocab_size:
         raise ValueError(
             f"the vocabulary has {vocabulary.size} ids but the model reads {model.vocab_size}: "
             "export with the vocabulary it was trained with"
         )
-    path = Path(base_dir) / str(int(version))
-    if path.exists():
-        raise FileExistsError(f"{path} exists: export to a new version number")
-    description = describe(model, vocabulary)
+    path = version_directory(base_dir, version)
+    metadata = {**describe(model, vocabulary), "weights": weights}
     if weights == "float16":
         model = float16_weights(model)
-    description["weights"] = weights
-    module = _SentenceSignatures(model, vocabulary)
-    signatures = {name: getattr(module, name) for name in SIGNATURES}
-    signatures["serving_default"] = module.reconstruct
-    tf.saved_model.save(module, str(path), signatures=signatures)
-    (path / "assets").mkdir(exist_ok=True)
-    vocabulary.save(path / "assets" / VOCABULARY_FILE)
-    (path / "tfvae.json").write_text(json.dumps(description, indent=2))
-    return path
+    return save(_SentenceSignatures(model, vocabulary), path, metadata, assets={VOCABULARY_FILE: vocabulary.save})
