@@ -220,9 +220,50 @@ def train(
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = get_strategy(settings.strategy)
-    global_batch = settings.batch_size * strategy.num_replicas_in_sync
     prepare = _prepare_text if settings.dataset == TEXT_DATASET else _prepare_images
-    data = prepare(settings, dataset, model_config, global_batch)
+    data = prepare(settings, dataset, model_config, settings.batch_size * strategy.num_replicas_in_sync)
+    model = _compiled_model(settings, data, strategy)
+    _write_run_config(run_dir, model, settings, data.vocabulary)
+    # Under KL annealing the loss weighs the KL by less than 1, so the first epochs would look best;
+    # the best checkpoint is then the one with the best ELBO, which every epoch measures alike.
+    annealed = bool(settings.kl_warmup_steps or settings.kl_cycle_steps)
+    monitor = ("val_" if data.valid_data is not None else "") + ("negative_elbo" if annealed else "loss")
+    best = str(run_dir / "checkpoints" / "best")
+    stopper = (
+        EarlyStopping(run_dir / "history.csv", monitor, settings.early_stopping) if settings.early_stopping else None
+    )
+    callbacks = _callbacks(run_dir, model, settings, data, monitor, best, stopper, extra_callbacks)
+    if state == "continue":
+        # No longer finished: an interrupted continuation must resume, not report the old metrics.
+        (run_dir / "metrics.json").unlink()
+    start = time.perf_counter()
+    history = model.fit(
+        data.train_data,
+        validation_data=data.valid_data,
+        epochs=settings.epochs,
+        steps_per_epoch=data.fit_steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    seconds = time.perf_counter() - start
+    _check_finite(history, run_dir, best, monitor)
+    model.load_weights(best).expect_partial()
+    metrics = {
+        "dataset": data.name,
+        "epochs": settings.epochs,
+        "objective": {"kind": model.objective_kind, "key": objective_key(model), "name": objective_name(model)},
+        "train_seconds": seconds,
+        # Epochs in history.csv (all invocations), and whether early stopping ended the run.
+        "epochs_trained": history_length(run_dir / "history.csv"),
+        "stopped_early": bool(stopper and stopper.stopped_early),
+        **data.final_metrics(model),
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return model, metrics
+
+
+def _compiled_model(settings, data, strategy):
+    """The model of ``data.model_config``, built and compiled in the strategy's scope and the compute policy."""
     policy_name = compute_policy(settings)
     policy = dtype_policy(policy_name) if policy_name else contextlib.nullcontext()
     with strategy.scope(), policy:
@@ -232,6 +273,11 @@ def train(
             jit_compile=use_jit(settings, model.architecture, steps=data.steps_per_epoch * settings.epochs),
             steps_per_execution=data.steps_per_execution or settings.steps_per_execution,
         )
+    return model
+
+
+def _write_run_config(run_dir, model, settings, vocabulary):
+    """``config.json`` (the model's config and the settings; what ``load_run`` rebuilds from) and the vocabulary."""
     config = {
         "tfvae_version": __version__,
         "format": RUN_FORMAT,
@@ -241,14 +287,12 @@ def train(
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
-    if data.vocabulary is not None:
-        data.vocabulary.save(run_dir / text.VOCABULARY_FILE)
-    train_data, valid_data = data.train_data, data.valid_data
-    # Under KL annealing the loss weighs the KL by less than 1, so the first epochs would look best;
-    # the best checkpoint is then the one with the best ELBO, which every epoch measures alike.
-    annealed = bool(settings.kl_warmup_steps or settings.kl_cycle_steps)
-    monitor = ("val_" if valid_data is not None else "") + ("negative_elbo" if annealed else "loss")
-    best = str(run_dir / "checkpoints" / "best")
+    if vocabulary is not None:
+        vocabulary.save(run_dir / text.VOCABULARY_FILE)
+
+
+def _callbacks(run_dir, model, settings, data, monitor, best, stopper, extra_callbacks):
+    """The callbacks of a run, in the order that matters: schedules and diagnostics, then loggers, then backup."""
     callbacks = []
     if settings.kl_warmup_steps or settings.kl_cycle_steps:
         warmup = LogisticWarmup if settings.kl_warmup_shape == "logistic" else LinearWarmup
@@ -269,9 +313,6 @@ def train(
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=settings.reduce_lr_on_plateau)
         )
-    stopper = (
-        EarlyStopping(run_dir / "history.csv", monitor, settings.early_stopping) if settings.early_stopping else None
-    )
     callbacks += [
         keras.callbacks.TerminateOnNaN(),
         # A resumed run keeps its best checkpoint unless a later epoch beats it.
@@ -297,48 +338,26 @@ def train(
             keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),
             TrimHistory(run_dir / "history.csv"),
         ]
+    return callbacks
 
-    if state == "continue":
-        # No longer finished: an interrupted continuation must resume, not report the old metrics.
-        (run_dir / "metrics.json").unlink()
-    start = time.perf_counter()
-    history = model.fit(
-        train_data,
-        validation_data=valid_data,
-        epochs=settings.epochs,
-        steps_per_epoch=data.fit_steps_per_epoch,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
-    seconds = time.perf_counter() - start
-    if not np.all(np.isfinite(history.history.get("loss", [0.0]))):
-        # The backup holds the diverged weights: resuming from it would only diverge again.
-        shutil.rmtree(run_dir / "backup", ignore_errors=True)
-        # ModelCheckpoint writes only finite improvements of the monitored loss, so an index means good weights.
-        if Path(best + ".index").exists():
-            raise FloatingPointError(
-                f"training diverged (loss is not finite); the best weights of the epochs that "
-                f"finished with a finite {monitor} are in {best}"
-            )
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+
+def _check_finite(history, run_dir, best, monitor):
+    """Raises ``FloatingPointError`` if training diverged, keeping the best finite weights if there are any."""
+    if np.all(np.isfinite(history.history.get("loss", [0.0]))):
+        return
+    # The backup holds the diverged weights: resuming from it would only diverge again.
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)
+    # ModelCheckpoint writes only finite improvements of the monitored loss, so an index means good weights.
+    if Path(best + ".index").exists():
         raise FloatingPointError(
-            "training diverged: no epoch finished with a finite loss, so no weights were kept "
-            "(lower the learning rate, or check the data)"
+            f"training diverged (loss is not finite); the best weights of the epochs that "
+            f"finished with a finite {monitor} are in {best}"
         )
-
-    model.load_weights(best).expect_partial()
-    metrics = {
-        "dataset": data.name,
-        "epochs": settings.epochs,
-        "objective": {"kind": model.objective_kind, "key": objective_key(model), "name": objective_name(model)},
-        "train_seconds": seconds,
-        # Epochs in history.csv (all invocations), and whether early stopping ended the run.
-        "epochs_trained": history_length(run_dir / "history.csv"),
-        "stopped_early": bool(stopper and stopper.stopped_early),
-        **data.final_metrics(model),
-    }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return model, metrics
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    raise FloatingPointError(
+        "training diverged: no epoch finished with a finite loss, so no weights were kept "
+        "(lower the learning rate, or check the data)"
+    )
 
 
 @dataclasses.dataclass
@@ -363,7 +382,10 @@ class PreparedData:
 
 
 def _prepare_images(settings, dataset, model_config, global_batch):
-    """Images: a validation split, binarisation, conditions, and a ``VAE``."""
+    """Images: a validation split, binarisation, conditions, and a ``VAE``.
+
+    Longer than most functions here because most of it is one ``PreparedData``, a field a line.
+    """
     data = dataset if dataset is not None else load_dataset(settings.dataset, settings.data_dir)
     (train_x, train_y), (valid_x, valid_y) = split_validation(
         data.train_images, data.train_labels, settings.validation_size
