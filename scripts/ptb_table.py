@@ -49,6 +49,7 @@ RECIPES = {  # name under configs/ptb -> what the row is
     "bowman": "KL annealing + word dropout 0.25 (Bowman et al.)",
     "cyclical": "cyclical KL annealing (Fu et al.)",
     "bn_vae": "BN-VAE, gamma 0.6 (Zhu et al.)",
+    "bn_vae_dropout": "BN-VAE, gamma 0.6, decoder dropout 0.3",
 }
 HISTORY_KEYS = ("val_kl", "mi", "active_units", "val_negative_elbo", "val_reconstruction")  # per epoch
 SCORES = (

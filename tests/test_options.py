@@ -277,3 +277,23 @@ def test_a_rule_about_a_given_value_takes_the_constructors_default_as_not_given(
         options.check_rules({"free_bits": 0.25}, "image")
     options.check_rules({"free_bits": 0.25, "objective": "free_bits"}, "image")
     options.check_rules({"hidden_units": (512, 256)}, "text")  # an image option at its default is not given
+
+
+def test_the_core_keeps_every_argument_and_each_face_takes_only_its_own():
+    from tfvae.core import BaseVAE, _defaults
+    from tfvae.model import VAE
+    from tfvae.sentence import SentenceVAE
+
+    core = set(_defaults(BaseVAE))
+    image = VAE(latent_dim=2, hidden_units=(8,))
+    sentence = SentenceVAE(10, latent_dim=2, embedding_dim=8, units=8)
+    assert core <= set(image.get_config()), "the image face takes every core argument"
+    assert set(sentence.get_config()) & core == set(SentenceVAE.core_arguments())
+    assert VAE.from_config(image.get_config()).get_config() == image.get_config()
+    assert SentenceVAE.from_config(sentence.get_config()).get_config() == sentence.get_config()
+    with pytest.raises(TypeError, match="build a tfvae.VAE or a tfvae.SentenceVAE"):
+        BaseVAE(latent_dim=2)
+    with pytest.raises(ValueError, match="VAE does not take word_dropout: word_dropout is an argument of tfvae.Sent"):
+        VAE(latent_dim=2, word_dropout=0.3)
+    with pytest.raises(ValueError, match=r"does not take colour \(help\(tfvae.VAE\) lists its arguments\)"):
+        VAE(latent_dim=2, colour="red")

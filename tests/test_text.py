@@ -251,8 +251,10 @@ def test_bad_token_inputs_are_refused(vocabulary, ids):
         model.elbo(ids[0])
     with pytest.raises(ValueError, match="Vocabulary.ids"):
         model.check_inputs(np.array([["the cat"]]))
-    with pytest.raises(ValueError, match="sets"):
+    with pytest.raises(ValueError, match="does not take data_shape: data_shape is an argument of tfvae.VAE"):
         SentenceVAE(vocabulary.size, data_shape=(3,))
+    with pytest.raises(ValueError, match="does not take latent_dims: latent_dims is an argument of tfvae.VAE"):
+        SentenceVAE(vocabulary.size, latent_dims=(4, 2))
     with pytest.raises(ValueError, match="VampPrior"):
         SentenceVAE(vocabulary.size, prior="vamp")
 

@@ -10,7 +10,7 @@
 A face (a subclass) takes only its own arguments and passes the core's on in
 ``**core``. Its constructor has four steps::
 
-    core = self.checked_arguments(own, core)   # the option table's ranges and rules, face and core
+    self.check_arguments(own, core)            # the option table's ranges and rules, face and core
     super().__init__(**core)                   # keras.Model, and the core's hyperparameters
     self.<own> = ...                           # the face's hyperparameters
     self.build_parts(encoder, decoder)         # heads, networks, latent stack, prior, objective
@@ -38,7 +38,9 @@ from tfvae.objectives import make_objective, negative_elbo, reconstruction
 from tfvae.priors import make_prior
 
 # Core arguments that no option row describes (they are no hyperparameters), taken by every face.
-PYTHON_ONLY = ("seed", "validate_inputs")
+ARGUMENTS_WITHOUT_ROWS = ("seed", "validate_inputs")
+# What keras.Model's constructor takes from a subclass: passed through unchecked.
+KERAS_ARGUMENTS = ("name", "trainable", "dtype", "dynamic", "autocast")
 
 
 class BaseVAE(validation.CheckedEntryPoints, keras.Model):
@@ -86,7 +88,7 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
     """
 
     min_latent_dim = 1  # the smallest latent size; a sentence VAE allows 0 (its language-model baseline)
-    option_family = "image"  # the face's rows in tfvae.options
+    option_family: str | None = None  # the face's rows in tfvae.options: every face names its own
     condition_dim = 0  # a face with a condition sets its own
     data_shape = (None,)  # one example's shape, where the face has one (the VampPrior's pseudo-inputs)
 
@@ -110,8 +112,10 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
         validate_inputs=True,
         **kwargs,
     ):
+        if type(self) is BaseVAE:
+            raise TypeError("BaseVAE is the core of tfvae's models: build a tfvae.VAE or a tfvae.SentenceVAE")
         super().__init__(**kwargs)
-        latent_dims = latent_dims_of(latent_dim, latent_dims, self.min_latent_dim)
+        latent_dims = _latent_dims(latent_dim, latent_dims, self.min_latent_dim)
         self.latent_dims = latent_dims
         self.latent_dim = latent_dims[0]  # the layer the decoder reads
         self.inference = inference
@@ -133,39 +137,43 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
 
     @classmethod
     def core_arguments(cls) -> dict:
-        """``{name: default}`` of the core's arguments that this face takes (its family's rows, and ``PYTHON_ONLY``)."""
+        """``{name: default}`` of the core's arguments that this face takes (its family's rows, and
+        ``ARGUMENTS_WITHOUT_ROWS``)."""
+        if cls.option_family is None:
+            raise TypeError(f"{cls.__name__} must name its option_family (its rows in tfvae.options)")
         rows = {option.name_in(cls.option_family) for option in options.options(cls.option_family)}
-        return {name: default for name, default in _defaults(BaseVAE).items() if name in rows or name in PYTHON_ONLY}
+        return {
+            name: default
+            for name, default in _defaults(BaseVAE).items()
+            if name in rows or name in ARGUMENTS_WITHOUT_ROWS
+        }
 
     @classmethod
-    def checked_arguments(cls, own: dict, core: dict) -> dict:
-        """Checks the face's ``own`` and the ``core`` arguments against the option table; returns ``core``.
+    def check_arguments(cls, own: dict, core: dict) -> None:
+        """Checks the face's ``own`` and the ``core`` arguments against the option table.
 
         The ranges and the rules between options are each written once, in
         ``tfvae.options``; this applies them to the values as given, before
-        anything is built. ``core`` holds the core's arguments that were passed
-        (Keras's, such as ``name``, pass through unchecked).
+        anything is built. ``core`` holds the other keyword arguments the face
+        was given: the core's, and Keras's (``name``, ...), which pass through
+        unchecked.
 
         Raises:
-            ValueError: an argument out of range, a rule broken, or a core
-                argument this face does not take.
+            ValueError: an argument out of range, a rule broken, or an argument
+                this face does not take (naming the model that does).
         """
         taken = cls.core_arguments()
-        refused = sorted(name for name in core if name in _defaults(BaseVAE) and name not in taken)
+        refused = sorted(name for name in core if name not in taken and name not in KERAS_ARGUMENTS)
         if refused:
-            raise ValueError(
-                f"{cls.__name__} does not take {refused}: they are options of other tfvae models "
-                f"(help(tfvae.{cls.__name__}) lists its arguments)"
-            )
-        values = {**taken, **{name: value for name, value in core.items() if name in taken}}
-        latent_dims = latent_dims_of(values.pop("latent_dim", None), values.get("latent_dims"), cls.min_latent_dim)
+            raise ValueError(f"{cls.__name__} does not take {', '.join(refused)}{_owners(cls, refused)}")
+        values = {**taken, **core}
+        latent_dims = _latent_dims(values.pop("latent_dim", None), values.get("latent_dims"), cls.min_latent_dim)
         values.update(latent_dim=latent_dims[0], latent_dims=latent_dims, **own)
         values = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
         rows = {option.name_in(cls.option_family) for option in options.options(cls.option_family)}
         values = {name: value for name, value in values.items() if name in rows}
         options.check_arguments(values, cls.option_family)
         options.check_rules(values, cls.option_family)
-        return core
 
     def build_parts(self, encoder=None, decoder=None):
         """Builds the posterior head, the face's likelihood and networks, the latent stack, prior and objective."""
@@ -261,7 +269,7 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
     def log_prior(self, samples):
         """log p(z_1, ..., z_L) = log p(z_L) + sum_l log p(z_l | z_{l+1}) for ``samples`` (lowest first)."""
         conditionals = [layer.conditional_prior(z) for layer, z in zip(self.latent_layers, samples[1:])]
-        return log_densities(self.prior().log_prob(samples[-1]), conditionals, samples)
+        return _log_densities(self.prior().log_prob(samples[-1]), conditionals, samples)
 
     def likelihood_of(self, x, z, condition=None):
         """p(x|z) as the distribution that scores ``x`` (a face's hook; ``x`` is checked already)."""
@@ -289,8 +297,8 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
         kl_layers = latents.layer_kls(posteriors, samples, conditionals, prior, self.inference, self.kl_estimate)
         terms = {
             "log_likelihood": likelihood.log_prob(x),
-            "log_prior": log_densities(prior.log_prob(samples[-1]), conditionals, samples),
-            "log_posterior": log_densities(0.0, posteriors, samples),
+            "log_prior": _log_densities(prior.log_prob(samples[-1]), conditionals, samples),
+            "log_posterior": _log_densities(0.0, posteriors, samples),
             "kl": tf.add_n(kl_layers),
             "kl_layers": kl_layers,
             "posterior": posteriors[0],
@@ -411,7 +419,7 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
         return tf.cast(seed, tf.int32)
 
 
-def latent_dims_of(latent_dim, latent_dims, smallest=1):
+def _latent_dims(latent_dim, latent_dims, smallest=1):
     """The layer sizes from ``latent_dim`` and/or ``latent_dims`` (they must agree)."""
     if latent_dims is None:
         latent_dims = (16 if latent_dim is None else latent_dim,)
@@ -426,7 +434,7 @@ def latent_dims_of(latent_dim, latent_dims, smallest=1):
     return latent_dims
 
 
-def log_densities(start, distributions, samples):
+def _log_densities(start, distributions, samples):
     """``start`` plus the log-density of each distribution at its samples (paired in order)."""
     for distribution, z in zip(distributions, samples):
         start = start + distribution.log_prob(z)
@@ -436,7 +444,18 @@ def log_densities(start, distributions, samples):
 def _defaults(cls) -> dict:
     """``{name: default}`` of ``cls.__init__``'s named arguments."""
     parameters = inspect.signature(cls.__init__).parameters.values()
-    return {p.name: p.default for p in parameters if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name: p.default for p in parameters if p.name != "self" and p.kind in named}
+
+
+def _owners(face, names) -> str:
+    """``": ... is an argument of tfvae.VAE"`` for those of ``names`` that another face takes, else ``""``."""
+    others = [cls for cls in BaseVAE.__subclasses__() if cls is not face]
+    owned = {name: cls.__name__ for cls in others for name in [*_defaults(cls), *cls.core_arguments()] if name in names}
+    if not owned:
+        return f" (help(tfvae.{face.__name__}) lists its arguments)"
+    said = "; ".join(f"{name} is an argument of tfvae.{owner}" for name, owner in sorted(owned.items()))
+    return f": {said}"
 
 
 def _dreg_terms(model, x, posterior, z, condition):

@@ -66,7 +66,7 @@ def importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size=N
     """The K-sample importance-weighted estimate of log p(x) for each example.
 
     Args:
-        model: a ``tfvae.VAE``.
+        model: a tfvae model (``tfvae.VAE`` or ``tfvae.SentenceVAE``).
         x: a batch ``[B, ...]``.
         num_samples: K (a Python int or a scalar tensor).
         seed: a stateless seed (pair of ints) for the K samples.
@@ -240,7 +240,7 @@ def evaluate(
     """Importance-weighted log-likelihood, ELBO and diagnostics on ``images``.
 
     Args:
-        model: a ``tfvae.VAE``.
+        model: a tfvae model (``tfvae.VAE`` or ``tfvae.SentenceVAE``).
         images: float32 ``[N, ...]`` in the form the model was trained on
             (e.g. binarised once for a Bernoulli model).
         num_samples: K of the importance-weighted bound.

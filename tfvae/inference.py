@@ -130,7 +130,7 @@ def fit_posteriors(
     """Per-example stochastic VI: the best Gaussian q_psi for each example of ``x``.
 
     Args:
-        model: a trained ``tfvae.VAE`` (left unchanged).
+        model: a trained tfvae model, ``tfvae.VAE`` or ``tfvae.SentenceVAE`` (left unchanged).
         x: a batch ``[B, ...]``, float in the likelihood's range.
         steps: Adam steps.
         start: ``"encoder"`` (semi-amortized refinement of the encoder's q)

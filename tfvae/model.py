@@ -95,7 +95,8 @@ class VAE(BaseVAE):
             del own["architecture"]  # the presets' name: with networks of one's own, any name will do
         if int(condition_dim) < 0:
             raise ValueError(f"condition_dim must be >= 0 (0: unconditional), got {condition_dim}")
-        super().__init__(**self.checked_arguments(own, {"latent_dim": latent_dim, **core}))
+        self.check_arguments(own, {"latent_dim": latent_dim, **core})
+        super().__init__(latent_dim=latent_dim, **core)
         self.data_shape = tuple(None if d is None else int(d) for d in data_shape)
         self.architecture = architecture
         self.hidden_units = tuple(int(u) for u in hidden_units)
@@ -200,9 +201,12 @@ class VAE(BaseVAE):
 
     def get_config(self):
         """The constructor's arguments; ``VAE.from_config`` rebuilds the model."""
+        config = super().get_config()
+        core = self.core_arguments()
         return {
-            **super().get_config(),
-            "data_shape": list(self.data_shape),
+            **{key: value for key, value in config.items() if key not in core},  # Keras's: name, trainable, ...
+            "data_shape": list(self.data_shape),  # first, as in earlier versions' config.json
+            **{key: value for key, value in config.items() if key in core},
             "architecture": self.architecture,
             # Custom networks as Keras serializes them; presets are rebuilt from the hyperparameters.
             **{

@@ -24,6 +24,7 @@ import shutil
 from pathlib import Path
 
 from tfvae import __version__, options, text
+from tfvae.core import BaseVAE
 from tfvae.model import VAE
 from tfvae.sentence import SentenceVAE
 
@@ -246,7 +247,7 @@ def read_metrics(run_dir: str | Path) -> dict:
     return json.loads((Path(run_dir) / "metrics.json").read_text())
 
 
-def load_run(run_dir: str | Path) -> VAE:
+def load_run(run_dir: str | Path) -> BaseVAE:
     """The trained model of ``run_dir`` (its config and best weights)."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)

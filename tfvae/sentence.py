@@ -11,11 +11,11 @@ sentence's length, so log p(x|z) = sum_t log p(x_t | x_<t, z) with ``<eos>``
 included and padding contributing nothing.
 
 ``SentenceVAE`` is a face of the core that the image ``tfvae.VAE`` shares
-(``core.BaseVAE``): the objective, priors, KL, IWAE bound, free bits, KL
-annealing, importance-weighted evaluation and per-example posteriors
-(``tfvae.inference.fit_posteriors``) are the core's. It has its own parts
-(networks, likelihood, input checks) and ``likelihood_of``, which feeds x's
-own prefix to the decoder (teacher forcing). Against posterior collapse it adds word dropout on the decoder's
+(``core.BaseVAE``): the objective, priors, KL, IWAE bound, free bits and KL
+annealing are the core's, and ``tfvae.evaluation`` and ``tfvae.inference``
+score and fit both models alike. It has its own parts (networks, likelihood,
+input checks) and ``likelihood_of``, which feeds x's own prefix to the decoder
+(teacher forcing). Against posterior collapse it adds word dropout on the decoder's
 inputs (Bowman et al.) and batch-normalized posterior means (BN-VAE, Zhu et
 al. 2020). With ``latent_dim=0`` it is the plain RNN language model: no
 encoder, KL = 0, and the ELBO is log p(x) exactly.
@@ -414,7 +414,8 @@ class SentenceVAE(BaseVAE):
             "batch_norm_gamma": batch_norm_gamma,
             "max_length": max_length,
         }
-        super().__init__(**self.checked_arguments(own, {"latent_dim": latent_dim, **core}))
+        self.check_arguments(own, {"latent_dim": latent_dim, **core})
+        super().__init__(latent_dim=latent_dim, **core)
         self.vocab_size, self.embedding_dim, self.units = int(vocab_size), int(embedding_dim), int(units)
         self.rnn, self.bidirectional, self.latent_injection = rnn, bool(bidirectional), latent_injection
         self.word_dropout, self.batch_norm_gamma = float(word_dropout), float(batch_norm_gamma)

@@ -37,6 +37,7 @@ from tfvae.callbacks import (
     SentenceDiagnostics,
     TrimHistory,
 )
+from tfvae.core import BaseVAE
 from tfvae.data import ImageDataset, binarize_fixed, load_dataset, make_pipeline, one_hot, to_unit_interval
 from tfvae.model import VAE
 from tfvae.objectives import objective_key, objective_name
@@ -184,7 +185,7 @@ def train(
     verbose: int = 1,
     extra_callbacks: tuple = (),
     overwrite: bool = False,
-) -> tuple[VAE, dict]:
+) -> tuple[BaseVAE, dict]:
     """Trains a VAE and fills ``run_dir``.
 
     Args:
