@@ -237,23 +237,11 @@ def inference_gaps(
     progress = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch")
     start = time.perf_counter()
     for i, (rows, x, condition) in enumerate(example_batches(images, batch_size, conditions)):
-        # Independent streams for the four random parts of this batch.
-        fit_seed, amortized_seed, optimized_seed, likelihood_seed = (
-            s.numpy() for s in tfp.random.split_seed(tf.constant([seed, i], tf.int32), n=4)
+        batch, curve = _batch_gaps(
+            model, x, condition, (seed, i), steps, learning_rate, num_samples, elbo_samples, train_samples, chunk_size
         )
-        parts["elbo_amortized"].append(
-            model.elbo(x, seed=amortized_seed, num_samples=elbo_samples, condition=condition).numpy()
-        )
-        posteriors, curve = fit_posteriors(
-            model, x, steps, "encoder", None, learning_rate, train_samples, fit_seed, condition
-        )
-        q_star = posteriors.distributions()
-        parts["elbo_optimized"].append(elbo_under(model, x, q_star, elbo_samples, optimized_seed, condition).numpy())
-        parts["log_px"].append(
-            log_likelihood_with_mixture(
-                model, x, q_star, num_samples, likelihood_seed, chunk_size=chunk_size, condition=condition
-            ).numpy()
-        )
+        for key, value in batch.items():
+            parts[key].append(value)
         order.append(rows)
         curves.append(curve * len(rows))
         progress.update(i + 1)
@@ -287,6 +275,25 @@ def inference_gaps(
         }
     )
     return results
+
+
+def _batch_gaps(model, x, condition, seed, steps, learning_rate, num_samples, elbo_samples, train_samples, chunk_size):
+    """One batch of ``inference_gaps``: per-example ``elbo_amortized``, ``elbo_optimized`` and ``log_px``, and
+    the refinement curve of q*. ``seed`` is the pair ``(seed, batch index)``."""
+    # Independent streams for the four random parts of this batch.
+    fit_seed, amortized_seed, optimized_seed, likelihood_seed = (
+        s.numpy() for s in tfp.random.split_seed(tf.constant(seed, tf.int32), n=4)
+    )
+    amortized = model.elbo(x, seed=amortized_seed, num_samples=elbo_samples, condition=condition).numpy()
+    posteriors, curve = fit_posteriors(
+        model, x, steps, "encoder", None, learning_rate, train_samples, fit_seed, condition
+    )
+    q_star = posteriors.distributions()
+    optimized = elbo_under(model, x, q_star, elbo_samples, optimized_seed, condition).numpy()
+    log_px = log_likelihood_with_mixture(
+        model, x, q_star, num_samples, likelihood_seed, chunk_size=chunk_size, condition=condition
+    ).numpy()
+    return {"log_px": log_px, "elbo_amortized": amortized, "elbo_optimized": optimized}, curve
 
 
 def format_gaps(results: dict) -> str:
