@@ -18,7 +18,7 @@ A linear warm-up over ``warmup_steps`` multiplies any of them.
 """
 
 from tfvae.backend import keras, tf
-from tfvae.options import LR_SCHEDULES, check_value  # noqa: F401  (LR_SCHEDULES: defined with the options)
+from tfvae.options import LR_SCHEDULES, check_rules, check_value  # noqa: F401  (LR_SCHEDULES: defined with the options)
 
 BURDA_STAGES = 8  # i = 0..7: 1 + 3 + ... + 3**7 = 3280 epochs
 
@@ -77,8 +77,9 @@ def check_optimizer_settings(settings):
         "epsilon",
     ):
         check_value(name, getattr(settings, name))
-    if getattr(settings, "reduce_lr_on_plateau", 0) and settings.lr_schedule != "constant":
-        raise ValueError("reduce_lr_on_plateau sets the learning rate itself: use it with lr_schedule='constant'")
+    # The rules between these settings are the option table's (reduce_lr_on_plateau wants a constant schedule).
+    names = ("lr_schedule", "reduce_lr_on_plateau", "warmup_steps", "learning_rate")
+    check_rules({name: getattr(settings, name) for name in names if hasattr(settings, name)}, "train")
 
 
 def learning_rate_schedule(settings, steps_per_epoch: int, epochs: int):
