@@ -46,6 +46,7 @@ from tfvae.training import load_run, load_run_settings, load_text, load_vocabula
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = {  # name under configs/ptb -> what the row is
     "lm": "LSTM language model",
+    "lm_dropout": "LSTM language model, dropout 0.3",
     "bowman": "KL annealing + word dropout 0.25 (Bowman et al.)",
     "cyclical": "cyclical KL annealing (Fu et al.)",
     "bn_vae": "BN-VAE, gamma 0.6 (Zhu et al.)",
