@@ -224,9 +224,9 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
 
         For a hierarchical model this is ``encode_layers(x)[0]``.
         """
-        x, condition = self._checked_inputs(x, condition)
+        x, condition = self.checked_inputs(x, condition)
         if not self.latent_layers:
-            return self._encode(x, condition)
+            return self.encoder_posterior(x, condition)
         return self._encode_layers(x, condition)[0]
 
     def encode_layers(self, x, condition=None):
@@ -236,24 +236,34 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
         layers below for bottom-up inference, above for the ladder). For one
         layer, and for z_1 of bottom-up inference, this is q exactly.
         """
-        x, condition = self._checked_inputs(x, condition)
+        x, condition = self.checked_inputs(x, condition)
         return self._encode_layers(x, condition)
 
-    def _encode(self, x, condition=None):
-        """The encoder's distribution for z_1, without input checks (``x`` is checked already)."""
+    def encoder_posterior(self, x, condition=None):
+        """The encoder's own q(z_1|x), without input checks (pass ``checked_inputs(x)``).
+
+        For one layer this is ``encode(x)``. For a hierarchy it is the encoder's
+        output before the layers above act on it: what bottom-up and ladder
+        inference start from (``latents.infer``), and the density whose log
+        an estimator of a hierarchy's q needs (``inference``).
+        """
         params = self.encoder(self._with_condition(x, condition, "encoder"))
         # Distributions and the loss stay in float32 under a mixed-precision policy.
         return self.posterior.distribution(tf.cast(params, tf.float32))
 
     def _encode_layers(self, x, condition=None):
         posteriors, _, _ = latents.infer(
-            self._encode(x, condition), self.latent_layers, self.inference, None, [None] * len(self.latent_dims)
+            self.encoder_posterior(x, condition),
+            self.latent_layers,
+            self.inference,
+            None,
+            [None] * len(self.latent_dims),
         )
         return posteriors
 
     def _top_posterior(self, x):
         """q(z_L|x) along the means path: the VampPrior's components at its pseudo-inputs."""
-        return self._encode(x) if not self.latent_layers else self._encode_layers(x)[-1]
+        return self.encoder_posterior(x) if not self.latent_layers else self._encode_layers(x)[-1]
 
     def infer(self, x, num_samples=1, seed=None, condition=None):
         """Samples of every latent layer from q, lowest first.
@@ -264,7 +274,9 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
         (see ``latents.infer``). ``x`` must be checked already.
         """
         seeds = latents.layer_seeds(self._seed(seed), len(self.latent_dims))
-        return latents.infer(self._encode(x, condition), self.latent_layers, self.inference, num_samples, seeds)
+        return latents.infer(
+            self.encoder_posterior(x, condition), self.latent_layers, self.inference, num_samples, seeds
+        )
 
     def log_prior(self, samples):
         """log p(z_1, ..., z_L) = log p(z_L) + sum_l log p(z_l | z_{l+1}) for ``samples`` (lowest first)."""
@@ -289,7 +301,7 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
         int or a pair of ints) makes the samples reproducible;
         ``num_samples`` defaults to the model's.
         """
-        x, condition = self._checked_inputs(x, condition)
+        x, condition = self.checked_inputs(x, condition)
         num_samples = self.num_samples if num_samples is None else num_samples
         posteriors, samples, conditionals = self.infer(x, num_samples, seed, condition)
         likelihood = self.likelihood_of(x, samples[0], condition)

@@ -76,7 +76,7 @@ def importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size=N
     Returns:
         ``[B]`` estimates of log p(x), in nats.
     """
-    x, condition = model._checked_inputs(x, condition)
+    x, condition = model.checked_inputs(x, condition)
     # All K samples of every layer at once (small: [K, B, d_l]), and their log q over all layers jointly.
     posteriors, samples, _ = model.infer(x, num_samples, seed, condition)
     return log_mean_weight(model, x, samples, joint_log_posterior(posteriors, samples), chunk_size, condition)

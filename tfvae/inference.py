@@ -118,7 +118,9 @@ def log_likelihood_with_mixture(model, x, posteriors, num_samples, seed, chunk_s
     _, from_encoder, _ = model.infer(x, half, encoder_seed, condition)
     from_optimized = _draw(posteriors, half, optimized_seed)
     samples = [tf.concat(pair, axis=0) for pair in zip(from_encoder, from_optimized)]
-    log_q_phi = latents.log_posterior_at(model._encode(x, condition), model.latent_layers, model.inference, samples)
+    log_q_phi = latents.log_posterior_at(
+        model.encoder_posterior(x, condition), model.latent_layers, model.inference, samples
+    )
     log_q_star = tf.add_n([q.log_prob(z) for q, z in zip(posteriors, samples)])
     log_proposal = tf.reduce_logsumexp(tf.stack([log_q_phi, log_q_star]), axis=0) - tf.math.log(2.0)
     return log_mean_weight(model, x, samples, log_proposal, chunk_size, condition)
@@ -155,7 +157,7 @@ def fit_posteriors(
         raise ValueError("covariance='full' is for one-layer models; a hierarchy gets diagonal Gaussians per layer")
     if int(steps) < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
-    x, condition = model._checked_inputs(x, condition)
+    x, condition = model.checked_inputs(x, condition)
     if start == "encoder":
         initial = model.encode_layers(x, condition)
     else:

@@ -74,7 +74,7 @@ class _SentenceSignatures(ServingModule):
     def __init__(self, model, vocabulary):
         super().__init__(model, name="tfvae_text")
         # Tracked, so the lookup tables are saved with the graph.
-        self.vocabulary_lookup, self.vocabulary_invert = vocabulary._lookup, vocabulary._invert
+        self.vocabulary_lookup, self.vocabulary_invert = vocabulary.lookup_layers
         self._vocabulary = vocabulary
         sentences = tf.TensorSpec([None], tf.string, name="sentences")
         ids = tf.TensorSpec([None, None], tf.int32, name="ids")
@@ -120,7 +120,7 @@ class _SentenceSignatures(ServingModule):
             return tf.identity(z)
 
     def _encode(self, ids):
-        q = self._get_model()._encode(self._nonempty(ids))
+        q = self._get_model().encoder_posterior(self._nonempty(ids))
         return {"mean": q.mean(), "stddev": q.stddev()}
 
     def _encode_ids(self, ids):

@@ -159,6 +159,12 @@ class Vocabulary:
         )
 
     @property
+    def lookup_layers(self):
+        """The two ``StringLookup`` layers, words to ids and ids to words. A SavedModel whose signatures call
+        ``ids`` or ``strings`` must track them, so that their tables are saved with the graph."""
+        return self._lookup, self._invert
+
+    @property
     def tokens(self):
         """Every token in id order, the special ones first."""
         return list(SPECIAL_TOKENS) + self.words

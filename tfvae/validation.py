@@ -385,8 +385,15 @@ class CheckedEntryPoints:
         """``data`` of ``fit``/``evaluate``/``predict`` checked (see ``InputChecker.check_source``)."""
         return self._inputs().check_source(data, element=element, compiled=bool(self.jit_compile))
 
-    def _checked_inputs(self, x, condition=None):
-        """``x`` as float32 and ``condition``, checked: dtype and shapes always, values if ``validate_inputs``."""
+    def checked_inputs(self, x, condition=None):
+        """``(x, condition)`` as float32 tensors, checked: dtype and shapes always, values if ``validate_inputs``.
+
+        Every entry point that takes data runs this once; the methods below it
+        (``encoder_posterior``, ``infer``) assume it ran.
+
+        Raises:
+            ValueError: naming the problem and the fix (see ``InputChecker``).
+        """
         return self._inputs().check_tensors(x, condition)
 
     def fit(self, *args, **kwargs):
