@@ -169,6 +169,13 @@ def main():
     parser.add_argument(
         "--figure-only", action="store_true", help="redraw the figure for the rows of today's table, scoring nothing"
     )
+    parser.add_argument(
+        "--also",
+        nargs="*",
+        default=[],
+        metavar="TABLE",
+        help="earlier ptb-table JSONs whose rows join the figure and the printed table (not today's JSON)",
+    )
     parser.add_argument("--figure", default=str(ROOT / "docs" / "images" / "ptb-collapse.png"))
     parser.add_argument("--label", help="results file ptb-table-<date>-<label>.json (a table apart from today's other)")
     args = parser.parse_args()
@@ -219,6 +226,9 @@ def main():
     rows.sort(key=lambda r: list(RECIPES).index(r["name"]))
     commands = [c for c in earlier.get("commands", [earlier.get("command")]) if c] + [command]
     out.write_text(json.dumps({"date": date, "commands": commands, "rows": rows}, indent=2))
+    for table in args.also:  # a row of today's table wins over an earlier one of the same name
+        rows += [r for r in json.loads(Path(table).read_text())["rows"] if r["name"] not in {x["name"] for x in rows}]
+    rows.sort(key=lambda r: list(RECIPES).index(r["name"]))
     for r in rows:
         path = Path(args.runs) / r["name"] / "history.csv"
         if RECIPES[r["name"]] not in histories:
