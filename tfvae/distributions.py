@@ -103,6 +103,10 @@ class _PosteriorHead(_Head):
     def _hyperparameters(self):
         return {"latent_dim": self.latent_dim, "min_scale": self.min_scale}
 
+    def serving_stddev(self, distribution: tfd.Distribution) -> tf.Tensor:
+        """The marginal standard deviations an export's ``encode`` returns, by ops TFLite has."""
+        return distribution.stddev()
+
 
 class _ImageLogitsHead(_Head):
     """A likelihood head with one logit per element of ``event_shape``."""
@@ -172,6 +176,10 @@ class FullCovarianceNormalPosterior(_PosteriorHead):
     def serving_outputs(self, distribution: tfd.Distribution) -> dict[str, tf.Tensor]:
         """The Cholesky factor L of the covariance L L^T."""
         return {"scale_tril": distribution.scale.to_dense()}
+
+    def serving_stddev(self, distribution: tfd.Distribution) -> tf.Tensor:
+        """sqrt(diag(L L^T)) as the row norms of L: TFLite has no ``matrix_diag_part``."""
+        return tf.sqrt(tf.reduce_sum(tf.square(distribution.scale.to_dense()), axis=-1))
 
     @staticmethod
     def params_size(latent_dim: int) -> int:

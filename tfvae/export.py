@@ -187,12 +187,8 @@ class _Signatures(ServingModule):
             for i, p in enumerate(layers[1:])
             for name, value in (("mean", p.mean()), ("stddev", p.stddev()))
         }
-        extra = self._get_model().posterior.serving_outputs(q)
-        if "scale_tril" in extra:
-            # sqrt(diag(L L^T)) as row norms: TFLite has no matrix_diag_part.
-            stddev = tf.sqrt(tf.reduce_sum(tf.square(extra["scale_tril"]), axis=-1))
-            return {"mean": q.mean(), "stddev": stddev, **extra}
-        return {"mean": q.mean(), "stddev": q.stddev(), **upper}
+        head = self._get_model().posterior
+        return {"mean": q.mean(), "stddev": head.serving_stddev(q), **head.serving_outputs(q), **upper}
 
     def _decode(self, z, condition=None):
         z = tf.ensure_shape(z, [None, self._get_model().latent_dim])

@@ -120,8 +120,9 @@ class _SentenceSignatures(ServingModule):
             return tf.identity(z)
 
     def _encode(self, ids):
-        q = self._get_model().encoder_posterior(self._nonempty(ids))
-        return {"mean": q.mean(), "stddev": q.stddev()}
+        model = self._get_model()
+        q = model.encoder_posterior(self._nonempty(ids))
+        return {"mean": q.mean(), "stddev": model.posterior.serving_stddev(q)}
 
     def _encode_ids(self, ids):
         return self._encode(self._checked(ids))
