@@ -129,9 +129,13 @@ def test_masked_log_likelihood_equals_a_hand_computation(vocabulary, ids):
         for b in range(6):
             expected[k, b] = sum(log_p[k, b, t, x[b, t]] for t in range(x.shape[1]) if x[b, t] != PAD)
     np.testing.assert_allclose(log_prob, expected, rtol=1e-5, atol=1e-4)
+    # Scoring's forward-only path (gather minus logsumexp), for [K, B] and [B] samples, gives the same numbers.
+    np.testing.assert_allclose(model.log_px_given_z(ids, z).numpy(), expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(model.log_px_given_z(ids, z[1]).numpy(), expected[1], rtol=1e-5, atol=1e-4)
     # More padding changes nothing.
     padded = tf.pad(ids, [[0, 0], [0, 3]])
     np.testing.assert_allclose(model.likelihood_of(padded, z).log_prob(padded).numpy(), log_prob, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(model.log_px_given_z(padded, z).numpy(), expected, rtol=1e-5, atol=1e-4)
 
 
 def test_latent_size_zero_is_the_language_model(vocabulary, ids):

@@ -18,7 +18,8 @@ A face (a subclass) takes only its own arguments and passes the core's on in
 ``build_parts`` calls the face's hooks: ``_make_likelihood()`` (the likelihood
 head) and ``_make_networks(encoder, decoder)``. Scoring goes through
 ``likelihood_of(x, z, condition)``, p(x|z) as the distribution that scores x
-(an autoregressive decoder reads x's prefix there), and ``_call_output`` says
+(an autoregressive decoder reads x's prefix there; ``log_px_given_z`` is its
+log_prob, which a face may compute faster for scoring), and ``_call_output`` says
 what ``call`` returns. Which of the core's arguments a face exposes is the
 option table's answer (``tfvae.options``): a core argument without a row in the
 face's family (``latent_dims`` for sentences) keeps its default, is refused if
@@ -286,6 +287,15 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
     def likelihood_of(self, x, z, condition=None):
         """p(x|z) as the distribution that scores ``x`` (a face's hook; ``x`` is checked already)."""
         raise NotImplementedError(f"{type(self).__name__} must define likelihood_of")
+
+    def log_px_given_z(self, x, z, condition=None):
+        """log p(x|z) ``[..., B]`` for samples z ``[..., B, d]``: what scoring calls (no gradient needed).
+
+        ``likelihood_of(x, z, condition).log_prob(x)``; a face may compute the
+        same number by a path that is faster forward only (``SentenceVAE``).
+        Training and the gradient-based gap fits keep ``likelihood_of``.
+        """
+        return self.likelihood_of(x, z, condition).log_prob(x)
 
     def elbo_terms(self, x, seed=None, num_samples=None, condition=None):
         """Per-example terms of the objective from ``num_samples`` samples of the latents.

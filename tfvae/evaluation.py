@@ -45,7 +45,7 @@ def log_joint(model, x, samples, condition=None):
 
     ``samples`` are every layer's samples ``[K, B, d_l]``, lowest first.
     """
-    return model.likelihood_of(x, samples[0], condition).log_prob(x) + model.log_prior(samples)
+    return model.log_px_given_z(x, samples[0], condition) + model.log_prior(samples)
 
 
 def joint_log_posterior(posteriors, samples):

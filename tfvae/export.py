@@ -254,7 +254,7 @@ class _Signatures(ServingModule):
                 ),
             ]
         with tf.control_dependencies(checks):
-            log_px_given_z = model.likelihood_of(x, samples[0], condition).log_prob(x)
+            log_px_given_z = model.log_px_given_z(x, samples[0], condition)
             log_pz = model.log_prior(samples)
         return {"log_joint": log_px_given_z + log_pz, "log_px_given_z": log_px_given_z, "log_pz": log_pz}
 

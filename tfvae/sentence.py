@@ -15,7 +15,8 @@ included and padding contributing nothing.
 annealing are the core's, and ``tfvae.evaluation`` and ``tfvae.inference``
 score and fit both models alike. It has its own parts (networks, likelihood,
 input checks) and ``likelihood_of``, which feeds x's own prefix to the decoder
-(teacher forcing). Against posterior collapse it adds word dropout on the decoder's
+(teacher forcing); ``log_px_given_z``, what scoring calls, takes the same
+logits without the fused cross-entropy's gradient work. Against posterior collapse it adds word dropout on the decoder's
 inputs (Bowman et al.) and batch-normalized posterior means (BN-VAE, Zhu et
 al. 2020). With ``latent_dim=0`` it is the plain RNN language model: no
 encoder, KL = 0, and the ELBO is log p(x) exactly.
@@ -279,6 +280,19 @@ class CategoricalSequenceLikelihood(tfpl.DistributionLambda):
         """``new(logits, mask)`` (as the image heads' ``distribution``)."""
         return self.new(logits, mask)
 
+    @staticmethod
+    def log_prob_of(logits, x, mask):
+        """``new(logits, mask).log_prob(x)`` forward only: sum_t mask_t (logits_t[x_t] - logsumexp(logits_t)).
+
+        ``tfd.Categorical.log_prob`` calls TF's fused sparse cross-entropy,
+        which also writes the gradient, a second ``[..., T, V]`` tensor: for
+        scoring, where no gradient is taken, this path is about 3x cheaper
+        beyond the decoder (the same number to float32 rounding). Training
+        keeps the fused op, which is faster when the gradient is wanted.
+        """
+        log_probs = tf.gather(logits, x, batch_dims=x.shape.rank) - tf.reduce_logsumexp(logits, axis=-1)
+        return tf.reduce_sum(tf.where(mask, log_probs, tf.zeros_like(log_probs)), axis=-1)
+
 
 def check_tokens_spec(dtype, shape, name="x"):
     """Static check of token ids: an integer dtype and shape ``[batch, length]``.
@@ -465,15 +479,25 @@ class SentenceVAE(BaseVAE):
     def _inputs(self):
         return TokenChecker(self.vocab_size, self.validate_inputs)
 
-    def likelihood_of(self, x, z, condition=None):
-        """p(x|z) by teacher forcing: the decoder reads x's prefix once per sample of z ``[..., B, d]``."""
+    def _teacher_forced(self, x, z):
+        """Logits ``[..., B, T, V]`` (float32) and x as ``[..., B, T]``: the decoder reads x's prefix once per z."""
         z = tf.convert_to_tensor(z, tf.float32)
         leading = tf.shape(z)[:-1]  # [K, B] or [B]
         repeats = tf.reduce_prod(leading) // tf.maximum(tf.shape(x)[0], 1)  # an empty batch stays empty
         flat_z = tf.reshape(z, [-1, self.latent_dim])
         logits = tf.cast(self.decoder((flat_z, tf.tile(x, [repeats, 1]))), tf.float32)
         logits = tf.reshape(logits, tf.concat([leading, tf.shape(logits)[1:]], 0))
-        return self.likelihood.distribution(logits, tf.broadcast_to(x != PAD, tf.shape(logits)[:-1]))
+        return logits, tf.broadcast_to(x, tf.shape(logits)[:-1])
+
+    def likelihood_of(self, x, z, condition=None):
+        """p(x|z) by teacher forcing: the decoder reads x's prefix once per sample of z ``[..., B, d]``."""
+        logits, x = self._teacher_forced(x, z)
+        return self.likelihood.distribution(logits, x != PAD)
+
+    def log_px_given_z(self, x, z, condition=None):
+        """log p(x|z) ``[..., B]`` for scoring: ``CategoricalSequenceLikelihood.log_prob_of``, teacher-forced."""
+        logits, x = self._teacher_forced(x, z)
+        return CategoricalSequenceLikelihood.log_prob_of(logits, x, x != PAD)
 
     def decode(self, z, condition=None, greedy=True, seed=None, max_length=None):
         """Sentences (int ids ``[B, max_length]``, ``<pad>`` after ``<eos>``) generated from z ``[B, d]``."""

@@ -154,7 +154,7 @@ class _SentenceSignatures(ServingModule):
             tf.shape(z)[0], tf.shape(ids)[0], message="z: one latent code per sentence of ids ([B, d] for [B, T])"
         )
         with tf.control_dependencies([same_batch]):
-            log_px_given_z = self._get_model().likelihood_of(ids, self._latent_codes(z)).log_prob(ids)
+            log_px_given_z = self._get_model().log_px_given_z(ids, self._latent_codes(z))
         return {"log_px_given_z": log_px_given_z, "tokens": tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1)}
 
 
