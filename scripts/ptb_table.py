@@ -51,6 +51,7 @@ RECIPES = {  # name under configs/ptb -> what the row is
     "cyclical": "cyclical KL annealing (Fu et al.)",
     "bn_vae": "BN-VAE, gamma 0.6 (Zhu et al.)",
     "bn_vae_dropout": "BN-VAE, gamma 0.6, decoder dropout 0.3",
+    "bn_vae_dropout05": "BN-VAE, gamma 0.6, decoder dropout 0.5",
 }
 HISTORY_KEYS = ("val_kl", "mi", "active_units", "val_negative_elbo", "val_reconstruction")  # per epoch
 SCORES = (

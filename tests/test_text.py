@@ -132,6 +132,10 @@ def test_masked_log_likelihood_equals_a_hand_computation(vocabulary, ids):
     # Scoring's forward-only path (gather minus logsumexp), for [K, B] and [B] samples, gives the same numbers.
     np.testing.assert_allclose(model.log_px_given_z(ids, z).numpy(), expected, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(model.log_px_given_z(ids, z[1]).numpy(), expected[1], rtol=1e-5, atol=1e-4)
+    unknown_rank = tf.function(
+        model.log_px_given_z, input_signature=[tf.TensorSpec(None, tf.int32), tf.TensorSpec(None, tf.float32)]
+    )
+    np.testing.assert_allclose(unknown_rank(ids, z).numpy(), expected, rtol=1e-5, atol=1e-4)
     # More padding changes nothing.
     padded = tf.pad(ids, [[0, 0], [0, 3]])
     np.testing.assert_allclose(model.likelihood_of(padded, z).log_prob(padded).numpy(), log_prob, rtol=1e-5, atol=1e-4)
