@@ -18,7 +18,9 @@ was slower in both dtypes on 2026-12-01, more padding):
 For each variant it reports the NLL, its difference from the first row (the
 error a variant adds, in nats per sentence: the same samples), the seconds,
 and the projected seconds of K = 500 over all 3,761 test sentences (linear
-in sentences x samples). Writes
+in sentences x samples; too high, as it also scales the run's tracing and
+its K-independent work: the gather path projected 50 minutes and measured 28
+with ``tfvae evaluate RUN -k 500``). Writes
 ``scripts/results/ptb-scoring-cost-<date>[-<label>].json``.
 """
 

@@ -18,8 +18,9 @@ input checks) and ``likelihood_of``, which feeds x's own prefix to the decoder
 (teacher forcing); ``log_px_given_z``, what scoring calls, takes the same
 logits without the fused cross-entropy's gradient work. Against posterior
 collapse it adds word dropout on the decoder's inputs (Bowman et al.) and
-batch-normalized posterior means (BN-VAE, Zhu et al. 2020). With ``latent_dim=0`` it is the plain RNN language model: no
-encoder, KL = 0, and the ELBO is log p(x) exactly.
+batch-normalized posterior means (BN-VAE, Zhu et al. 2020). With
+``latent_dim=0`` it is the plain RNN language model: no encoder, KL = 0, and
+the ELBO is log p(x) exactly.
 """
 
 from tfvae import validation
