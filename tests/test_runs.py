@@ -10,6 +10,7 @@ import csv
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -346,3 +347,45 @@ def test_an_early_stopped_run_records_where_it_stopped_and_counts_as_finished(tm
     before = snapshot(run)
     assert main(args) == 0 and "finished run" in capsys.readouterr().out
     assert snapshot(run) == before
+
+
+def test_init_from_starts_a_new_run_at_the_source_runs_weights(finished_run, tmp_path, monkeypatch):
+    """``--init-from RUN``: the new run's weights before its first step are the source's best weights."""
+    from tfvae import training
+    from tfvae.runs import load_run
+
+    source, args = finished_run
+    started = {}
+
+    def recorded(model, path, vocabulary=None):
+        original(model, path, vocabulary)
+        started["weights"] = model.get_weights()
+
+    original = training.warm_start
+    monkeypatch.setattr(training, "warm_start", recorded)
+    run = tmp_path / "warm"
+    new_args = [a if a != str(source) else str(run) for a in args]
+    assert main([*new_args, "--init-from", str(source), "--learning-rate", "0.0005"]) == 0
+    expected = load_run(source).get_weights()
+    assert len(started["weights"]) == len(expected)
+    for got, want in zip(started["weights"], expected):
+        np.testing.assert_array_equal(got, want)
+    assert json.loads((run / "config.json").read_text())["train"]["init_from"] == str(source)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--init-from", "no/such/run"], "neither a run directory"),
+        (["--init-from", "SOURCE", "--latent-dim", "8"], "same architecture"),
+    ],
+)
+def test_init_from_a_missing_or_different_model_is_one_error_line(finished_run, tmp_path, extra, message, capsys):
+    source, args = finished_run
+    run = tmp_path / "warm"
+    new_args = [a if a != str(source) else str(run) for a in args]
+    extra = [str(source) if a == "SOURCE" else a for a in extra]
+    assert main([*new_args, *extra]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and message in error[0] and "init_from" in error[0], error
+    assert not (run / "config.json").exists()  # refused before anything is written

@@ -404,3 +404,37 @@ def test_float16_weights_halve_the_export_and_keep_its_numbers(vocabulary, ids, 
     assert all(v.dtype == tf.float32 for v in rebuilt.variables)
     with pytest.raises(ValueError, match="weights must be one of"):
         export_sentence_model(model, vocabulary, tmp_path / "x", 1, weights="int8")
+
+
+def test_warm_start_from_an_export_copies_its_weights_and_refuses_another_vocabulary(vocabulary, ids, tmp_path):
+    """``init_from`` an export: the new model equals the exported one (to float16 rounding for a float16
+    export); another vocabulary, another size or another model class is refused before anything changes."""
+    from tfvae.model import VAE
+    from tfvae.sentence_export import export_sentence_model
+    from tfvae.warm_start import warm_start
+
+    def sentence_vae(**overrides):
+        config = {"latent_dim": 4, "embedding_dim": 16, "units": 16, "batch_norm_gamma": 0.5, **overrides}
+        model = SentenceVAE(vocabulary.size, **config)
+        model(ids, training=True)
+        return model
+
+    source = sentence_vae()
+    path = export_sentence_model(source, vocabulary, tmp_path / "export", 1, weights="float16")
+    target = sentence_vae(decoder_dropout=0.5)  # what adds no variable may differ
+    warm_start(target, path, vocabulary)
+    for got, want in zip(target.get_weights(), source.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-6)  # float16 keeps 11 bits
+    assert target.decoder_dropout == 0.5
+
+    other = text.Vocabulary(list(reversed(vocabulary.words)))  # the same words under other ids
+    fresh = sentence_vae()
+    before = fresh.get_weights()
+    with pytest.raises(ValueError, match="another vocabulary"):
+        warm_start(fresh, path, other)
+    with pytest.raises(ValueError, match="same architecture"):
+        warm_start(sentence_vae(latent_dim=8), path, vocabulary)
+    with pytest.raises(ValueError, match="holds a SentenceVAE"):
+        warm_start(VAE(data_shape=(4, 4, 1), latent_dim=4, hidden_units=(8,)), path)
+    for got, want in zip(fresh.get_weights(), before):
+        np.testing.assert_array_equal(got, want)

@@ -398,6 +398,13 @@ OPTIONS = (
         False,
     ),
     Option("deterministic", "enable TF op determinism (bit-identical reruns)", _TRAIN, bool, False),
+    Option(
+        "init_from",
+        "warm start: copy the weights of this run directory or export (same architecture and vocabulary; "
+        "dropout, learning rate and objective may differ) before the first epoch",
+        _TRAIN,
+        metavar="PATH",
+    ),
     Option("tfds_name", "a TFDS text dataset instead of --data-dir (needs a network)", _TRAIN, group=TEXT_GROUP),
     Option(
         "max_vocab",

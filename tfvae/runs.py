@@ -96,6 +96,7 @@ class TrainSettings:
     mixed_precision: bool = False  # float16 compute (GPUs), float32 variables and loss
     mixed_bfloat16: bool = False  # bfloat16 compute (CPUs with BF16 instructions), float32 variables and loss
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism(): bit-identical reruns
+    init_from: str | None = None  # warm start: a run directory or export of the same architecture (tfvae.warm_start)
     # Text (dataset="text"): tfvae.text's vocabulary and tokenization.
     tfds_name: str | None = None  # a TFDS text dataset instead of data_dir
     max_vocab: int | None = None  # most frequent training words kept (None: all)

@@ -96,6 +96,7 @@ def rebuild(path: str | Path):
     """
     from tfvae.model import VAE
     from tfvae.sentence import SentenceVAE
+    from tfvae.warm_start import copy_weights
 
     path = Path(path)
     if not is_export(path):
@@ -103,13 +104,7 @@ def rebuild(path: str | Path):
     description = read_description(path)
     model_class = SentenceVAE if description.get("class") == "SentenceVAE" else VAE
     model = model_class.from_config(description["model"])
-    saved = tf.saved_model.load(str(path)).model_variables
-    if len(saved) != len(model.variables):
-        raise ValueError(f"{path} holds {len(saved)} variables, a model of its config has {len(model.variables)}")
-    for variable, value in zip(model.variables, saved):
-        if variable.shape != value.shape:
-            raise ValueError(f"{path}: variable {variable.name} has shape {value.shape}, expected {variable.shape}")
-        variable.assign(tf.cast(value, variable.dtype))  # a float16 export (sentence_export.float16_weights)
+    copy_weights(model.variables, tf.saved_model.load(str(path)).model_variables, str(path))
     return model
 
 

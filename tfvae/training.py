@@ -63,6 +63,7 @@ from tfvae.runs import (  # noqa: F401  (re-exported: the names' home before tfv
     run_state,
 )
 from tfvae.sentence import SentenceVAE
+from tfvae.warm_start import warm_start
 
 TEST_BINARIZATION_SEED = 0  # the one fixed draw of binary test images
 
@@ -224,6 +225,9 @@ def train(
     prepare = _prepare_text if settings.dataset == TEXT_DATASET else _prepare_images
     data = prepare(settings, dataset, model_config, settings.batch_size * strategy.num_replicas_in_sync)
     model = _compiled_model(settings, data, strategy)
+    if settings.init_from:
+        # Before every invocation: a resumed run's BackupAndRestore then loads its later weights over these.
+        warm_start(model, settings.init_from, data.vocabulary)
     _write_run_config(run_dir, model, settings, data.vocabulary)
     # Under KL annealing the loss weighs the KL by less than 1, so the first epochs would look best;
     # the best checkpoint is then the one with the best ELBO, which every epoch measures alike.
