@@ -349,8 +349,9 @@ def test_an_early_stopped_run_records_where_it_stopped_and_counts_as_finished(tm
     assert snapshot(run) == before
 
 
-def test_init_from_starts_a_new_run_at_the_source_runs_weights(finished_run, tmp_path, monkeypatch):
-    """``--init-from RUN``: the new run's weights before its first step are the source's best weights."""
+def test_init_from_starts_a_new_run_at_the_source_runs_weights_with_its_own_beta(finished_run, tmp_path, monkeypatch):
+    """``--init-from RUN``: before its first step the new run holds the source's best weights, except the KL
+    weight, which is the new run's beta (a weight of the source's, or of its annealing schedule, would be wrong)."""
     from tfvae import training
     from tfvae.runs import load_run
 
@@ -359,25 +360,53 @@ def test_init_from_starts_a_new_run_at_the_source_runs_weights(finished_run, tmp
 
     def recorded(model, path, vocabulary=None):
         original(model, path, vocabulary)
-        started["weights"] = model.get_weights()
+        started["weights"] = [v.numpy() for v in model.variables if v is not model.kl_weight]
+        started["kl_weight"] = float(model.kl_weight.numpy())
 
     original = training.warm_start
     monkeypatch.setattr(training, "warm_start", recorded)
     run = tmp_path / "warm"
     new_args = [a if a != str(source) else str(run) for a in args]
-    assert main([*new_args, "--init-from", str(source), "--learning-rate", "0.0005"]) == 0
-    expected = load_run(source).get_weights()
-    assert len(started["weights"]) == len(expected)
+    assert main([*new_args, "--init-from", str(source), "--learning-rate", "0.0005", "--beta", "0.5"]) == 0
+    trained = load_run(source)
+    expected = [v.numpy() for v in trained.variables if v is not trained.kl_weight]
+    assert len(started["weights"]) == len(expected) > 0
     for got, want in zip(started["weights"], expected):
         np.testing.assert_array_equal(got, want)
+    assert started["kl_weight"] == 0.5 and float(trained.kl_weight.numpy()) == 1.0
     assert json.loads((run / "config.json").read_text())["train"]["init_from"] == str(source)
+
+
+def test_a_warm_started_run_resumes_from_its_own_backup(finished_run, tmp_path, monkeypatch):
+    """Killed after its first epoch, a warm-started run resumes from its backup: the source is not read again
+    (here it is gone)."""
+    from tfvae.backend import keras
+
+    source, args = finished_run
+    copy = tmp_path / "source"
+    shutil.copytree(source, copy)
+    run = tmp_path / "warm"
+    new_args = [*[a if a != str(source) else str(run) for a in args], "--init-from", str(copy), "--epochs", "2"]
+    backup_epoch_end = keras.callbacks.BackupAndRestore.on_epoch_end
+
+    def killed_after_the_first_epoch(self, epoch, logs=None):
+        backup_epoch_end(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", killed_after_the_first_epoch)
+    assert main(new_args) == 130
+    monkeypatch.undo()
+    shutil.rmtree(copy)
+    assert main(new_args) == 0
+    assert [int(r["epoch"]) for r in history(run)] == [0, 1]
 
 
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--init-from", "no/such/run"], "neither a run directory"),
-        (["--init-from", "SOURCE", "--latent-dim", "8"], "same architecture"),
+        (["--init-from", "no/such/run"], "--init-from no/such/run: no such run directory or export"),
+        (["--init-from", "SOURCE", "--latent-dim", "8"], "latent_dim 4 (here 8)"),
+        (["--init-from", "SOURCE", "--activation", "tanh"], "activation 'relu' (here 'tanh')"),
     ],
 )
 def test_init_from_a_missing_or_different_model_is_one_error_line(finished_run, tmp_path, extra, message, capsys):
@@ -387,5 +416,5 @@ def test_init_from_a_missing_or_different_model_is_one_error_line(finished_run, 
     extra = [str(source) if a == "SOURCE" else a for a in extra]
     assert main([*new_args, *extra]) == 2
     error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and message in error[0] and "init_from" in error[0], error
+    assert len(error) == 1 and message in error[0], error
     assert not (run / "config.json").exists()  # refused before anything is written

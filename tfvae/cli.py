@@ -549,6 +549,10 @@ def check_flags(args):
     svi_flags = getattr(args, "svi_steps", None) is not None or getattr(args, "svi_learning_rate", None) is not None
     if args.command == "evaluate" and not args.gaps and svi_flags:
         raise ValueError("--svi-steps and --svi-learning-rate are for --gaps")
+    init_from = getattr(args, "init_from", None)
+    resuming = out and (Path(out) / "backup").is_dir()  # the run's own backup, not the source, is read then
+    if args.command == "train" and init_from and not Path(init_from).is_dir() and not resuming:
+        raise ValueError(f"--init-from {init_from}: no such run directory or export")
     if args.command == "train":
         # The rules over several flags are the option table's, the same that the constructors apply.
         values = {option.name: getattr(args, option.dest) for option in options.OPTIONS}

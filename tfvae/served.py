@@ -104,7 +104,10 @@ def rebuild(path: str | Path):
     description = read_description(path)
     model_class = SentenceVAE if description.get("class") == "SentenceVAE" else VAE
     model = model_class.from_config(description["model"])
-    copy_weights(model.variables, tf.saved_model.load(str(path)).model_variables, str(path))
+    saved = tf.saved_model.load(str(path)).model_variables
+    copy_weights(
+        model.variables, saved, str(path), "the SavedModel does not fit its tfvae.json's config (export it again)"
+    )
     return model
 
 

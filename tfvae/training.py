@@ -225,8 +225,9 @@ def train(
     prepare = _prepare_text if settings.dataset == TEXT_DATASET else _prepare_images
     data = prepare(settings, dataset, model_config, settings.batch_size * strategy.num_replicas_in_sync)
     model = _compiled_model(settings, data, strategy)
-    if settings.init_from:
-        # Before every invocation: a resumed run's BackupAndRestore then loads its later weights over these.
+    backup = run_dir / "backup"
+    if settings.init_from and not (backup.is_dir() and any(backup.iterdir())):
+        # A resumed or continued run's BackupAndRestore loads its own later weights instead.
         warm_start(model, settings.init_from, data.vocabulary)
     _write_run_config(run_dir, model, settings, data.vocabulary)
     # Under KL annealing the loss weighs the KL by less than 1, so the first epochs would look best;
