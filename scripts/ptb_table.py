@@ -3,6 +3,7 @@
     python scripts/train_ptb.py                       # first: train the runs (hours on a 2-core CPU)
     python scripts/ptb_table.py -k 50                 # score them: table, JSON and the collapse figure
     python scripts/ptb_table.py --convergence bn_vae --limit 200   # K = 10, 100, 500 on 200 sentences
+    python scripts/ptb_table.py --score-export saved_models/ptb_sentence_vae/3 -k 500   # a shipped model
 
 For each finished run under ``--runs`` (``runs/ptb/<name>``, trained by
 ``scripts/train_ptb.py`` from ``configs/ptb/<name>.json``): the
@@ -34,6 +35,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -49,6 +51,7 @@ RECIPES = {  # name under configs/ptb -> what the row is
     "lm_dropout": "LSTM language model, dropout 0.3",
     "bowman": "KL annealing + word dropout 0.25 (Bowman et al.)",
     "cyclical": "cyclical KL annealing (Fu et al.)",
+    "bowman_dropout": "KL annealing over 5 epochs + word dropout 0.25 (Bowman et al.), decoder dropout 0.3",
     "bn_vae": "BN-VAE, gamma 0.6 (Zhu et al.)",
     "bn_vae_dropout": "BN-VAE, gamma 0.6, decoder dropout 0.3",
     "bn_vae_dropout05": "BN-VAE, gamma 0.6, decoder dropout 0.5",
@@ -92,6 +95,18 @@ def score(run_dir, num_samples, limit, seed=0):
         vocabulary,
         evaluate_sentences(model, text.encode_sentences(vocabulary, sentences), num_samples=k, seed=seed, verbose=0),
     )
+
+
+def score_export(path, data_dir, num_samples, limit, seed=0):
+    """``evaluate_sentences`` on an export's Python model (``served.rebuild``: the scoring path of a run, not the
+    signatures the export was traced with) over the first ``limit`` test sentences of ``data_dir``."""
+    from tfvae.served import read_description, rebuild
+
+    settings = read_description(path)["vocabulary"]
+    vocabulary = text.Vocabulary.load(Path(path) / settings["file"], settings["tokenizer"], settings["max_length"])
+    sentences = text.load_text_dir(data_dir).test[:limit]
+    ids = text.encode_sentences(vocabulary, sentences)
+    return evaluate_sentences(rebuild(path), ids, num_samples=num_samples, seed=seed, verbose=0)
 
 
 def convergence(run_dir, limit):
@@ -166,6 +181,12 @@ def main():
     parser.add_argument(
         "--ship", metavar="NAME", help="export this run to saved_models/ptb_sentence_vae/VERSION instead"
     )
+    parser.add_argument(
+        "--score-export",
+        metavar="PATH",
+        help="score an export (saved_models/ptb_sentence_vae/N) with -k on the test split of --data-dir instead",
+    )
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "ptb"), help="with --score-export")
     parser.add_argument("--version", type=int, default=1, help="with --ship: the export's version number")
     parser.add_argument("--table", help="with --ship: the ptb-table JSON whose row to keep in metrics.json")
     parser.add_argument(
@@ -187,6 +208,17 @@ def main():
     command = "python scripts/ptb_table.py " + " ".join(sys.argv[1:])
     if args.ship:
         print(f"wrote {ship(Path(args.runs) / args.ship, args.table, version=args.version)}")
+        return
+    if args.score_export:
+        start = time.perf_counter()
+        scores = score_export(args.score_export, args.data_dir, args.num_samples, args.limit)
+        wall = time.perf_counter() - start
+        name = Path(args.score_export).parent.name + "-" + Path(args.score_export).name
+        out = ROOT / "scripts" / "results" / f"ptb-k{args.num_samples}-{name}-{date}.json"
+        kept = {k: v for k, v in scores.items() if not isinstance(v, list)}  # per-dimension lists left out
+        out.write_text(json.dumps({"date": date, "command": command, "wall_seconds": wall, **kept}, indent=2))
+        print(json.dumps(kept))
+        print(f"wrote {out}")
         return
     if args.convergence:
         rows = convergence(Path(args.runs) / args.convergence, args.limit)
