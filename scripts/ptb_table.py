@@ -85,6 +85,15 @@ def epoch_seconds(log_path):
     return [int(m.group(1)) for m in re.finditer(r"^\d+/\d+ - (\d+)s - loss", Path(log_path).read_text(), re.M)]
 
 
+def epochs_before(run_dir):
+    """Epochs the weights a run started from had already trained (``init_from``; 0 for a run from scratch)."""
+    source = json.loads((Path(run_dir) / "config.json").read_text())["train"].get("init_from")
+    if not source:
+        return 0
+    metrics = json.loads((ROOT / source / "metrics.json").read_text())
+    return metrics.get("train", metrics)["epochs_trained"]  # an export's metrics.json nests the run's
+
+
 def score(run_dir, num_samples, limit, seed=0):
     """``evaluate_sentences`` on the run's test split (the first ``limit`` sentences)."""
     model, vocabulary = load_run(run_dir), load_vocabulary(run_dir)
@@ -246,6 +255,8 @@ def main():
             # Per-epoch curves kept with the row, so the figure can be drawn again once runs/ is gone.
             "history": {key: values for key, values in histories[RECIPES[name]].items() if key in HISTORY_KEYS},
         }
+        if epochs_before(run_dir):
+            row["history"]["first_epoch"] = histories[RECIPES[name]]["first_epoch"] = epochs_before(run_dir)
         if model.latent_dim:
             row["prior_samples"] = [s.decode() for s in vocabulary.strings(model.sample(5, seed=0)).numpy()]
             pair, _ = vocabulary.ids(["the company said it would buy the unit", "the market fell sharply"])
@@ -268,6 +279,8 @@ def main():
         if RECIPES[r["name"]] not in histories:
             if path.exists():
                 histories[RECIPES[r["name"]]] = read_history(path)
+                if epochs_before(path.parent):
+                    histories[RECIPES[r["name"]]]["first_epoch"] = epochs_before(path.parent)
             elif r.get("history"):
                 histories[RECIPES[r["name"]]] = r["history"]
             else:

@@ -83,10 +83,12 @@ def test_conditional_model_plots(tmp_path, model_and_data):
 def test_collapse_plot_draws_each_recipe_where_it_has_the_column(tmp_path):
     vae = {"val_kl": [0.5, 0.01], "mi": [0.2, 0.0], "val_negative_elbo": [110.0, 105.0]}
     lm = {"val_kl": [0.0, 0.0], "val_negative_elbo": [109.0, 104.0]}
-    figure = plots.plot_collapse({"VAE": vae, "language model": lm}, tmp_path / "collapse.png")
+    tuned = {"val_kl": [0.4], "mi": [0.3], "val_negative_elbo": [104.5], "first_epoch": 2}  # warm-started from VAE
+    figure = plots.plot_collapse({"VAE": vae, "language model": lm, "tuned": tuned}, tmp_path / "collapse.png")
     assert (tmp_path / "collapse.png").stat().st_size > 0
     kl, mi, elbo = figure.axes
     # The language model has no posterior: it appears in the -ELBO panel only.
-    assert [len(ax.lines) for ax in (kl, mi, elbo)] == [1, 1, 2]
+    assert [len(ax.lines) for ax in (kl, mi, elbo)] == [2, 2, 3]
     assert list(elbo.lines[1].get_ydata()) == [109.0, 104.0]
+    assert list(elbo.lines[0].get_xdata()) == [1, 2] and list(elbo.lines[2].get_xdata()) == [3]  # after its source
     assert kl.lines[0].get_color() == mi.lines[0].get_color() == elbo.lines[0].get_color()  # one colour a recipe

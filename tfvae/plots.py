@@ -178,7 +178,9 @@ def plot_collapse(histories, path):
     sentence VAE's ``history.csv``: ``val_kl``, ``mi`` from
     ``SentenceDiagnostics``, ``val_negative_elbo``). A collapsed posterior
     shows as KL and MI near 0; a run without ``mi`` (a language model) is
-    drawn in the -ELBO panel only.
+    drawn in the -ELBO panel only. A history's optional ``first_epoch``
+    (a run warm-started from another's weights: the epochs before it)
+    shifts its curve to the right.
     """
     panels = [
         ("val_kl", "KL(q(z|x) || p(z)), validation (nats)"),
@@ -190,8 +192,9 @@ def plot_collapse(histories, path):
     for ax, (key, title) in zip(axes, panels):
         for name, history in histories.items():
             if key in history and (key != "val_kl" or any(history[key])):
+                start = history.get("first_epoch", 0)
                 ax.plot(
-                    np.arange(1, len(history[key]) + 1),
+                    np.arange(start + 1, start + len(history[key]) + 1),
                     history[key],
                     marker="o",
                     markersize=3,
@@ -200,8 +203,10 @@ def plot_collapse(histories, path):
                 )
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
-    axes[-1].legend(fontsize=8)  # the -ELBO panel has every recipe
-    fig.tight_layout()
+    # Below the panels, from the -ELBO panel, which has every recipe: inside one it hid the curves.
+    handles, labels = axes[-1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 * ((len(labels) + 1) // 2), 1, 1))
     return _save(fig, path)
 
 
