@@ -41,6 +41,7 @@ _SUBMODULES = (
     "text_commands",
     "training",
     "validation",
+    "warm_start",
 )
 _INTERNAL = ("__main__", "quiet")  # submodules that are not public API (still importable by name)
 _ATTRIBUTES = {"VAE": "model", "SentenceVAE": "sentence"}  # name -> submodule that defines it
