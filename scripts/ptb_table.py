@@ -255,8 +255,8 @@ def main():
             # Per-epoch curves kept with the row, so the figure can be drawn again once runs/ is gone.
             "history": {key: values for key, values in histories[RECIPES[name]].items() if key in HISTORY_KEYS},
         }
-        if epochs_before(run_dir):
-            row["history"]["first_epoch"] = histories[RECIPES[name]]["first_epoch"] = epochs_before(run_dir)
+        if before := epochs_before(run_dir):
+            row["history"]["first_epoch"] = histories[RECIPES[name]]["first_epoch"] = before
         if model.latent_dim:
             row["prior_samples"] = [s.decode() for s in vocabulary.strings(model.sample(5, seed=0)).numpy()]
             pair, _ = vocabulary.ids(["the company said it would buy the unit", "the market fell sharply"])
@@ -279,8 +279,8 @@ def main():
         if RECIPES[r["name"]] not in histories:
             if path.exists():
                 histories[RECIPES[r["name"]]] = read_history(path)
-                if epochs_before(path.parent):
-                    histories[RECIPES[r["name"]]]["first_epoch"] = epochs_before(path.parent)
+                if before := epochs_before(path.parent):
+                    histories[RECIPES[r["name"]]]["first_epoch"] = before
             elif r.get("history"):
                 histories[RECIPES[r["name"]]] = r["history"]
             else:

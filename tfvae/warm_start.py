@@ -9,7 +9,6 @@ changes: the objective and its KL weight, dropout, the seed. The KL weight
 (``kl_weight``, a schedule's state) and the optimizer start afresh.
 """
 
-import json
 from pathlib import Path
 
 from tfvae import text
@@ -36,7 +35,7 @@ def source_model(path: str | Path):
     Raises:
         FileNotFoundError: ``path`` is neither a run directory nor an export.
     """
-    from tfvae.runs import load_run, load_run_settings  # tfvae.runs imports the models
+    from tfvae.runs import load_run, load_run_settings, load_vocabulary  # tfvae.runs imports the models
 
     path = Path(path)
     if is_export(path):
@@ -44,10 +43,8 @@ def source_model(path: str | Path):
         words_file = path / vocabulary["file"] if vocabulary else None
         return rebuild(path), (text.Vocabulary.load(words_file) if words_file else None)
     if (path / "config.json").exists():
-        words_file = path / text.VOCABULARY_FILE
-        settings = load_run_settings(path)
-        vocabulary = text.Vocabulary.load(words_file) if settings.dataset == "text" and words_file.exists() else None
-        return load_run(path), vocabulary
+        text_run = load_run_settings(path).dataset == "text" and (path / text.VOCABULARY_FILE).exists()
+        return load_run(path), (load_vocabulary(path) if text_run else None)
     raise FileNotFoundError(f"init_from: {path} is neither a run directory (config.json) nor an export")
 
 
@@ -82,10 +79,6 @@ def _learned(model):
     return [v for v in model.variables if v is not model.kl_weight]
 
 
-def _normalised(config):
-    return json.loads(json.dumps(config))  # tuples as lists, as a stored config has them
-
-
 def warm_start(model, path: str | Path, vocabulary: text.Vocabulary | None = None) -> None:
     """Copies the weights of the trained model at ``path`` into ``model`` (built, e.g. just compiled).
 
@@ -108,6 +101,8 @@ def warm_start(model, path: str | Path, vocabulary: text.Vocabulary | None = Non
         raise ValueError(
             f"init_from: {path} holds a {type(source).__name__}, the new model is a {type(model).__name__}"
         )
+    from tfvae.runs import _normalised  # tuples as lists, as a stored config has them
+
     ours, theirs = _normalised(model.get_config()), _normalised(source.get_config())
     differing = sorted(k for k in ours.keys() | theirs.keys() if k not in MAY_DIFFER and ours.get(k) != theirs.get(k))
     if differing:
