@@ -189,6 +189,27 @@ def test_dropout_acts_in_fit_only(vocabulary, ids, dropout):
     assert float(model.losses[0]) != pytest.approx(float(clean.losses[0]), rel=1e-6)
 
 
+def test_tied_embeddings_score_with_the_embeddings_transposed(vocabulary, ids):
+    untied, tied = small(vocabulary), small(vocabulary, tie_embeddings=True)
+    # The output kernel [units, V] is gone; its bias stays.
+    assert untied.count_params() - tied.count_params() == 8 * vocabulary.size
+    decoder = tied.decoder
+    decoder.logits_bias.assign(tf.random.stateless_normal([vocabulary.size], seed=[3, 4]))
+    h = tf.random.stateless_normal([2, 5, 8], seed=[5, 6])
+    expected = h.numpy() @ decoder.embedding.embeddings.numpy().T + decoder.logits_bias.numpy()
+    np.testing.assert_allclose(decoder.output_logits(h).numpy(), expected, rtol=1e-5, atol=1e-5)
+    # One matrix, two uses: the loss's gradient reaches it from the input side and the output side.
+    with tf.GradientTape() as tape:
+        tied(ids, training=True)
+        loss = tf.add_n(tied.losses)
+    gradient = tape.gradient(loss, decoder.embedding.embeddings)
+    assert np.all(np.isfinite(tf.convert_to_tensor(gradient).numpy()))
+    # Only the output side reaches the rows of words that are never read as inputs: <pad>.
+    assert np.any(tf.convert_to_tensor(gradient).numpy()[PAD] != 0)
+    with pytest.raises(ValueError, match="embedding_dim equal to units"):
+        small(vocabulary, tie_embeddings=True, embedding_dim=6)
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_generation_stops_at_eos_and_works_under_mixed_precision(vocabulary, ids, policy):
     from tfvae.training import dtype_policy

@@ -456,6 +456,15 @@ OPTIONS = (
         group=TEXT_GROUP,
     ),
     Option(
+        "tie_embeddings",
+        "the decoder's output layer reuses its word embeddings (Press & Wolf 2017); "
+        "needs --embedding-dim = --rnn-units",
+        _TEXT,
+        bool,
+        False,
+        group=TEXT_GROUP,
+    ),
+    Option(
         "word_dropout",
         "rate at which training replaces decoder inputs by <unk> (Bowman et al.: 0.25 and up)",
         _TEXT,
@@ -746,6 +755,16 @@ RULES = (
         lambda v: v["latent_dim"] == 0,
         lambda v: f"{v.show('latent_dim')} (a language model, no latent) is for text ({_for_text(v)})",
         {"latent_dim": 0},
+    ),
+    Rule(
+        ("tie_embeddings", "embedding_dim", "units"),
+        _TEXTS,
+        lambda v: v["tie_embeddings"] and v["embedding_dim"] != v["units"],
+        lambda v: (
+            f"{v.name('tie_embeddings')} makes the output layer the word embeddings transposed, so it needs "
+            f"{v.name('embedding_dim')} equal to {v.name('units')} (got {v['embedding_dim']} and {v['units']})"
+        ),
+        {"tie_embeddings": True, "embedding_dim": 128},
     ),
     Rule(
         ("prior",),
