@@ -109,10 +109,9 @@ def score(run_dir, num_samples, limit, seed=0):
 def score_export(path, data_dir, num_samples, limit, seed=0):
     """``evaluate_sentences`` on an export's Python model (``served.rebuild``: the scoring path of a run, not the
     signatures the export was traced with) over the first ``limit`` test sentences of ``data_dir``."""
-    from tfvae.served import read_description, rebuild
+    from tfvae.served import load_vocabulary, rebuild
 
-    settings = read_description(path)["vocabulary"]
-    vocabulary = text.Vocabulary.load(Path(path) / settings["file"], settings["tokenizer"], settings["max_length"])
+    vocabulary = load_vocabulary(path)
     sentences = text.load_text_dir(data_dir).test[:limit]
     ids = text.encode_sentences(vocabulary, sentences)
     return evaluate_sentences(rebuild(path), ids, num_samples=num_samples, seed=seed, verbose=0)

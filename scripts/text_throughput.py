@@ -50,6 +50,7 @@ VARIANTS = {
     "bfloat16": ({}, 128, 10, False),
     "bfloat16 1 thread": ({}, 128, 10, False),
     "batch 256 bfloat16": ({}, 256, 10, False),
+    "tied bfloat16": ({"tie_embeddings": True}, 128, 10, False),  # --tie-embeddings: one matrix, two uses
 }
 DEFAULT_VARIANTS = ["default", "default 1 thread", "batch 256"]  # XLA recompiles for every sentence length
 

@@ -111,6 +111,22 @@ def rebuild(path: str | Path):
     return model
 
 
+def load_vocabulary(path: str | Path):
+    """The ``tfvae.text.Vocabulary`` of an exported sentence VAE, or ``None`` for an image export.
+
+    Its words are the export's assets file; its tokenizer and ``max_length``
+    are those ``tfvae.json`` records, so sentences are split and cut as in
+    training.
+    """
+    from tfvae import text
+
+    settings = read_description(path).get("vocabulary")
+    if not settings:
+        return None
+    options = {key: settings[key] for key in ("tokenizer", "max_length") if key in settings}
+    return text.Vocabulary.load(Path(path) / settings["file"], **options)
+
+
 def is_export(path: str | Path) -> bool:
     """Whether ``path`` is an exported SavedModel version directory (not a run directory)."""
     return (Path(path) / "saved_model.pb").exists()

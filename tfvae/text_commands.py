@@ -87,15 +87,13 @@ def gaps(args):
     from tfvae.inference import inference_gaps
     from tfvae.runs import load_run, load_vocabulary
     from tfvae.served import is_export, rebuild
+    from tfvae.served import load_vocabulary as export_vocabulary
 
     export = is_export(args.run_dir)
     if export:
         if not args.data_dir:
             raise ValueError("the gaps of an exported text model need --data-dir (a directory of sentences)")
-        model = rebuild(args.run_dir)
-        vocabulary = text.Vocabulary.load(
-            Path(args.run_dir) / "assets" / text.VOCABULARY_FILE, **_vocabulary_settings(args.run_dir)
-        )
+        model, vocabulary = rebuild(args.run_dir), export_vocabulary(args.run_dir)
         data = text.load_text_dir(args.data_dir)
         sentences = {"test": data.test, "train": data.train, "validation": data.valid}[args.split]
     else:
@@ -120,14 +118,6 @@ def gaps(args):
         chunk_size=args.chunk_size,
     )
     return results
-
-
-def _vocabulary_settings(export_dir):
-    """The tokenizer and max_length of an export's vocabulary (its ``tfvae.json``)."""
-    from tfvae.served import read_description
-
-    settings = read_description(export_dir)["vocabulary"]
-    return {key: settings[key] for key in ("tokenizer", "max_length") if key in settings}
 
 
 def _evaluate_export(args):

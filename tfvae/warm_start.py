@@ -13,7 +13,8 @@ from pathlib import Path
 
 from tfvae import text
 from tfvae.backend import tf
-from tfvae.served import is_export, read_description, rebuild
+from tfvae.served import is_export, rebuild
+from tfvae.served import load_vocabulary as export_vocabulary
 
 # Model settings a warm start may change: they add no variable and leave what a weight means as it was.
 MAY_DIFFER = (
@@ -39,9 +40,7 @@ def source_model(path: str | Path):
 
     path = Path(path)
     if is_export(path):
-        vocabulary = read_description(path).get("vocabulary")
-        words_file = path / vocabulary["file"] if vocabulary else None
-        return rebuild(path), (text.Vocabulary.load(words_file) if words_file else None)
+        return rebuild(path), export_vocabulary(path)
     if (path / "config.json").exists():
         text_run = load_run_settings(path).dataset == "text" and (path / text.VOCABULARY_FILE).exists()
         return load_run(path), (load_vocabulary(path) if text_run else None)
