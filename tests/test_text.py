@@ -198,24 +198,27 @@ def test_tied_embeddings_score_with_the_embeddings_transposed(vocabulary, ids):
     h = tf.random.stateless_normal([2, 5, 8], seed=[5, 6])
     expected = h.numpy() @ decoder.embedding.embeddings.numpy().T + decoder.logits_bias.numpy()
     np.testing.assert_allclose(decoder.output_logits(h).numpy(), expected, rtol=1e-5, atol=1e-5)
-    # One matrix, two uses: the loss's gradient reaches it from the input side and the output side.
-    with tf.GradientTape() as tape:
-        tied(ids, training=True)
-        loss = tf.add_n(tied.losses)
-    gradient = tape.gradient(loss, decoder.embedding.embeddings)
-    assert np.all(np.isfinite(tf.convert_to_tensor(gradient).numpy()))
-    # Only the output side reaches the rows of words that are never read as inputs: <pad>.
-    assert np.any(tf.convert_to_tensor(gradient).numpy()[PAD] != 0)
+    # One matrix, two uses. <pad> is read only at masked positions, so as an input it gets no gradient
+    # (untied); as an output its logit enters every softmax, so tied it does.
+    for model, reaches_pad in ((untied, False), (tied, True)):
+        with tf.GradientTape() as tape:
+            model(ids, training=True)
+            loss = tf.add_n(model.losses)
+        gradient = tf.convert_to_tensor(tape.gradient(loss, model.decoder.embedding.embeddings)).numpy()
+        assert np.all(np.isfinite(gradient)) and np.any(gradient[int(ids[0, 0])] != 0)  # a word read as input
+        assert np.any(gradient[PAD] != 0) == reaches_pad
     with pytest.raises(ValueError, match="embedding_dim equal to units"):
         small(vocabulary, tie_embeddings=True, embedding_dim=6)
 
 
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_generation_stops_at_eos_and_works_under_mixed_precision(vocabulary, ids, policy):
+@pytest.mark.parametrize(
+    "policy, tied", [("mixed_float16", False), ("mixed_bfloat16", False), ("mixed_bfloat16", True)]
+)
+def test_generation_stops_at_eos_and_works_under_mixed_precision(vocabulary, ids, policy, tied):
     from tfvae.training import dtype_policy
 
     with dtype_policy(policy):
-        model = small(vocabulary)
+        model = small(vocabulary, tie_embeddings=tied)
     # The loss is computed in float32 whatever the compute type.
     assert model(ids[:4], training=True).dtype == tf.float32 and model.losses[0].dtype == tf.float32
     sentences = model.sample(5, seed=1, greedy=False).numpy()

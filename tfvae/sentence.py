@@ -144,8 +144,8 @@ class SentenceDecoder(keras.layers.Layer):
     ``tie_embeddings`` makes the output layer reuse the input embedding
     ``E [V, embedding_dim]`` (Press & Wolf 2017): ``logits_t = h_t E^T + b``,
     with only the bias ``b [V]`` of its own. It needs ``units ==
-    embedding_dim`` and removes ``units * V`` weights (2.6 M of the PTB
-    model's 7.7 M).
+    embedding_dim`` and removes ``units * V`` weights (2.6 M of the 8.8 M
+    of the README's PTB model).
     """
 
     def __init__(
@@ -180,14 +180,16 @@ class SentenceDecoder(keras.layers.Layer):
             else None
         )
         self.tie_embeddings = bool(tie_embeddings)
-        if self.tie_embeddings:
-            if self.units != self.embedding_dim:
-                raise ValueError(
-                    f"tie_embeddings needs units == embedding_dim, got {self.units} and {self.embedding_dim}"
-                )
-            self.logits_bias = self.add_weight("logits_bias", shape=[self.vocab_size], initializer="zeros")
-        else:
+        if self.tie_embeddings and self.units != self.embedding_dim:
+            raise ValueError(f"tie_embeddings needs units == embedding_dim, got {self.units} and {self.embedding_dim}")
+        if not self.tie_embeddings:
             self.logits = keras.layers.Dense(self.vocab_size, name="logits")
+
+    def build(self, input_shape):
+        """Creates the tied output layer's bias (here, so that its name is under the decoder's)."""
+        if self.tie_embeddings:
+            self.logits_bias = self.add_weight("logits_bias", shape=[self.vocab_size], initializer="zeros")
+        super().build(input_shape)
 
     def output_logits(self, outputs):
         """Next-token logits ``[..., V]`` for RNN outputs ``h [..., units]``: a dense layer, or ``h E^T + b``."""
