@@ -197,7 +197,10 @@ class SentenceDecoder(keras.layers.Layer):
             return self.logits(outputs)
         # The variables are float32; under mixed precision the outputs are not.
         kernel = tf.cast(self.embedding.embeddings, outputs.dtype)
-        return tf.einsum("...u,vu->...v", outputs, kernel) + tf.cast(self.logits_bias, outputs.dtype)
+        # One [N, units] x [units, V] matmul: einsum's gradient over "..." builds a [V, units, B, T] tensor.
+        flat = tf.matmul(tf.reshape(outputs, [-1, self.units]), kernel, transpose_b=True)
+        logits = tf.reshape(flat, tf.concat([tf.shape(outputs)[:-1], [self.vocab_size]], 0))
+        return logits + tf.cast(self.logits_bias, outputs.dtype)
 
     def initial_state(self, z):
         """The RNN's state before ``<bos>``: from z, or zeros."""
