@@ -268,7 +268,8 @@ def main():
     scored = {r["name"] for r in rows}
     rows = [r for r in earlier["rows"] if r["name"] not in scored] + rows
     rows.sort(key=lambda r: list(RECIPES).index(r["name"]))
-    commands = [c for c in earlier.get("commands", [earlier.get("command")]) if c] + [command]
+    commands = [c for c in earlier.get("commands", [earlier.get("command")]) if c]
+    commands += [command] if command not in commands else []  # a rerun replaces its rows; its command is listed once
     out.write_text(json.dumps({"date": date, "commands": commands, "rows": rows}, indent=2))
     for table in args.also:  # a row of today's table wins over an earlier one of the same name
         rows += [r for r in json.loads(Path(table).read_text())["rows"] if r["name"] not in {x["name"] for x in rows}]
