@@ -2,6 +2,7 @@
 
     python scripts/train_ptb.py                      # all four, two at a time, one thread each
     python scripts/train_ptb.py --only lm bn_vae     # some of them
+    python scripts/train_ptb.py --epochs 1           # a trial: each config's run, one epoch
 
 On a 2-core CPU the sentence VAE's training step is a chain of small LSTM
 matmuls that two threads share poorly: one process with two threads trains
@@ -30,6 +31,9 @@ def main():
     parser.add_argument("--only", nargs="*", default=ORDER, help="config names under configs/ptb/")
     parser.add_argument("--workers", type=int, default=2, help="runs at a time")
     parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads per run")
+    parser.add_argument(
+        "--epochs", type=int, help="passed to every run's tfvae train (default: each config's own, then early stopping)"
+    )
     args = parser.parse_args()
     env = {**os.environ, "TF_NUM_INTRAOP_THREADS": str(args.threads), "TF_NUM_INTEROP_THREADS": str(args.threads)}
     (ROOT / "runs" / "ptb").mkdir(parents=True, exist_ok=True)
@@ -40,6 +44,8 @@ def main():
             log = open(ROOT / "runs" / "ptb" / f"{name}.log", "a")
             config = ROOT / "configs" / "ptb" / f"{name}.json"
             command = [sys.executable, "-m", "tfvae", "train", "--config", str(config)]
+            if args.epochs is not None:
+                command += ["--epochs", str(args.epochs)]
             process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             running.append((name, process))
             print(f"{time.strftime('%H:%M:%S')} started {name}", flush=True)

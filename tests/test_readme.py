@@ -147,6 +147,12 @@ QUICK_SHELL = [
         "MultiWorkerMirroredStrategy",
     ),
     (
+        r"^python scripts/ptb_table\.py\b.*--convergence",
+        r"--limit \d+",
+        "--limit 10",
+        "10 sentences run the same K = 10, 100 and 500 estimates as 100",
+    ),
+    (
         rf"^{TFVAE} train\b",
         r"--data-dir /data/mnist\b",
         "--data-dir ../shared/data/mnist",
@@ -159,6 +165,12 @@ ADDED_FLAGS = [
     (rf"^{TFVAE} evaluate\b", "--limit", "50", "the first 50 test images: the same estimator on less data"),
     (r"^python scripts/train_mnist\.py\b", "--conv-num-samples", "5", "K of the conv model's evaluation (default 100)"),
     (r"^python scripts/benchmark\.py\b", "--epochs", "2", "one warm-up and one timed epoch (default 4)"),
+    (
+        r"^python scripts/train_ptb\.py\b",
+        "--epochs",
+        "1",
+        "one epoch of each config's run: the same configs, processes and resumable runs as training to early stopping",
+    ),
     (r"^python scripts/benchmark\.py\b", "--limit", "1024", "1,024 training images per benchmarked run"),
     (rf"^{TFVAE} train\b.*--dataset text", "--rnn-units", "32", "a 32-unit LSTM runs the same code as 256 units"),
     (rf"^{TFVAE} train\b.*--dataset text", "--embedding-dim", "32", "so do 32-dimensional word embeddings"),
