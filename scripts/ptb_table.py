@@ -56,6 +56,7 @@ RECIPES = {  # name under configs/ptb -> what the row is
     "bn_vae_dropout": "BN-VAE, gamma 0.6, decoder dropout 0.3",
     "bn_vae_dropout05": "BN-VAE, gamma 0.6, decoder dropout 0.5",
     "bn_vae_dropout05_from_v3": "BN-VAE, gamma 0.6, decoder dropout 0.5, fine-tuned from version 3 (dropout 0.3)",
+    "bn_vae_dropout_tied": "BN-VAE, gamma 0.6, decoder dropout 0.3, tied embeddings",
 }
 HISTORY_KEYS = ("val_kl", "mi", "active_units", "val_negative_elbo", "val_reconstruction")  # per epoch
 SCORES = (
