@@ -196,3 +196,24 @@ def test_jit_compile_gives_the_same_loss(binary_batch):
     standard_error = float(tf.math.reduce_std(difference)) / np.sqrt(len(x))
     assert abs(results[1]["reconstruction"] - results[0]["reconstruction"]) < 4 * standard_error
     assert abs(results[1]["loss"] - results[0]["loss"]) < 4 * standard_error
+
+
+class _FlipEmptyImages(keras.layers.Layer):
+    """A user's layer whose Python ``if`` on a tensor only works in graph mode after AutoGraph converts it."""
+
+    def call(self, x):
+        if tf.reduce_max(x) == 0.0:
+            x = 1.0 - x
+        return x
+
+
+def test_autograph_skips_tfvae_but_still_converts_the_users_layers(binary_batch):
+    from tensorflow.python.autograph.core import config
+
+    assert any(getattr(rule, "_prefix", None) == "tfvae" for rule in config.CONVERSION_RULES)
+    encoder = keras.Sequential([_FlipEmptyImages(), keras.layers.Flatten(), keras.layers.Dense(8)])
+    decoder = keras.Sequential([keras.layers.Dense(784)])
+    model = VAE(latent_dim=4, encoder=encoder, decoder=decoder, seed=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(binary_batch, batch_size=16, epochs=1, verbose=0)  # the if is a tf.cond in the graph
+    assert np.isfinite(history.history["loss"][0])

@@ -88,6 +88,10 @@ SKIPPED = [
         "minutes of full-size PTB training steps per variant; tests/test_text.py checks the same model's numbers",
     ),
     (
+        r"^python scripts/autograph_cost\.py\b",
+        "fifteen fresh processes per setting (minutes); tests/test_model.py checks the rule it measures",
+    ),
+    (
         r"^docker run\b",
         "no Docker engine here; tests/test_export.py checks TF Serving's request contract without a server",
     ),
