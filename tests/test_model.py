@@ -217,3 +217,20 @@ def test_autograph_skips_tfvae_but_still_converts_the_users_layers(binary_batch)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(binary_batch, batch_size=16, epochs=1, verbose=0)  # the if is a tf.cond in the graph
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("family", ["image", "sentence"])
+def test_a_tensor_training_flag_works_in_a_traced_call(binary_batch, family):
+    """``training`` as a tensor (as Keras's own Dropout accepts it) inside a tf.function: a graph cond, not an error."""
+    if family == "image":
+        model, x = _small_model(), tf.constant(binary_batch[:4])
+    else:
+        from tfvae.sentence import SentenceVAE
+
+        model = SentenceVAE(30, latent_dim=2, embedding_dim=8, units=8, word_dropout=0.5, seed=0)
+        x = tf.constant(np.random.default_rng(0).integers(4, 30, size=(4, 7)), tf.int32)
+    call = tf.function(lambda x, training: model(x, training=training))
+    for flag in (True, False):
+        eager = model(x, training=flag)
+        traced = call(x, tf.constant(flag))
+        assert traced.shape == eager.shape

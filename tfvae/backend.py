@@ -14,11 +14,13 @@ from tf_keras.src.mixed_precision.autocast_variable import create_autocast_varia
 def _skip_autograph_for_tfvae():
     """Tells AutoGraph not to rewrite tfvae's own functions, as TensorFlow already does for TFP and Keras.
 
-    tfvae's code is written for graph mode (``tf.cond``, ``tf.while_loop`` where the data decide), so AutoGraph's
-    source-to-source conversion of it is pure cost: about 300 conversions and 2-4 s per traced command
-    (``scripts/results/autograph-2026-12-01.json``). A user's own layers are still converted when a tfvae model
-    calls them. The rule list is TensorFlow's internal ``autograph.core.config``; if it moves, this does
-    nothing and tfvae is only slower to trace.
+    tfvae's code is written for graph mode (``tf.while_loop``, ``tf.where`` and ``smart_cond`` where the data
+    decide), so AutoGraph's source-to-source conversion of it is pure cost: up to 300 conversions and about 4 s
+    per command that traces a model (``scripts/results/autograph-2026-12-01.json``). A user's Keras layers are
+    still converted when a tfvae model calls them (Keras converts a layer's ``call`` itself); a method that a
+    subclass of ``VAE`` or ``SentenceVAE`` overrides, and a plain function passed as a network, are not, and
+    must use TensorFlow's control flow. The rule list is TensorFlow's internal ``autograph.core.config``; if it
+    moves, this does nothing and tfvae is only slower to trace.
     """
     try:
         from tensorflow.python.autograph.core import config, config_lib

@@ -193,11 +193,18 @@ class VAE(BaseVAE):
         In training the means are at the first sampled z (what the loss used);
         in inference they are ``reconstruct(x)``.
         """
-        if training:
-            return terms["likelihood"].mean()[0]
-        if self.latent_layers:
-            return self.reconstruct(x, condition)
-        return self.decode(terms["posterior"].mean(), condition).mean()
+
+        def inference():
+            if self.latent_layers:
+                return self.reconstruct(x, condition)
+            return self.decode(terms["posterior"].mean(), condition).mean()
+
+        # smart_cond: ``training`` may be a tensor (AutoGraph does not rewrite tfvae's code; see backend.py).
+        return tf.__internal__.smart_cond.smart_cond(
+            False if training is None else training,
+            lambda: terms["likelihood"].mean()[0],
+            inference,
+        )
 
     def get_config(self):
         """The constructor's arguments; ``VAE.from_config`` rebuilds the model."""

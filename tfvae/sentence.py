@@ -58,11 +58,16 @@ class WordDropout(keras.layers.Layer):
 
     def call(self, tokens, training=None):
         """``tokens`` int ``[B, T]`` with words replaced in training."""
-        if not training or self.rate == 0.0:
+        if training is None or self.rate == 0.0:
             return tokens
-        drop = tf.random.uniform(tf.shape(tokens)) < self.rate
-        drop &= (tokens != BOS) & (tokens != PAD)
-        return tf.where(drop, tf.constant(UNK, tokens.dtype), tokens)
+
+        def dropped():
+            drop = tf.random.uniform(tf.shape(tokens)) < self.rate
+            drop &= (tokens != BOS) & (tokens != PAD)
+            return tf.where(drop, tf.constant(UNK, tokens.dtype), tokens)
+
+        # smart_cond: ``training`` may be a tensor (AutoGraph does not rewrite tfvae's code; see backend.py).
+        return tf.__internal__.smart_cond.smart_cond(training, dropped, lambda: tokens)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}
