@@ -295,18 +295,23 @@ def test_per_example_inference_runs_on_every_variant(image_variant):
 
 
 @pytest.mark.parametrize("name", [name for name in TEXT_VARIANTS if "saved_model" in VARIANTS[name].exports])
-def test_text_export_matches_the_model(name, tmp_path):
+def test_text_export_matches_the_model(name, tmp_path, monkeypatch):
     """A sentence VAE's SavedModel: string and id signatures agree with the model; bad requests refused by name."""
-    from tfvae.sentence_export import export_sentence_model
+    from tfvae import sentence_export
 
     _, model, ids, _ = _case(name)
     vocabulary = sentence_vocabulary()
-    path = export_sentence_model(model, vocabulary, tmp_path / "export", 1)
+    # log_likelihood scores groups of GROUP_SIZE sentences, group g with the seed (0, g), each cut to its longest.
+    monkeypatch.setattr(sentence_export, "GROUP_SIZE", 4)
+    path = sentence_export.export_sentence_model(model, vocabulary, tmp_path / "export", 1)
     served = tf.saved_model.load(str(path)).signatures
     strings = tf.constant(SENTENCES[:6])
     out = served["log_likelihood"](sentences=strings, num_samples=tf.constant(4))
-    expected = importance_weighted_log_likelihood(model, ids, 4, [0, 0], chunk_size=10)
-    np.testing.assert_allclose(out["log_px"].numpy(), expected.numpy(), rtol=1e-5, atol=1e-4)
+    expected = [importance_weighted_log_likelihood(model, ids[:4], 4, [0, 0], chunk_size=10)]
+    expected.append(importance_weighted_log_likelihood(model, ids[4:6], 4, [0, 1], chunk_size=10))
+    np.testing.assert_allclose(out["log_px"].numpy(), np.concatenate(expected), rtol=1e-5, atol=1e-4)
+    expected_elbo = np.concatenate([model.elbo(ids[:4], seed=[0, 0]), model.elbo(ids[4:6], seed=[0, 1])])
+    np.testing.assert_allclose(out["elbo"].numpy(), expected_elbo, rtol=1e-5, atol=1e-4)
     np.testing.assert_array_equal(out["tokens"].numpy(), np.sum(ids.numpy() != PAD, axis=1))
     encoded = served["encode"](sentences=strings)
     np.testing.assert_allclose(encoded["mean"].numpy(), model.encode(ids).mean().numpy(), rtol=1e-5, atol=1e-6)

@@ -129,12 +129,13 @@ class ServingModule(tf.Module):
         """The input ``z``: float32 ``[B, latent_dim]``."""
         return tf.TensorSpec([None, self._get_model().latent_dim], tf.float32, name="z")
 
-    def _bounds(self, x, num_samples, checks=(), condition=None):
-        """``log_px``, the importance-weighted bound with K = ``num_samples``, and ``elbo``, both with the fixed
-        seed ``LOG_LIKELIHOOD_SEED``; the bound waits for ``checks`` and the count's."""
+    def _bounds(self, x, num_samples, checks=(), condition=None, seed=LOG_LIKELIHOOD_SEED):
+        """``log_px``, the importance-weighted bound with K = ``num_samples``, and ``elbo``, both with the
+        stateless ``seed`` (default: the fixed ``LOG_LIKELIHOOD_SEED``); the bound waits for ``checks`` and the
+        count's."""
         model = self._get_model()
         with tf.control_dependencies([*checks, *check_count(num_samples)]):
-            seed = tf.constant(LOG_LIKELIHOOD_SEED, tf.int32)
+            seed = tf.cast(tf.stack(seed), tf.int32)
             log_px = importance_weighted_log_likelihood(
                 model, x, num_samples, seed, chunk_size=self.CHUNK_SIZE, condition=condition
             )

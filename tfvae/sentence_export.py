@@ -33,7 +33,10 @@ Running it needs TensorFlow only. Out-of-range ids and a ``num_samples``
 outside [1, MAX_SAMPLES] raise ``tf.errors.InvalidArgumentError``; words
 outside the vocabulary become ``<unk>``, as in training, and sentences longer
 than the vocabulary's ``max_length`` words (``tfvae.json``) are cut to it
-before they are scored.
+before they are scored. ``log_likelihood`` scores ``GROUP_SIZE`` (25)
+sentences at a time, group g with the stateless seed (0, g), so its memory
+does not grow with the request (a request of 25 sentences or fewer is one
+group, with the seed (0, 0) of ``tfvae.json``).
 """
 
 from pathlib import Path
@@ -54,6 +57,9 @@ from tfvae.sentence import check_token_values
 from tfvae.text import PAD, VOCABULARY_FILE
 
 CHUNK_SIZE = SENTENCE_SAMPLE_CHUNK  # samples decoded at once by log_likelihood: bounds its memory
+# Sentences scored at once by log_likelihood: the decoder's logits take GROUP_SIZE * CHUNK_SIZE * length *
+# vocabulary * 4 bytes (about 0.6 GB for PTB's 10k words at length 60), whatever the request's size.
+GROUP_SIZE = 25
 
 
 class _SentenceSignatures(ServingModule):
@@ -141,8 +147,22 @@ class _SentenceSignatures(ServingModule):
         return self._strings(self._get_model().decode(self._latent_codes(z)))
 
     def _log_likelihood(self, ids, num_samples):
+        """The bounds of ``_bounds``, ``GROUP_SIZE`` sentences at a time: group g (0, 1, ...) with the seed
+        (s, g) for ``LOG_LIKELIHOOD_SEED`` = (s, 0), so a request of up to ``GROUP_SIZE`` sentences gets exactly
+        ``_bounds``'s numbers, and a longer one needs no more memory. Each group is cut to its longest sentence."""
         ids = self._nonempty(ids)
-        return {**self._bounds(ids, num_samples), "tokens": tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1)}
+        tokens = tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1)
+
+        def score_group(g, log_px, elbo):
+            rows = slice(g * GROUP_SIZE, (g + 1) * GROUP_SIZE)
+            group = ids[rows, : tf.reduce_max(tokens[rows])]
+            bounds = self._bounds(group, num_samples, seed=(LOG_LIKELIHOOD_SEED[0], g))
+            return g + 1, log_px.write(g, bounds["log_px"]), elbo.write(g, bounds["elbo"])
+
+        num_groups = (tf.shape(ids)[0] + GROUP_SIZE - 1) // GROUP_SIZE
+        parts = [tf.TensorArray(tf.float32, size=num_groups, infer_shape=False) for _ in range(2)]
+        _, log_px, elbo = tf.while_loop(lambda g, *_: g < num_groups, score_group, (tf.constant(0), *parts))
+        return {"log_px": log_px.concat(), "elbo": elbo.concat(), "tokens": tokens}
 
     def _log_likelihood_ids(self, ids, num_samples):
         return self._log_likelihood(self._checked(ids), num_samples)
