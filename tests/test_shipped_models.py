@@ -157,15 +157,20 @@ print(float(-log_px.mean()), int(tokens.sum()))
 """
 
 
+NEWEST = {max((p for p in TEXT_VERSIONS if p.parent == v.parent), key=lambda p: int(p.name)) for v in TEXT_VERSIONS}
+
+
 @pytest.mark.parametrize("version", TEXT_VERSIONS, ids=[f"{p.parent.name}/{p.name}" for p in TEXT_VERSIONS])
 def test_shipped_text_model_scores_ptb_as_recorded(version):
     """TensorFlow alone: sentences from the prior, and log p(x) of the first 200 PTB test sentences (K = 20) as
-    the export's metrics.json recorded it from the Python model (float32 weights, other samples)."""
+    the export's metrics.json recorded it from the Python model (float32 weights, other samples). Versions
+    older than a model's newest score 25 sentences only: their graphs are committed files that do not change,
+    so the check is that they still load and answer (about 40 s less each)."""
     ptb = REPO.parent / "shared" / "data" / "ptb" / "ptb.test.txt"
     if not ptb.exists():
         pytest.skip(f"{ptb} is missing")
     check = json.loads((version / "metrics.json").read_text())["check"]
-    sentences = ptb.read_text().splitlines()[: check["num_examples"]]
+    sentences = ptb.read_text().splitlines()[: check["num_examples"] if version in NEWEST else 25]
     result = subprocess.run(
         [sys.executable, "-c", SCORE_TEXT, str(version), json.dumps(sentences)],
         capture_output=True,
@@ -174,8 +179,12 @@ def test_shipped_text_model_scores_ptb_as_recorded(version):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     nll, tokens = result.stdout.split()
-    assert int(tokens) == check["tokens"]
-    assert abs(float(nll) - check["nll"]) < 1.0, (nll, check)
+    assert int(tokens) == sum(len(s.split()) + 1 for s in sentences)  # every word and <eos> (none is cut)
+    if version in NEWEST:
+        assert int(tokens) == check["tokens"]
+        assert abs(float(nll) - check["nll"]) < 1.0, (nll, check)
+    else:
+        assert 0 < float(nll) < 1000
 
 
 @pytest.mark.parametrize("kind", ["reconstructions", "latent", "traversal", "interpolation"])
