@@ -157,6 +157,13 @@ QUICK_SHELL = [
         "10 sentences run the same K = 10, 100 and 500 estimates as 100",
     ),
     (
+        rf"^{TFVAE} export\b",
+        r" --tflite\b",
+        "",
+        "the same SavedModel export without the two TFLite conversions (about 10 s each); tests/test_boundaries.py "
+        "runs `tfvae export --tflite` and tests/test_harness.py checks the TFLite files of every variant",
+    ),
+    (
         rf"^{TFVAE} train\b",
         r"--data-dir /data/mnist\b",
         "--data-dir ../shared/data/mnist",
