@@ -19,12 +19,10 @@ many functions AutoGraph converted. Results go to ``scripts/results/autograph-<d
 
 import argparse
 import datetime
-import gzip
 import json
 import os
 import platform
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -60,24 +58,6 @@ def child(setting, argv):
         if stop.code:
             raise
     print(json.dumps({"seconds": time.perf_counter() - start, "conversions": conversions[0]}))
-
-
-def _mnist_slice(source, target, train=2000, test=500):
-    target.mkdir()
-    for stem, n in [
-        ("train-images-idx3-ubyte", train),
-        ("train-labels-idx1-ubyte", train),
-        ("t10k-images-idx3-ubyte", test),
-        ("t10k-labels-idx1-ubyte", test),
-    ]:
-        raw = gzip.decompress((source / f"{stem}.gz").read_bytes())
-        ndim = raw[3]
-        shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-        size = 1
-        for d in shape[1:]:
-            size *= d
-        header = raw[:4] + struct.pack(f">{ndim}I", n, *shape[1:])
-        (target / f"{stem}.gz").write_bytes(gzip.compress(header + raw[4 + 4 * ndim : 4 + 4 * ndim + n * size], 1))
 
 
 def _ptb_slice(source, target, counts=(("train", 500), ("valid", 100), ("test", 100))):
@@ -125,7 +105,9 @@ def main():
             for setting in SETTINGS if repeat % 2 == 0 else SETTINGS[::-1]:
                 work = tmp / f"{repeat}-{setting.replace(' ', '_')}"
                 work.mkdir()
-                _mnist_slice(args.data_dir, work / "mnist")
+                from tfvae.data import write_idx_subset
+
+                write_idx_subset(args.data_dir, work / "mnist", train=2000, test=500)
                 _ptb_slice(args.ptb_dir, work / "ptb")
                 for name, argv, _ in commands(work):
                     result = subprocess.run(

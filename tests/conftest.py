@@ -2,9 +2,7 @@
 sentences, vocabulary and small sentence VAE that tests/test_text.py and tests/test_harness.py both use."""
 
 import functools
-import gzip
 import os
-import struct
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,14 +16,6 @@ REPO = Path(__file__).resolve().parents[1]
 def mnist_dir():
     """The real MNIST IDX files: $TFVAE_DATA_DIR, else ../shared/data/mnist beside the repository."""
     return Path(os.environ.get("TFVAE_DATA_DIR", REPO.parent / "shared" / "data" / "mnist"))
-
-
-def write_idx(path, array):
-    """Writes ``array`` (uint8) as a gzipped IDX file."""
-    array = np.asarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.tobytes())
 
 
 def blob_images(n, seed=0, size=28):
@@ -52,13 +42,15 @@ def binary_batch():
 @pytest.fixture(scope="session")
 def tiny_idx_dir(tmp_path_factory):
     """A directory of MNIST-format IDX files with 512 train and 128 test blob images."""
+    from tfvae.data import write_idx
+
     directory = tmp_path_factory.mktemp("tiny_mnist")
     train_x, train_y = blob_images(512, seed=3)
     test_x, test_y = blob_images(128, seed=4)
     write_idx(directory / "train-images-idx3-ubyte.gz", train_x[..., 0])
-    write_idx(directory / "train-labels-idx1-ubyte.gz", train_y)
+    write_idx(directory / "train-labels-idx1-ubyte.gz", train_y.astype(np.uint8))
     write_idx(directory / "t10k-images-idx3-ubyte.gz", test_x[..., 0])
-    write_idx(directory / "t10k-labels-idx1-ubyte.gz", test_y)
+    write_idx(directory / "t10k-labels-idx1-ubyte.gz", test_y.astype(np.uint8))
     return directory
 
 

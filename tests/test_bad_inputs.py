@@ -20,10 +20,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, blob_images, write_idx
+from conftest import REPO, blob_images
 from tfvae import VAE
 from tfvae.backend import keras, tf
-from tfvae.data import DataError, load_dataset, load_idx_dataset, make_pipeline, read_idx, to_unit_interval
+from tfvae.data import (
+    DataError,
+    load_dataset,
+    load_idx_dataset,
+    make_pipeline,
+    read_idx,
+    to_unit_interval,
+    write_idx,
+)
 
 RNG = np.random.default_rng(0)
 BINARY = (RNG.random((64, 28, 28, 1)) < 0.3).astype(np.float32)  # valid data
@@ -261,7 +269,7 @@ def _idx_dir(tmp_path, train_labels=None):
         ("train-labels-idx1-ubyte", labels if train_labels is None else train_labels),
         ("t10k-labels-idx1-ubyte", labels),
     ):
-        write_idx(tmp_path / f"{stem}.gz", array)
+        write_idx(tmp_path / f"{stem}.gz", np.asarray(array, np.uint8))
     return tmp_path
 
 

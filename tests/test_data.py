@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from conftest import blob_images, mnist_dir, write_idx
+from conftest import blob_images, mnist_dir
 from tfvae.data import (
     DataError,
     binarize_fixed,
@@ -14,13 +14,38 @@ from tfvae.data import (
     make_pipeline,
     read_idx,
     to_unit_interval,
+    write_idx,
+    write_idx_subset,
 )
 
 
-def test_read_idx_round_trip(tmp_path):
-    array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-    write_idx(tmp_path / "a.gz", array)
-    np.testing.assert_array_equal(read_idx(tmp_path / "a.gz"), array)
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize("name", ["a.gz", "a"])
+def test_read_idx_round_trip(tmp_path, dtype, name):
+    array = (np.arange(24).reshape(2, 3, 4) - 5).astype(dtype)
+    back = read_idx(write_idx(tmp_path / name, array))
+    assert back.dtype.kind == array.dtype.kind and back.dtype.itemsize == array.dtype.itemsize
+    np.testing.assert_array_equal(back, array)
+    raw = (gzip.open if name.endswith(".gz") else open)(tmp_path / name, "rb").read()
+    assert raw[3] == 3 and int.from_bytes(raw[4:8], "big") == 2  # the header by hand: 3 dims, the first is 2
+    with pytest.raises(ValueError, match="not int64"):
+        write_idx(tmp_path / "b", array.astype(np.int64))
+
+
+def test_idx_subset_is_the_first_examples_of_the_real_files(tmp_path):
+    if not (mnist_dir() / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("the real MNIST files are missing")
+    subset = load_idx_dataset(write_idx_subset(mnist_dir(), tmp_path / "subset", train=300, test=50))
+    assert subset.train_images.shape == (300, 28, 28, 1) and subset.test_labels.shape == (50,)
+    full = {
+        stem: read_idx(mnist_dir() / f"{stem}.gz") for stem in ("train-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    }
+    np.testing.assert_array_equal(subset.train_images[..., 0], full["train-images-idx3-ubyte"][:300])
+    np.testing.assert_array_equal(subset.test_labels, full["t10k-labels-idx1-ubyte"][:50])
+    with pytest.raises(ValueError, match="asked for 70000 examples"):
+        write_idx_subset(mnist_dir(), tmp_path / "too_many", train=70000, test=50)
+    with pytest.raises(DataError, match="does not exist"):
+        write_idx_subset(tmp_path / "nowhere", tmp_path / "x", train=1, test=1)
 
 
 def test_truncated_file_names_the_file(tmp_path):

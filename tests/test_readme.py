@@ -28,13 +28,11 @@ still runs the same code. Commands that cannot run here are listed in ``SKIPPED`
 so nothing drifts silently.
 """
 
-import gzip
 import os
 import re
 import shlex
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -486,32 +484,14 @@ def _skipped_params():
 # ---------------------------------------------------------------------------------------------- the workspace
 
 
-def _write_idx_slice(source, target, n):
-    raw = gzip.decompress(source.read_bytes())
-    ndim = raw[3]
-    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    size = 1
-    for d in shape[1:]:
-        size *= d
-    assert shape[0] >= n, f"{source} holds {shape[0]} items, fewer than {n}"
-    header = raw[:4] + struct.pack(f">{ndim}I", n, *shape[1:])
-    target.write_bytes(gzip.compress(header + raw[4 + 4 * ndim : 4 + 4 * ndim + n * size], compresslevel=1))
-
-
 @pytest.fixture(scope="session")
 def mnist_slice(tmp_path_factory):
     """The first 6,000 training and 500 test images of the real MNIST files, as IDX files."""
     source = mnist_dir().resolve()
     assert (source / "train-images-idx3-ubyte.gz").exists(), f"the real MNIST files are not in {source}"
-    target = tmp_path_factory.mktemp("mnist_slice")
-    for stem, n in [
-        ("train-images-idx3-ubyte", 6000),
-        ("train-labels-idx1-ubyte", 6000),
-        ("t10k-images-idx3-ubyte", 500),
-        ("t10k-labels-idx1-ubyte", 500),
-    ]:
-        _write_idx_slice(source / f"{stem}.gz", target / f"{stem}.gz", n)
-    return target
+    from tfvae.data import write_idx_subset
+
+    return write_idx_subset(source, tmp_path_factory.mktemp("mnist_slice"), train=6000, test=500)
 
 
 _PTB_SLICE = []

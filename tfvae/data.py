@@ -88,6 +88,56 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
 
 
+def _find_idx(data_dir, stem):
+    """``data_dir/stem.gz`` or ``data_dir/stem``, whichever exists."""
+    candidates = [data_dir / (stem + ".gz"), data_dir / stem]
+    found = next((p for p in candidates if p.exists()), None)
+    if found is None:
+        raise DataError(f"{candidates[0]}: missing (looked for {stem}[.gz] in {data_dir})")
+    return found
+
+
+def write_idx(path: str | Path, array) -> Path:
+    """Writes ``array`` as an IDX file, gzipped if ``path`` ends in ``.gz``: the inverse of ``read_idx``.
+
+    The type code follows the array's dtype: uint8, int8, int16, int32,
+    float32 or float64 (stored big-endian). Returns ``path``.
+    """
+    array = np.asarray(array)
+    codes = {np.dtype(dtype).newbyteorder(">"): code for code, dtype in _IDX_DTYPES.items()}
+    dtype = array.dtype.newbyteorder(">")  # IDX is big-endian; a no-op for one-byte types
+    if dtype not in codes:
+        raise ValueError(f"IDX files hold uint8, int8, int16, int32, float32 or float64, not {array.dtype}")
+    header = bytes([0, 0, codes[dtype], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(header + array.astype(dtype).tobytes())
+    return path
+
+
+def write_idx_subset(source_dir: str | Path, target_dir: str | Path, train: int, test: int) -> Path:
+    """Copies the first ``train`` training and ``test`` test examples of the MNIST-format IDX files in
+    ``source_dir`` into ``target_dir`` (created), as gzipped files with the standard names: a small real dataset
+    for trials and tests that ``load_idx_dataset`` reads like the whole. Returns ``target_dir``.
+
+    Raises:
+        DataError: if a file is missing or invalid (``read_idx``).
+        ValueError: if a count is not positive or exceeds the examples the source holds.
+    """
+    source_dir, target_dir = Path(source_dir), Path(target_dir)
+    if not source_dir.is_dir():
+        raise DataError(f"{source_dir}: data directory does not exist")
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for key, stem in _IDX_FILES.items():
+        n = train if key.startswith("train") else test
+        array = read_idx(_find_idx(source_dir, stem))
+        if not 0 < n <= len(array):
+            raise ValueError(f"{stem}: asked for {n} examples; {source_dir} holds {len(array)}")
+        write_idx(target_dir / f"{stem}.gz", array[:n])
+    return target_dir
+
+
 def load_idx_dataset(data_dir: str | Path, name: str = "mnist") -> ImageDataset:
     """Loads MNIST-format IDX files (``*-idx?-ubyte`` or ``.gz``) from ``data_dir``.
 
@@ -99,10 +149,7 @@ def load_idx_dataset(data_dir: str | Path, name: str = "mnist") -> ImageDataset:
         raise DataError(f"{data_dir}: data directory does not exist")
     arrays, paths = {}, {}
     for key, stem in _IDX_FILES.items():
-        candidates = [data_dir / (stem + ".gz"), data_dir / stem]
-        paths[key] = next((p for p in candidates if p.exists()), None)
-        if paths[key] is None:
-            raise DataError(f"{candidates[0]}: missing (looked for {stem}[.gz] in {data_dir})")
+        paths[key] = _find_idx(data_dir, stem)
         arrays[key] = read_idx(paths[key])
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
