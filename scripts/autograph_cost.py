@@ -97,6 +97,8 @@ def main():
             parser.error(f"{path} is not a directory of the {what} files")
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    from tfvae.data import write_idx_subset  # the parent only slices the data; each child measures
+
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     raw = {setting: {} for setting in SETTINGS}
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,8 +107,6 @@ def main():
             for setting in SETTINGS if repeat % 2 == 0 else SETTINGS[::-1]:
                 work = tmp / f"{repeat}-{setting.replace(' ', '_')}"
                 work.mkdir()
-                from tfvae.data import write_idx_subset
-
                 write_idx_subset(args.data_dir, work / "mnist", train=2000, test=500)
                 _ptb_slice(args.ptb_dir, work / "ptb")
                 for name, argv, _ in commands(work):

@@ -26,7 +26,8 @@ def test_read_idx_round_trip(tmp_path, dtype, name):
     back = read_idx(write_idx(tmp_path / name, array))
     assert back.dtype.kind == array.dtype.kind and back.dtype.itemsize == array.dtype.itemsize
     np.testing.assert_array_equal(back, array)
-    raw = (gzip.open if name.endswith(".gz") else open)(tmp_path / name, "rb").read()
+    raw = (tmp_path / name).read_bytes()
+    raw = gzip.decompress(raw) if name.endswith(".gz") else raw
     assert raw[3] == 3 and int.from_bytes(raw[4:8], "big") == 2  # the header by hand: 3 dims, the first is 2
     with pytest.raises(ValueError, match="not int64"):
         write_idx(tmp_path / "b", array.astype(np.int64))
@@ -44,6 +45,7 @@ def test_idx_subset_is_the_first_examples_of_the_real_files(tmp_path):
     np.testing.assert_array_equal(subset.test_labels, full["t10k-labels-idx1-ubyte"][:50])
     with pytest.raises(ValueError, match="asked for 70000 examples"):
         write_idx_subset(mnist_dir(), tmp_path / "too_many", train=70000, test=50)
+    assert not (tmp_path / "too_many").exists()  # checked before anything was written
     with pytest.raises(DataError, match="does not exist"):
         write_idx_subset(tmp_path / "nowhere", tmp_path / "x", train=1, test=1)
 

@@ -312,6 +312,14 @@ def test_text_export_matches_the_model(name, tmp_path, monkeypatch):
     np.testing.assert_allclose(out["log_px"].numpy(), np.concatenate(expected), rtol=1e-5, atol=1e-4)
     expected_elbo = np.concatenate([model.elbo(ids[:4], seed=[0, 0]), model.elbo(ids[4:6], seed=[0, 1])])
     np.testing.assert_allclose(out["elbo"].numpy(), expected_elbo, rtol=1e-5, atol=1e-4)
+    # Padding inside a row (ids from a client) is scored as the model scores it: the cut is after the last word.
+    gappy = tf.tensor_scatter_nd_update(ids[:2], [[0, 1], [1, 0]], tf.fill([2], tf.constant(PAD, ids.dtype)))
+    gappy = tf.concat([gappy, tf.zeros([2, 3], ids.dtype)], axis=1)  # and three columns of trailing padding
+    from_ids = served["log_likelihood_ids"](ids=gappy, num_samples=tf.constant(4))["log_px"]
+    expected = importance_weighted_log_likelihood(model, gappy, 4, [0, 0], chunk_size=10)
+    np.testing.assert_allclose(from_ids.numpy(), expected.numpy(), rtol=1e-5, atol=1e-4)
+    description = json.loads((path / "tfvae.json").read_text())
+    assert description["signatures"]["log_likelihood"]["group_size"] == 4
     np.testing.assert_array_equal(out["tokens"].numpy(), np.sum(ids.numpy() != PAD, axis=1))
     encoded = served["encode"](sentences=strings)
     np.testing.assert_allclose(encoded["mean"].numpy(), model.encode(ids).mean().numpy(), rtol=1e-5, atol=1e-6)

@@ -107,7 +107,10 @@ def write_idx(path: str | Path, array) -> Path:
     codes = {np.dtype(dtype).newbyteorder(">"): code for code, dtype in _IDX_DTYPES.items()}
     dtype = array.dtype.newbyteorder(">")  # IDX is big-endian; a no-op for one-byte types
     if dtype not in codes:
-        raise ValueError(f"IDX files hold uint8, int8, int16, int32, float32 or float64, not {array.dtype}")
+        raise ValueError(
+            f"IDX files hold uint8, int8, int16, int32, float32 or float64, not {array.dtype} "
+            "(convert first, e.g. labels.astype(np.uint8))"
+        )
     header = bytes([0, 0, codes[dtype], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -128,13 +131,14 @@ def write_idx_subset(source_dir: str | Path, target_dir: str | Path, train: int,
     source_dir, target_dir = Path(source_dir), Path(target_dir)
     if not source_dir.is_dir():
         raise DataError(f"{source_dir}: data directory does not exist")
+    arrays = {stem: read_idx(_find_idx(source_dir, stem)) for stem in _IDX_FILES.values()}
+    counts = {stem: train if key.startswith("train") else test for key, stem in _IDX_FILES.items()}
+    for stem, n in counts.items():  # all checked before anything is written
+        if not 0 < n <= len(arrays[stem]):
+            raise ValueError(f"{stem}: asked for {n} examples; {source_dir} holds {len(arrays[stem])}")
     target_dir.mkdir(parents=True, exist_ok=True)
-    for key, stem in _IDX_FILES.items():
-        n = train if key.startswith("train") else test
-        array = read_idx(_find_idx(source_dir, stem))
-        if not 0 < n <= len(array):
-            raise ValueError(f"{stem}: asked for {n} examples; {source_dir} holds {len(array)}")
-        write_idx(target_dir / f"{stem}.gz", array[:n])
+    for stem, n in counts.items():
+        write_idx(target_dir / f"{stem}.gz", arrays[stem][:n])
     return target_dir
 
 

@@ -106,6 +106,7 @@ def log_mean_weight(model, x, samples, log_posterior, chunk_size=None, condition
         body,
         (tf.constant(0), start),
         shape_invariants=(tf.TensorShape([]), tf.TensorShape([None])),
+        parallel_iterations=1,  # one chunk's decoder at a time, as chunk_size promises (the default runs up to 10)
     )
     return total - tf.math.log(tf.cast(num_samples, tf.float32))
 

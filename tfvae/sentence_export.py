@@ -58,7 +58,7 @@ from tfvae.text import PAD, VOCABULARY_FILE
 
 CHUNK_SIZE = SENTENCE_SAMPLE_CHUNK  # samples decoded at once by log_likelihood: bounds its memory
 # Sentences scored at once by log_likelihood: the decoder's logits take GROUP_SIZE * CHUNK_SIZE * length *
-# vocabulary * 4 bytes (about 0.6 GB for PTB's 10k words at length 60), whatever the request's size.
+# vocabulary * 4 bytes (1 GB for PTB's 10k words at its max_length of 100), whatever the request's size.
 GROUP_SIZE = 25
 
 
@@ -152,16 +152,21 @@ class _SentenceSignatures(ServingModule):
         ``_bounds``'s numbers, and a longer one needs no more memory. Each group is cut to its longest sentence."""
         ids = self._nonempty(ids)
         tokens = tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1)
+        # Each row's last non-padding position (1-based): ids with padding inside a row are cut after it.
+        ends = tf.reduce_max(tf.where(ids != PAD, tf.range(1, tf.shape(ids)[1] + 1), 0), axis=1)
 
         def score_group(g, log_px, elbo):
             rows = slice(g * GROUP_SIZE, (g + 1) * GROUP_SIZE)
-            group = ids[rows, : tf.reduce_max(tokens[rows])]
+            group = ids[rows, : tf.maximum(tf.reduce_max(ends[rows]), 1)]
             bounds = self._bounds(group, num_samples, seed=(LOG_LIKELIHOOD_SEED[0], g))
             return g + 1, log_px.write(g, bounds["log_px"]), elbo.write(g, bounds["elbo"])
 
         num_groups = (tf.shape(ids)[0] + GROUP_SIZE - 1) // GROUP_SIZE
         parts = [tf.TensorArray(tf.float32, size=num_groups, infer_shape=False) for _ in range(2)]
-        _, log_px, elbo = tf.while_loop(lambda g, *_: g < num_groups, score_group, (tf.constant(0), *parts))
+        # One group at a time: the default would let up to 10 independent groups run, and take their memory, at once.
+        _, log_px, elbo = tf.while_loop(
+            lambda g, *_: g < num_groups, score_group, (tf.constant(0), *parts), parallel_iterations=1
+        )
         return {"log_px": log_px.concat(), "elbo": elbo.concat(), "tokens": tokens}
 
     def _log_likelihood_ids(self, ids, num_samples):
@@ -191,6 +196,7 @@ def describe(model, vocabulary):
                 "inputs": ["sentences", "num_samples"],
                 "outputs": ["log_px", "elbo", "tokens"],
                 "seed": list(LOG_LIKELIHOOD_SEED),
+                "group_size": GROUP_SIZE,  # sentences scored at once; group g with the seed (0, g)
             },
             "log_likelihood_ids": {"inputs": ["ids", "num_samples"], "outputs": ["log_px", "elbo", "tokens"]},
             "log_px_given_z": {"inputs": ["ids", "z"], "outputs": ["log_px_given_z", "tokens"]},
