@@ -90,6 +90,12 @@ SKIPPED = [
         "fifteen fresh processes per setting (minutes); tests/test_model.py checks the rule it measures",
     ),
     (
+        r"^python scripts/(train_ptb|ptb_table)\.py "
+        r"(--only bn_vae lm|-k 10 --only lm bn_vae|--convergence bn_vae --limit)\b",
+        "the first PTB table's commands (2026-11-30): the same scripts, flags and code paths as the PTB section's "
+        "first block, with two other configs (tests/test_runs.py parses every config); about 110 s of the suite",
+    ),
+    (
         r"^docker run\b",
         "no Docker engine here; tests/test_export.py checks TF Serving's request contract without a server",
     ),
