@@ -149,7 +149,8 @@ class _SentenceSignatures(ServingModule):
     def _log_likelihood(self, ids, num_samples):
         """The bounds of ``_bounds``, ``GROUP_SIZE`` sentences at a time: group g (0, 1, ...) with the seed
         (s, g) for ``LOG_LIKELIHOOD_SEED`` = (s, 0), so a request of up to ``GROUP_SIZE`` sentences gets exactly
-        ``_bounds``'s numbers, and a longer one needs no more memory. Each group is cut to its longest sentence."""
+        ``_bounds``'s numbers, and a longer one needs no more memory.
+        Each group is cut after its last non-padding id."""
         ids = self._nonempty(ids)
         tokens = tf.reduce_sum(tf.cast(ids != PAD, tf.int32), axis=1)
         # Each row's last non-padding position (1-based): ids with padding inside a row are cut after it.
