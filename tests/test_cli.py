@@ -123,7 +123,7 @@ def test_evaluate_a_missing_run_is_a_clear_error(tmp_path):
     assert result.returncode == 2 and "not a tfvae run directory" in result.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_mnist_two_epochs_below_145_nats(tmp_path):
     """End to end on real MNIST: the MLP VAE (latent 16), 2 epochs, dynamic binarisation."""
     out = tmp_path / "mnist"

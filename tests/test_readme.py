@@ -458,7 +458,7 @@ def producer(run):
 READ_RUNS = {run for block in RUN_BLOCKS for run in runs_read(block)}
 
 
-def is_slow(block):
+def is_long(block):
     return bool(re.search(r"tfvae train|scripts/|\.fit\(", block.code) or runs_read(block))
 
 
@@ -471,7 +471,7 @@ def _block_params():
     for block in RUN_BLOCKS:
         if block.kind == "shell" and all(c.skip_reason for c in block.commands):
             continue  # reported by test_readme_skipped_command
-        marks = [pytest.mark.slow] if is_slow(block) else []
+        marks = [pytest.mark.long] if is_long(block) else []
         if block.kind == "python" and python_skip_reason(block):
             marks = [pytest.mark.skip(reason=python_skip_reason(block))]
         params.append(pytest.param(block, id=block.id, marks=marks))

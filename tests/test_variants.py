@@ -303,7 +303,7 @@ def test_conditional_shapes_and_errors(binary_batch, architecture):
         _small().encode(x, c)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_conditional_vae_on_mnist_draws_the_requested_digit(tmp_path):
     """2 epochs on real MNIST; a nearest-class-mean classifier (from training images) reads the samples."""
     from conftest import mnist_dir
