@@ -132,6 +132,29 @@ def test_an_interrupted_continuation_resumes_and_a_smaller_epochs_ends_it(run_co
     assert metrics["epochs_trained"] == 2 and [int(r["epoch"]) for r in history(run)] == [0, 1]
 
 
+def test_train_seconds_is_the_sum_of_every_invocations_epochs(run_copy, monkeypatch):
+    """Even when the last invocation trains no epoch: killed after its last epoch, before metrics.json."""
+    from tfvae.backend import keras
+
+    run, args = run_copy
+    first = json.loads((run / "metrics.json").read_text())["train_seconds"]
+    assert first == float(history(run)[0]["epoch_seconds"]) > 0
+    backup_epoch_end = keras.callbacks.BackupAndRestore.on_epoch_end
+
+    def killed_after_the_last_epoch(self, epoch, logs=None):
+        backup_epoch_end(self, epoch, logs)
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", killed_after_the_last_epoch)
+    assert main([*args, "--epochs", "3"]) == 130
+    monkeypatch.undo()
+    assert main([*args, "--epochs", "3"]) == 0  # resumes with no epoch left to train
+    seconds = [float(row["epoch_seconds"]) for row in history(run)]
+    assert len(seconds) == 3 and seconds[0] == first and min(seconds) > 0
+    assert json.loads((run / "metrics.json").read_text())["train_seconds"] == pytest.approx(sum(seconds))
+
+
 def test_other_settings_are_refused_before_anything_is_written(run_copy, capsys):
     run, args = run_copy
     before = snapshot(run)

@@ -31,6 +31,7 @@ _SUBMODULES = (
     "objectives",
     "optimization",
     "options",
+    "ownership",
     "plots",
     "priors",
     "runs",

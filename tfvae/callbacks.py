@@ -1,6 +1,7 @@
 """Keras callbacks for VAEs: KL annealing, learning-rate logging and TensorBoard image grids."""
 
 import csv
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,29 @@ class LearningRateLogger(keras.callbacks.Callback):
         """Writes ``logs["learning_rate"]`` (list it before the CSV/TensorBoard loggers)."""
         if logs is not None:
             logs["learning_rate"] = current_learning_rate(self.model.optimizer)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds each epoch's wall-clock seconds to its logs as ``epoch_seconds``.
+
+    An epoch's time runs from the end of the previous one (from the start of
+    training for an invocation's first epoch, so tracing and compiling count)
+    to this callback's ``on_epoch_end``: training, validation and the
+    callbacks listed before it. Listed just before the CSV logger, the times
+    go to ``history.csv``, one per epoch of every invocation, and a run's
+    training time is their sum (``tfvae.runs.history_seconds``), however
+    often it was interrupted and resumed.
+    """
+
+    def on_train_begin(self, logs=None):
+        self._mark = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Writes ``logs["epoch_seconds"]``."""
+        now = time.perf_counter()
+        if logs is not None:
+            logs["epoch_seconds"] = now - self._mark
+        self._mark = now
 
 
 class ObjectiveLogger(keras.callbacks.Callback):

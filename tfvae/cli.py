@@ -412,38 +412,38 @@ def _add_export(subparsers):
 
 
 def _run_export(args):
-    from tfvae.export import default_preprocessing, export
+    from tfvae.export import default_preprocessing, export, next_version
+    from tfvae.ownership import owned
     from tfvae.runs import load_run, load_run_settings
 
     base = Path(args.out)
-    version = args.version
-    if version is None:
-        existing = [int(p.name) for p in base.glob("*") if p.name.isdigit()]
-        version = max(existing, default=0) + 1
     settings = load_run_settings(args.run_dir)
-    from tfvae import text_commands
-
-    if text_commands.is_text_model(args.run_dir):
-        path = text_commands.export(args, version)
-    else:
-        if args.weights != "float32":
-            raise ValueError(
-                "--weights float16 is for text models; an image model's half-size file is --tflite's vae_fp16.tflite"
-            )
-        path = export(
-            load_run(args.run_dir),
-            base,
-            version,
-            tflite=args.tflite,
-            preprocessing=default_preprocessing(settings.binarize),
-        )
-    # The run's numbers travel with the model.
+    # The run's numbers travel with the model, in the version directory before it appears.
     metrics = {}
     for name in ("metrics.json", "eval.json"):
         source = Path(args.run_dir) / name
         if source.exists():
             metrics[name.removesuffix(".json")] = json.loads(source.read_text())
-    (path / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    from tfvae import text_commands
+
+    with owned(base, "export"):  # the version is chosen and written by one process at a time
+        version = args.version or next_version(base)
+        if text_commands.is_text_model(args.run_dir):
+            path = text_commands.export(args, version, metrics)
+        else:
+            if args.weights != "float32":
+                raise ValueError(
+                    "--weights float16 is for text models; an image model's half-size file is --tflite's "
+                    "vae_fp16.tflite"
+                )
+            path = export(
+                load_run(args.run_dir),
+                base,
+                version,
+                tflite=args.tflite,
+                preprocessing=default_preprocessing(settings.binarize),
+                metrics=metrics,
+            )
     print(f"wrote {path}")
 
 
@@ -605,6 +605,7 @@ def main(argv=None):
     import_tensorflow(show=show_logs(getattr(args, "verbose", None)))
     from tfvae.backend import tf
     from tfvae.data import DataError
+    from tfvae.ownership import DirectoryInUseError
 
     try:
         args.run(args)
@@ -616,6 +617,7 @@ def main(argv=None):
         IsADirectoryError,
         PermissionError,
         ValueError,
+        DirectoryInUseError,  # another tfvae process writes --out
     ) as error:
         print(f"tfvae: error: {error}", file=sys.stderr)
         return 2

@@ -68,17 +68,22 @@ SavedModel needs Flex ops that LiteRT's pip runtime does not run, so TFLite's
 The skeleton shared with the sentence export (``tfvae.sentence_export``) lives
 here too: ``ServingModule`` (the model's variables, signatures traced with fixed
 inputs, the count checks and the fixed-seed importance-weighted bound),
-``version_directory`` (TF Serving's layout) and ``save`` (the SavedModel, its
-assets and ``tfvae.json``).
+``version_directory`` (TF Serving's layout), ``new_version`` (a version
+appears complete or not at all: written beside it, then renamed) and ``save``
+(the SavedModel, its assets and ``tfvae.json``).
 """
 
+import contextlib
 import json
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
 from tfvae import validation
 from tfvae.backend import tf
 from tfvae.evaluation import IMAGE_SAMPLE_CHUNK, importance_weighted_log_likelihood, joint_log_posterior
+from tfvae.ownership import owned
 
 MAX_SAMPLES = 100_000  # per request: larger K or sample counts are rejected
 LOG_LIKELIHOOD_SEED = (0, 0)  # the same request always gets the same estimate
@@ -337,6 +342,46 @@ def version_directory(base_dir, version):
     return path
 
 
+STAGING_PREFIX = ".tmp-"  # a version being written: BASE/.tmp-VERSION-PID (not a number: TF Serving skips it)
+
+
+def next_version(base_dir):
+    """One more than the highest version in ``base_dir`` (1 in a new one)."""
+    return max((int(p.name) for p in Path(base_dir).glob("*") if p.name.isdigit()), default=0) + 1
+
+
+@contextlib.contextmanager
+def new_version(base_dir, version, metrics=None):
+    """Yields an empty directory to write version ``version`` of ``base_dir`` into; it becomes ``base_dir/version``
+    only when the block ends without an error.
+
+    TF Serving loads any numbered directory it finds, so a version is written
+    into a sibling ``base_dir/.tmp-VERSION-PID`` and renamed into place once
+    complete (one ``rename``, atomic within the file system); ``metrics`` (a
+    dict) is written as its ``metrics.json`` first. A process killed at any
+    moment leaves no numbered directory, only the staging one, which the next
+    export into ``base_dir`` deletes. ``base_dir`` is owned by this process
+    meanwhile (``tfvae.ownership``): a second export into it is refused.
+    """
+    with owned(base_dir, "export"):
+        path = version_directory(base_dir, version)
+        for leftover in Path(base_dir).glob(STAGING_PREFIX + "*"):
+            # Another process's staging directory: it died mid-export (a live one would own base_dir).
+            shutil.rmtree(leftover, ignore_errors=True)
+        staging = Path(base_dir) / f"{STAGING_PREFIX}{path.name}-{os.getpid()}"
+        staging.mkdir()
+        try:
+            yield staging
+            if metrics is not None:
+                (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            if path.exists():  # written meanwhile by something that is not a tfvae export
+                raise FileExistsError(f"{path} exists: export to a new version number")
+            os.rename(staging, path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
 def save(module, path, metadata, assets=None):
     """Writes ``module``'s SavedModel with its ``serving_signatures`` to ``path``, then its ``assets`` (file name:
     a function writing that file) under ``path/assets``, then ``metadata`` as ``tfvae.json``; returns ``path``."""
@@ -352,10 +397,10 @@ def export_saved_model(model, base_dir, version=1, preprocessing=None):
     """Writes the SavedModel and ``tfvae.json`` to ``base_dir/version``; returns that path.
 
     An existing version directory is not overwritten (TF Serving may be
-    serving it): pick a new ``version``.
+    serving it): pick a new ``version``. The directory appears complete or
+    not at all (``new_version``).
     """
-    path = version_directory(base_dir, version)
-    return save(_Signatures(model), path, describe(model, preprocessing or default_preprocessing()))
+    return export(model, base_dir, version, preprocessing=preprocessing)
 
 
 def export_tflite(model, directory):
@@ -387,10 +432,17 @@ def export_tflite(model, directory):
 
 
 def export(
-    model, base_dir: str | Path, version: int = 1, tflite: bool = False, preprocessing: dict | None = None
+    model,
+    base_dir: str | Path,
+    version: int = 1,
+    tflite: bool = False,
+    preprocessing: dict | None = None,
+    metrics: dict | None = None,
 ) -> Path:
-    """SavedModel (+ ``tfvae.json``) and optionally TFLite files in ``base_dir/version``."""
-    path = export_saved_model(model, base_dir, version, preprocessing)
-    if tflite:
-        export_tflite(model, path)
-    return path
+    """SavedModel (+ ``tfvae.json``), optionally TFLite files and ``metrics`` (as ``metrics.json``) in
+    ``base_dir/version``, which appears only once all of them are written (``new_version``); returns that path."""
+    with new_version(base_dir, version, metrics) as staging:
+        save(_Signatures(model), staging, describe(model, preprocessing or default_preprocessing()))
+        if tflite:
+            export_tflite(model, staging)
+    return Path(base_dir) / str(int(version))

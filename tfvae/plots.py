@@ -121,12 +121,13 @@ def plot_interpolation(model, image_a, image_b, path, steps=10):
 
 
 def read_history(path):
-    """Reads a Keras ``CSVLogger`` file into ``{column: [floats]}``."""
+    """Reads a Keras ``CSVLogger`` file into ``{column: [floats]}``; NaN where a row has no value (a column that
+    a resumed run's newer tfvae added, e.g. ``epoch_seconds``)."""
     with open(path) as f:
         rows = list(csv.DictReader(f))
     if not rows:
         raise ValueError(f"{path}: no epochs recorded")
-    return {key: [float(row[key]) for row in rows] for key in rows[0]}
+    return {key: [float(row[key] or "nan") for row in rows] for key in rows[0]}
 
 
 def plot_curves(history, path):

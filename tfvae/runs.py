@@ -4,8 +4,9 @@
     RUN_DIR/checkpoints/best*  weights with the best validation loss
     RUN_DIR/backup/            BackupAndRestore state (resume after a kill)
     RUN_DIR/logs/              TensorBoard
-    RUN_DIR/history.csv        one row per epoch
+    RUN_DIR/history.csv        one row per epoch (its time in ``epoch_seconds``)
     RUN_DIR/metrics.json       final train/test negative ELBO and timings
+    RUN_DIR/.tfvae.lock        while a process trains into it (``tfvae.ownership``)
     RUN_DIR/vocabulary.txt     a text run's vocabulary (``tfvae.text``)
 
 ``TrainSettings`` is what ``config.json`` stores beside the model's config;
@@ -26,6 +27,7 @@ from pathlib import Path
 from tfvae import __version__, options, text
 from tfvae.core import BaseVAE
 from tfvae.model import VAE
+from tfvae.ownership import LOCK_FILE
 from tfvae.sentence import SentenceVAE
 
 RUN_FORMAT = 1  # layout of a run directory; bumped when an older tfvae could not read it
@@ -145,7 +147,7 @@ def run_state(run_dir: str | Path, model_config: dict, settings: "TrainSettings"
         raise FileExistsError(f"{run_dir} is a file, not a run directory; choose another --out")
     config_path = run_dir / "config.json"
     if not config_path.exists():
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):
             raise FileExistsError(
                 f"{run_dir} is not empty and holds no tfvae run (no config.json); choose a new or empty --out"
             )
@@ -224,6 +226,14 @@ def history_length(history_path):
     """The number of epochs ``history.csv`` records."""
     with open(history_path) as f:
         return sum(1 for _ in csv.DictReader(f))
+
+
+def history_seconds(history_path):
+    """``(seconds, untimed)``: the sum of the ``epoch_seconds`` column of ``history.csv`` (every invocation's epochs),
+    and the number of its epochs without a time (logged by a tfvae up to 0.2.0, which did not time epochs)."""
+    with open(history_path) as f:
+        times = [row.get("epoch_seconds") or "" for row in csv.DictReader(f)]
+    return sum(float(t) for t in times if t), sum(1 for t in times if not t)
 
 
 def read_run_config(run_dir: str | Path) -> dict:

@@ -49,6 +49,7 @@ from tfvae.export import (
     SEED_SPEC,
     ServingModule,
     check_count,
+    new_version,
     save,
     tfvae_json,
     version_directory,
@@ -240,10 +241,14 @@ def float16_weights(model):
     return copy
 
 
-def export_sentence_model(model, vocabulary, base_dir: str | Path, version: int = 1, weights: str = "float32") -> Path:
-    """Writes the SavedModel, its vocabulary and ``tfvae.json`` to ``base_dir/version``; returns that path.
+def export_sentence_model(
+    model, vocabulary, base_dir: str | Path, version: int = 1, weights: str = "float32", metrics: dict | None = None
+) -> Path:
+    """Writes the SavedModel, its vocabulary, ``tfvae.json`` and ``metrics`` (as ``metrics.json``, if given) to
+    ``base_dir/version``; returns that path.
 
     An existing version directory is not overwritten: pick a new ``version``.
+    The directory appears only once complete (``tfvae.export.new_version``).
     ``weights="float16"`` stores the trainable weights in half precision
     (``float16_weights``): half the size, computations still in float32.
     """
@@ -254,8 +259,10 @@ def export_sentence_model(model, vocabulary, base_dir: str | Path, version: int 
             f"the vocabulary has {vocabulary.size} ids but the model reads {model.vocab_size}: "
             "export with the vocabulary it was trained with"
         )
-    path = version_directory(base_dir, version)
+    version_directory(base_dir, version)  # refused before the model is traced
     metadata = {**describe(model, vocabulary), "weights": weights}
     if weights == "float16":
         model = float16_weights(model)
-    return save(_SentenceSignatures(model, vocabulary), path, metadata, assets={VOCABULARY_FILE: vocabulary.save})
+    with new_version(base_dir, version, metrics) as staging:
+        save(_SentenceSignatures(model, vocabulary), staging, metadata, assets={VOCABULARY_FILE: vocabulary.save})
+    return Path(base_dir) / str(int(version))

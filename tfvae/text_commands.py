@@ -202,13 +202,13 @@ def _print(title, sentences):
     print()
 
 
-def export(args, version):
-    """Writes the run's SavedModel with string signatures (``tfvae.sentence_export``)."""
+def export(args, version, metrics=None):
+    """Writes the run's SavedModel with string signatures (``tfvae.sentence_export``) and ``metrics``."""
     from tfvae.runs import load_run, load_vocabulary
     from tfvae.sentence_export import export_sentence_model
 
     if args.tflite:
         raise ValueError("--tflite is for image models; a sentence VAE exports a SavedModel only")
     return export_sentence_model(
-        load_run(args.run_dir), load_vocabulary(args.run_dir), args.out, version, weights=args.weights
+        load_run(args.run_dir), load_vocabulary(args.run_dir), args.out, version, weights=args.weights, metrics=metrics
     )

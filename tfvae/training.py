@@ -16,7 +16,6 @@ import dataclasses
 import json
 import math
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from tfvae.backend import keras, tf
 from tfvae.callbacks import (
     CyclicalSchedule,
     EarlyStopping,
+    EpochTimer,
     HistoryCSV,
     ImageLogger,
     KLAnnealing,
@@ -43,6 +43,7 @@ from tfvae.model import VAE
 from tfvae.objectives import objective_key, objective_name
 from tfvae.optimization import check_optimizer_settings, make_optimizer
 from tfvae.options import STRATEGIES  # defined once, with the options
+from tfvae.ownership import owned
 from tfvae.runs import (  # noqa: F401  (re-exported: the names' home before tfvae.runs)
     MODEL_CLASSES,
     RUN_FILES,
@@ -54,6 +55,7 @@ from tfvae.runs import (  # noqa: F401  (re-exported: the names' home before tfv
     check_settings,
     constructor_defaults,
     history_length,
+    history_seconds,
     load_run,
     load_run_settings,
     load_vocabulary,
@@ -207,10 +209,20 @@ def train(
     Returns:
         ``(model, metrics)``: the model with its best weights, and the dict
         written to ``metrics.json``.
+
+    Raises:
+        tfvae.ownership.DirectoryInUseError: another process is training
+            into ``run_dir`` (it owns it until it ends; see ``tfvae.ownership``).
     """
     run_dir = Path(run_dir)
     check_settings(settings)
     check_optimizer_settings(settings)  # and the rules between them
+    with owned(run_dir, "train"):  # before anything is read or written: one process fills a run
+        return _fill_run(run_dir, model_config, settings, dataset, verbose, extra_callbacks, overwrite)
+
+
+def _fill_run(run_dir, model_config, settings, dataset, verbose, extra_callbacks, overwrite):
+    """``train``'s work, in the run directory that this process owns."""
     if overwrite and (run_dir / "config.json").exists():
         remove_run(run_dir)
         state = "new"  # other files the user keeps there stay, and do not block the new run
@@ -242,7 +254,6 @@ def train(
     if state == "continue":
         # No longer finished: an interrupted continuation must resume, not report the old metrics.
         (run_dir / "metrics.json").unlink()
-    start = time.perf_counter()
     history = model.fit(
         data.train_data,
         validation_data=data.valid_data,
@@ -251,14 +262,17 @@ def train(
         callbacks=callbacks,
         verbose=verbose,
     )
-    seconds = time.perf_counter() - start
     _check_finite(history, run_dir, best, monitor)
     model.load_weights(best).expect_partial()
+    # Every invocation's epochs: this one's fit may have had none left to train (a run killed after its
+    # last epoch, before metrics.json), and a resumed or continued run's earlier epochs count too.
+    seconds, untimed = history_seconds(run_dir / "history.csv")
     metrics = {
         "dataset": data.name,
         "epochs": settings.epochs,
         "objective": {"kind": model.objective_kind, "key": objective_key(model), "name": objective_name(model)},
         "train_seconds": seconds,
+        **({"untimed_epochs": untimed} if untimed else {}),  # epochs logged by a tfvae that did not time them
         # Epochs in history.csv (all invocations), and whether early stopping ended the run.
         "epochs_trained": history_length(run_dir / "history.csv"),
         "stopped_early": bool(stopper and stopper.stopped_early),
@@ -329,6 +343,7 @@ def _callbacks(run_dir, model, settings, data, monitor, best, stopper, extra_cal
             save_weights_only=True,
             initial_value_threshold=best_so_far(run_dir / "history.csv", monitor),
         ),
+        EpochTimer(),  # just before the CSV logger: the callbacks above count in the epoch's time
         HistoryCSV(str(run_dir / "history.csv")),
         *([stopper] if stopper else []),  # after the CSV logger: it reads history.csv on resume
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
