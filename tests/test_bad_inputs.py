@@ -722,7 +722,39 @@ FLAG_CASES = [
     ("sample into a directory", ["sample", "OUT", "--out", "TMP"], r"--out .* is a directory"),
     ("sample to a name without extension", ["sample", "OUT", "--out", "grid"], r"--out grid has no file extension"),
     ("evaluate into a directory", ["evaluate", "OUT", "--out", "TMP"], r"--out .* is a directory"),
+    # tfvae sample's text decoding (tfvae.decoding): refused before the model is read
+    ("sampling temperature 0", ["sample", "OUT", "--temperature", "0"], r"--temperature must be > 0, got 0"),
+    ("top-k of 0", ["sample", "OUT", "--strategy", "top_k", "--top-k", "0"], r"--top-k must be >= 1, got 0"),
+    ("top-p above 1", ["sample", "OUT", "--top-p", "1.5"], r"--top-p must be in \(0, 1\], got 1.5"),
+    ("top-p of 0", ["sample", "OUT", "--top-p", "0"], r"--top-p must be in \(0, 1\], got 0"),
+    ("beam width 0", ["sample", "OUT", "--strategy", "beam", "--beam-width", "0"], r"--beam-width must be >= 1"),
+    ("length limit 0", ["sample", "OUT", "--max-length", "0"], r"--max-length must be >= 1, got 0"),
+    ("negative no-repeat n-gram", ["sample", "OUT", "--no-repeat-ngram", "-1"], r"--no-repeat-ngram must be >= 0"),
+    ("unknown strategy", ["sample", "OUT", "--strategy", "typical"], r"--strategy: invalid choice"),
 ]
+
+# Decoding settings that only the model can refuse, on the shipped sentence export (before its graph loads).
+SHIPPED_TEXT = "saved_models/ptb_sentence_vae/5"
+TEXT_SAMPLE_CASES = [
+    ("top-k above the vocabulary", ["--strategy", "top_k", "--top-k", "10003"], r"top_k must be in \[1, 10002\]"),
+    ("empty homotopy sentence", ["--homotopy", "", "the market fell"], r"--homotopy FROM '': the sentence is empty"),
+    (
+        "all-unknown homotopy sentence",
+        ["--homotopy", "the market fell", "qwzx vbnm"],
+        r"--homotopy TO 'qwzx vbnm': every word .* outside the vocabulary",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", TEXT_SAMPLE_CASES, ids=[c[0] for c in TEXT_SAMPLE_CASES])
+def test_cli_text_sampling_settings(case):
+    _, args, pattern = case
+    result = run_cli("sample", SHIPPED_TEXT, "--n", "2", *args)
+    assert result.returncode == 2, result.stderr
+    # TensorFlow has loaded: on a machine without a GPU its start-up lines may say "CUDA error:" too.
+    errors = [line for line in result.stderr.splitlines() if line.startswith("tfvae: error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert re.search(pattern, errors[0]), errors[0]
 
 
 @pytest.mark.parametrize("case", FLAG_CASES, ids=[c[0] for c in FLAG_CASES])

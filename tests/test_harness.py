@@ -17,6 +17,7 @@ import pytest
 from conftest import SENTENCES, sentence_vocabulary, small
 from tfvae import VAE, SentenceVAE, text
 from tfvae.backend import keras, tf
+from tfvae.decoding import STRATEGIES, Decoding
 from tfvae.evaluation import importance_weighted_log_likelihood, log_joint, log_mean_weight
 from tfvae.export import LOG_LIKELIHOOD_SEED, export
 from tfvae.text import PAD
@@ -294,6 +295,69 @@ def test_per_example_inference_runs_on_every_variant(image_variant):
     assert np.all(np.isfinite(elbo_under(model, x, q_star, 4, (1, 1), condition).numpy()))
 
 
+# Every strategy with both guards; top_k small enough for the test vocabulary.
+DECODINGS = [Decoding(strategy, top_k=5, top_p=0.8, no_unk=True, no_repeat_ngram=2) for strategy in STRATEGIES]
+
+
+@pytest.mark.parametrize("name", TEXT_VARIANTS)
+def test_decoding_traces_like_eager_on_every_text_variant(name):
+    """Each strategy gives the same sentences eagerly and inside a tf.function (what a signature runs)."""
+    _, model, _, _ = _case(name)
+    for decoding in DECODINGS:
+        eager = model.sample(4, seed=[2, 0], decoding=decoding, max_length=10)
+        traced = tf.function(lambda d=decoding: model.sample(4, seed=[2, 0], decoding=d, max_length=10))()
+        np.testing.assert_array_equal(traced.numpy(), eager.numpy(), err_msg=decoding.strategy)
+
+
+def _decoding_inputs(decoding, max_length=10, seed=2):
+    """The settings of sample_with, decode_with and homotopy as the signatures take them."""
+    values = {**decoding._asdict(), "max_length": max_length, "seed": seed}
+    return {
+        key: tf.constant(value, tf.float32 if key in ("temperature", "top_p") else None)
+        for key, value in values.items()
+    }
+
+
+def _check_decoding_signatures(served, path, model, ids):
+    """sample_with, decode_with and homotopy agree with the model for every strategy; bad settings are refused."""
+    z = tf.random.stateless_normal([3, model.latent_dim], seed=[5, 6])
+    for decoding in DECODINGS:
+        inputs = _decoding_inputs(decoding)
+        sampled = served["sample_with"](num_samples=tf.constant(3), **inputs)
+        expected = model.sample(3, seed=[2, 0], decoding=decoding, max_length=10)
+        np.testing.assert_array_equal(sampled["ids"].numpy(), expected.numpy(), err_msg=decoding.strategy)
+        decoded = served["decode_with"](z=z, **inputs)["ids"].numpy()
+        np.testing.assert_array_equal(decoded, model.decode(z, seed=[2, 0], max_length=10, decoding=decoding).numpy())
+        if model.latent_dim:
+            homotopy = served["homotopy"](
+                start=tf.constant(SENTENCES[0]), end=tf.constant(SENTENCES[1]), steps=tf.constant(3), **inputs
+            )["ids"].numpy()
+            by_model = model.homotopy(ids[:1], ids[1:2], 3, decoding=decoding, seed=[2, 0], max_length=10)
+            np.testing.assert_array_equal(homotopy, by_model.numpy())
+    good = _decoding_inputs(DECODINGS[3])
+    bad = [
+        ({"strategy": tf.constant("typical")}, "strategy must be one of"),
+        ({"temperature": tf.constant(0.0)}, "temperature must be > 0"),
+        ({"top_p": tf.constant(1.5)}, r"top_p must be in \(0, 1\]"),
+        ({"strategy": tf.constant("top_k"), "top_k": tf.constant(0)}, "top_k must be in"),
+        ({"strategy": tf.constant("top_k"), "top_k": tf.constant(model.vocab_size + 1)}, "top_k must be in"),
+        ({"strategy": tf.constant("beam"), "beam_width": tf.constant(0)}, "beam_width must be >= 1"),
+        ({"max_length": tf.constant(0)}, "max_length must be >= 1"),
+    ]
+    for change, message in bad:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            served["sample_with"](num_samples=tf.constant(2), **{**good, **change})
+    if model.latent_dim:
+        for start, message in (("", "the sentence is empty"), ("qwzx vbnm", "outside the vocabulary")):
+            with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+                served["homotopy"](
+                    start=tf.constant(start), end=tf.constant(SENTENCES[1]), steps=tf.constant(3), **good
+                )
+    described = json.loads((path / "tfvae.json").read_text())["signatures"]
+    for name in ("sample_with", "decode_with", "homotopy"):
+        assert set(described[name]["inputs"]) == set(served[name].structured_input_signature[1]), name
+
+
 @pytest.mark.parametrize("name", [name for name in TEXT_VARIANTS if "saved_model" in VARIANTS[name].exports])
 def test_text_export_matches_the_model(name, tmp_path, monkeypatch):
     """A sentence VAE's SavedModel: string and id signatures agree with the model; bad requests refused by name."""
@@ -355,3 +419,4 @@ def test_text_export_matches_the_model(name, tmp_path, monkeypatch):
     ):
         with pytest.raises(tf.errors.InvalidArgumentError, match="holds no sentence"):
             call()
+    _check_decoding_signatures(served, path, model, ids)

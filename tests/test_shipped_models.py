@@ -250,3 +250,24 @@ def test_each_layer_of_a_shipped_hierarchy_has_the_active_units_it_recorded(vers
     counts += [active_units(encoded[f"mean_{layer}"].numpy()) for layer in range(2, len(recorded) + 1)]
     for count, expected in zip(counts, recorded):
         assert abs(count - expected) <= max(2, expected // 10), (counts, recorded)
+
+
+def test_default_decoding_of_the_shipped_sentence_vae_never_loops():
+    """tfvae sample's default on saved_models/ptb_sentence_vae/5: no sentence at the length limit, no word
+    repeated back to back to it, no 3-gram twice, no <unk> (greedy decoding ran 13 % of 200 to the limit)."""
+    import itertools
+
+    from tfvae.backend import tf
+    from tfvae.decoding import DEFAULT
+    from tfvae.served import rebuild
+    from tfvae.text import EOS, PAD, UNK
+
+    model = rebuild(REPO / "saved_models/ptb_sentence_vae/5")
+    n = DEFAULT.no_repeat_ngram
+    ids = tf.function(lambda: model.sample(100, seed=0, decoding=DEFAULT))().numpy()
+    for row in ids:
+        words = [int(w) for w in row if w not in (PAD, EOS)]
+        assert EOS in row and len(words) < model.max_length
+        assert max(len(list(run)) for _, run in itertools.groupby(words)) <= n
+        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+        assert len(grams) == len(set(grams)) and UNK not in words

@@ -361,7 +361,7 @@ def test_cli_trains_evaluates_samples_and_exports_a_sentence_vae(ptb_slice, tmp_
     assert scores["ppl"] == pytest.approx(math.exp(scores["nll"] * 100 / scores["tokens"]), rel=1e-6)
     result = tfvae("sample", run, "--n", "3", "--homotopy", "the company said", "the market fell")
     assert result.returncode == 0, result.stderr
-    assert "greedy sentences from the prior" in result.stdout and "homotopy" in result.stdout
+    assert "sentences from the prior (top_p" in result.stdout and "homotopy" in result.stdout
     assert "tf.Tensor" not in result.stdout  # sentences, not tensors
     result = tfvae("export", run, "--out", tmp_path / "served")
     assert result.returncode == 0, result.stderr

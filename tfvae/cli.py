@@ -303,7 +303,57 @@ def _add_sample(subparsers):
         help="a text model: also print greedy sentences between these two sentences' posterior means",
     )
     p.add_argument("--steps", type=_positive_int, default=5, help="with --homotopy: points on the line")
+    _add_decoding(p)
     p.set_defaults(run=_run_sample)
+
+
+def _add_decoding(p):
+    """The text decoding flags of ``tfvae sample`` (``tfvae.decoding``); None: the default's value."""
+    from tfvae.decoding import DEFAULT, STRATEGIES
+
+    group = p.add_argument_group(
+        "text decoding", f"how a text model picks its words (default: {DEFAULT.describe()}; see docs/sentences.md)"
+    )
+    group.add_argument("--strategy", choices=STRATEGIES, default=None, help=f"(default {DEFAULT.strategy})")
+    group.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help=f"temperature, top_k, top_p: logits / T (default {DEFAULT.temperature:g})",
+    )
+    group.add_argument(
+        "--top-k", type=int, default=None, help=f"top_k: draw among the k most probable words (default {DEFAULT.top_k})"
+    )
+    group.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        help=f"top_p: draw within the nucleus of probability p (default {DEFAULT.top_p:g})",
+    )
+    group.add_argument(
+        "--beam-width", type=int, default=None, help=f"beam: hypotheses kept (default {DEFAULT.beam_width})"
+    )
+    group.add_argument(
+        "--no-unk", dest="no_unk", action="store_true", default=None, help="never generate <unk> (the default)"
+    )
+    group.add_argument("--allow-unk", dest="no_unk", action="store_false", help="let <unk> be generated")
+    group.add_argument(
+        "--no-repeat-ngram",
+        type=int,
+        default=None,
+        help=f"never repeat an n-gram of this size within a sentence; 0: off (default {DEFAULT.no_repeat_ngram})",
+    )
+    group.add_argument(
+        "--max-length", type=int, default=None, help="words generated at most (default: the model's max_length)"
+    )
+
+
+def decoding_of(args):
+    """The ``tfvae.decoding.Decoding`` of ``tfvae sample``'s flags: each flag not given takes ``DEFAULT``'s value."""
+    from tfvae.decoding import DEFAULT
+
+    given = {field: getattr(args, field) for field in DEFAULT._fields if getattr(args, field, None) is not None}
+    return DEFAULT._replace(**given)
 
 
 def _run_sample(args):
@@ -517,6 +567,12 @@ FLAG_RANGES = {
     "steps": (1, None),
     "svi_steps": (1, None),
     "svi_learning_rate": (0, None, True),
+    # tfvae sample's text decoding (a top_k above the vocabulary is refused once the model is read)
+    "temperature": (0, None, True),
+    "top_k": (1, None),
+    "top_p": (0, 1, True),
+    "beam_width": (1, None),
+    "no_repeat_ngram": (0, None),
 }
 
 

@@ -23,6 +23,7 @@ batch-normalized posterior means (BN-VAE, Zhu et al. 2020). With
 the ELBO is log p(x) exactly.
 """
 
+from tfvae import decoding as decoding_lib
 from tfvae import validation
 from tfvae.backend import keras, tf, tfd, tfpl
 from tfvae.core import BaseVAE
@@ -234,36 +235,24 @@ class SentenceDecoder(keras.layers.Layer):
         logits, _ = self.step(z, self.word_dropout(shifted), self.initial_state(z))
         return logits
 
-    def generate(self, z, max_length, greedy=True, seed=None):
-        """Sentences ``[B, max_length]`` from z ``[B, d]``: greedy (argmax) or sampled words until ``<eos>``.
+    def generate(self, z, max_length, greedy=True, seed=None, decoding=None):
+        """Sentences ``[B, max_length]`` from z ``[B, d]``, decoded word by word until ``<eos>``.
 
-        Positions after ``<eos>`` are ``<pad>``; ``<pad>`` and ``<bos>`` are
-        never generated as words. ``seed`` (a stateless pair) makes sampled
-        decoding reproducible.
+        ``decoding`` (a ``tfvae.decoding.Decoding``) picks the strategy:
+        greedy, temperature, top-k, top-p or beam search, with the ``<unk>``
+        and repeated n-gram guards. Without it, ``greedy`` picks greedy
+        (argmax) or sampled words (temperature 1). Positions after ``<eos>``
+        are ``<pad>``; ``<pad>`` and ``<bos>`` are never generated as words.
+        ``seed`` (a stateless pair) makes sampled decoding reproducible.
         """
-        batch = tf.shape(z)[0]
-        never = tf.one_hot([PAD, BOS], self.vocab_size, on_value=-1e9, off_value=0.0)
-        seed = tf.constant([0, 0], tf.int32) if seed is None else tf.cast(seed, tf.int32)
+        if decoding is None:
+            decoding = decoding_lib.GREEDY if greedy else decoding_lib.SAMPLED
 
-        def body(t, token, state, done, words):
-            logits, state = self.step(z, token, state)
-            logits = tf.cast(logits[:, 0], tf.float32) + tf.reduce_sum(never, axis=0)
-            if greedy:
-                word = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            else:
-                step_seed = tf.random.experimental.stateless_fold_in(seed, t)
-                word = tf.random.stateless_categorical(logits, 1, step_seed, dtype=tf.int32)[:, 0]
-            word = tf.where(done, PAD, word)
-            return t + 1, word[:, None], state, done | (word == EOS), words.write(t, word)
+        def step(z, tokens, state):
+            logits, state = self.step(z, tokens, state)
+            return tf.cast(logits[:, 0], tf.float32), state
 
-        words = tf.TensorArray(tf.int32, size=max_length, element_shape=[None])
-        start = (tf.constant(0), tf.fill([batch, 1], BOS), self.initial_state(z), tf.zeros([batch], tf.bool), words)
-        t, _, _, _, words = tf.while_loop(
-            lambda t, _, __, done, ___: (t < max_length) & ~tf.reduce_all(done), body, start
-        )
-        # Steps never taken (every sentence ended) are padding.
-        stacked = tf.transpose(words.gather(tf.range(t)))
-        return tf.pad(stacked, [[0, 0], [0, max_length - t]])
+        return decoding_lib.generate(step, z, self.initial_state(z), self.vocab_size, max_length, decoding, seed)
 
     def get_config(self):
         return {
@@ -372,6 +361,36 @@ def check_token_values(x, vocab_size, name="x"):
         ]
     ):
         return tf.identity(x)
+
+
+def known_word_problems(ids):
+    """Per row of ids ``[B, T]``: ``(empty, all_unknown)`` booleans ``[B]`` (``<eos>`` and ``<pad>`` are no words)."""
+    ids = tf.convert_to_tensor(ids)
+    words = (ids != PAD) & (ids != EOS)
+    known = words & (ids != UNK)
+    return ~tf.reduce_any(words, axis=1), tf.reduce_any(words, axis=1) & ~tf.reduce_any(known, axis=1)
+
+
+EMPTY_SENTENCE = "the sentence is empty: give at least one word"
+UNKNOWN_SENTENCE = "every word of the sentence is outside the vocabulary (<unk>): its code would say nothing of it"
+
+
+def check_known_words(ids, name="sentence"):
+    """Eagerly: ``ValueError`` if a sentence of ids has no word, or only ``<unk>``; in a graph, assertions
+    (``InvalidArgumentError``) with the same messages. Returns ``ids``."""
+    empty, unknown = known_word_problems(ids)
+    if tf.executing_eagerly():
+        if bool(tf.reduce_any(empty)):
+            raise ValueError(f"{name}: {EMPTY_SENTENCE}")
+        if bool(tf.reduce_any(unknown)):
+            raise ValueError(f"{name}: {UNKNOWN_SENTENCE}")
+        return ids
+    checks = [
+        tf.debugging.assert_equal(tf.reduce_any(empty), False, message=f"{name}: {EMPTY_SENTENCE}"),
+        tf.debugging.assert_equal(tf.reduce_any(unknown), False, message=f"{name}: {UNKNOWN_SENTENCE}"),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(ids)
 
 
 class TokenChecker(validation.InputChecker):
@@ -544,28 +563,36 @@ class SentenceVAE(BaseVAE):
         logits, x = self._teacher_forced(x, z)
         return CategoricalSequenceLikelihood.log_prob_of(logits, x, x != PAD)
 
-    def decode(self, z, condition=None, greedy=True, seed=None, max_length=None):
-        """Sentences (int ids ``[B, max_length]``, ``<pad>`` after ``<eos>``) generated from z ``[B, d]``."""
+    def decode(self, z, condition=None, greedy=True, seed=None, max_length=None, decoding=None):
+        """Sentences (int ids ``[B, max_length]``, ``<pad>`` after ``<eos>``) generated from z ``[B, d]``.
+
+        ``decoding`` (``tfvae.decoding.Decoding``) picks the strategy and its
+        guards; without it, ``greedy`` picks greedy or sampled words.
+        """
         if condition is not None:
             raise ValueError("a sentence VAE is unconditional")
         z = tf.convert_to_tensor(z, tf.float32)
         validation.check_latents_spec(z.shape, self.latent_dim)
-        return self.decoder.generate(z, max_length or self.max_length, greedy, seed)
+        max_length = self.max_length if max_length is None else max_length
+        return self.decoder.generate(z, max_length, greedy, seed, decoding)
 
-    def sample(self, num_samples, seed=None, condition=None, greedy=True):
-        """``num_samples`` sentences (ids) from z ~ p(z): greedy, or sampled word by word (``greedy=False``)."""
+    def sample(self, num_samples, seed=None, condition=None, greedy=True, decoding=None, max_length=None):
+        """``num_samples`` sentences (ids) from z ~ p(z): greedy, sampled word by word (``greedy=False``), or
+        decoded with ``decoding`` (``tfvae.decoding.Decoding``: top-p, beam search, ...)."""
         if isinstance(num_samples, int) and num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         seed = self._seed(seed)
         z = self.prior().sample(num_samples, seed=seed)
-        return self.decode(z, condition, greedy, tf.random.experimental.stateless_fold_in(seed, 1))
+        decode_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+        return self.decode(z, condition, greedy, decode_seed, max_length, decoding)
 
     def reconstruct(self, x, condition=None):
         """The greedy sentence at the posterior mean of each sentence of ``x``."""
         return self.decode(self.encode(x, condition).mean())
 
-    def homotopy(self, x_from, x_to, steps=5):
-        """Greedy sentences at evenly spaced points between two sentences' posterior means (Bowman et al.).
+    def homotopy(self, x_from, x_to, steps=5, decoding=None, seed=None, max_length=None):
+        """Sentences at evenly spaced points between two sentences' posterior means (Bowman et al.): greedy, or
+        decoded with ``decoding`` (each point with the stateless ``seed``).
 
         ``x_from`` and ``x_to`` are ids ``[1, T]``; returns ids ``[steps, max_length]``.
         """
@@ -574,9 +601,10 @@ class SentenceVAE(BaseVAE):
         for name, x in (("x_from", x_from), ("x_to", x_to)):
             if tf.TensorShape(x.shape).rank != 2 or x.shape[0] != 1:
                 raise ValueError(f"{name}: expected the ids of one sentence, shape [1, length], got {list(x.shape)}")
+            check_known_words(x, name)
         start, end = self.encode(x_from).mean(), self.encode(x_to).mean()
         t = tf.linspace(0.0, 1.0, steps)[:, None]
-        return self.decode((1.0 - t) * start + t * end)
+        return self.decode((1.0 - t) * start + t * end, seed=seed, max_length=max_length, decoding=decoding)
 
     def get_config(self):
         """The constructor's arguments; ``SentenceVAE.from_config`` rebuilds the model."""

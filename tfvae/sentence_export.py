@@ -26,8 +26,25 @@ signature              inputs                                      outputs
 ``log_px_given_z``     ``ids``, ``z`` float32 ``[B, d]``           ``log_px_given_z`` ``[B]``: log p(x|z),
                                                                    teacher-forced (``<eos>`` counted,
                                                                    padding ignored); ``tokens`` ``[B]``
+``sample_with``        ``num_samples``, ``seed``, ``strategy``     ``sentences``, ``ids``: z ~ p(z), decoded
+                       and the settings (``DECODING_SPECS``)       with the strategy (``tfvae.decoding``)
+``decode_with``        ``z``, ``seed`` and the settings            ``sentences``, ``ids``
+``homotopy``           ``start``, ``end`` (string scalars),        ``sentences``, ``ids`` ``[steps]``: the
+                       ``steps``, ``seed`` and the settings        decoded points between the two means
 ``serving_default``    = ``reconstruct``
 =====================  ==========================================  ==========================================
+
+The settings of ``sample_with``, ``decode_with`` and ``homotopy`` are scalar
+inputs: ``strategy`` (string: greedy, temperature, top_k, top_p or beam),
+``temperature``, ``top_k``, ``top_p``, ``beam_width``, ``no_unk`` (bool),
+``no_repeat_ngram`` (0: off) and ``max_length`` (words at most). A setting
+the strategy does not use is ignored; a bad one (temperature <= 0, top_k
+outside [1, V], top_p outside (0, 1], beam_width < 1, max_length < 1), an
+empty or all-``<unk>`` homotopy sentence, or ``steps`` < 1 raise
+``InvalidArgumentError`` with a one-line message. Exports written before
+tfvae 0.x (shipped versions up to 5) lack these three signatures:
+``tfvae sample`` then decodes with the model rebuilt from the export, and
+interpolates greedily with ``encode`` and ``decode``.
 
 Running it needs TensorFlow only. Out-of-range ids and a ``num_samples``
 outside [1, MAX_SAMPLES] raise ``tf.errors.InvalidArgumentError``; words
@@ -42,6 +59,7 @@ group, with the seed (0, 0) of ``tfvae.json``).
 from pathlib import Path
 
 from tfvae.backend import create_autocast_variable, tf
+from tfvae.decoding import Decoding
 from tfvae.evaluation import SENTENCE_SAMPLE_CHUNK
 from tfvae.export import (
     COUNT_SPEC,
@@ -54,13 +72,28 @@ from tfvae.export import (
     tfvae_json,
     version_directory,
 )
-from tfvae.sentence import check_token_values
+from tfvae.sentence import check_known_words, check_token_values
 from tfvae.text import PAD, VOCABULARY_FILE
 
 CHUNK_SIZE = SENTENCE_SAMPLE_CHUNK  # samples decoded at once by log_likelihood: bounds its memory
 # Sentences scored at once by log_likelihood: the decoder's logits take GROUP_SIZE * CHUNK_SIZE * length *
 # vocabulary * 4 bytes (1 GB for PTB's 10k words at its max_length of 100), whatever the request's size.
 GROUP_SIZE = 25
+
+
+# The decoding settings of sample_with, decode_with and homotopy, in the order of tfvae.decoding.Decoding's fields
+# and then max_length.
+DECODING_SPECS = (
+    tf.TensorSpec([], tf.string, name="strategy"),
+    tf.TensorSpec([], tf.float32, name="temperature"),
+    tf.TensorSpec([], tf.int32, name="top_k"),
+    tf.TensorSpec([], tf.float32, name="top_p"),
+    tf.TensorSpec([], tf.int32, name="beam_width"),
+    tf.TensorSpec([], tf.bool, name="no_unk"),
+    tf.TensorSpec([], tf.int32, name="no_repeat_ngram"),
+    tf.TensorSpec([], tf.int32, name="max_length"),
+)
+DECODING_INPUTS = [spec.name for spec in DECODING_SPECS]
 
 
 class _SentenceSignatures(ServingModule):
@@ -75,6 +108,9 @@ class _SentenceSignatures(ServingModule):
         "log_likelihood",
         "log_likelihood_ids",
         "log_px_given_z",
+        "sample_with",
+        "decode_with",
+        "homotopy",
     )
     CHUNK_SIZE = CHUNK_SIZE
 
@@ -96,6 +132,11 @@ class _SentenceSignatures(ServingModule):
         )
         self.log_likelihood_ids = signature(self._log_likelihood_ids, ids, count)
         self.log_px_given_z = signature(self._log_px_given_z, ids, z)
+        self.sample_with = signature(self._sample_with, count, SEED_SPEC, *DECODING_SPECS)
+        self.decode_with = signature(self._decode_with, z, SEED_SPEC, *DECODING_SPECS)
+        start, end = (tf.TensorSpec([], tf.string, name=name) for name in ("start", "end"))
+        steps = tf.TensorSpec([], tf.int32, name="steps")
+        self.homotopy = signature(self._homotopy, start, end, steps, SEED_SPEC, *DECODING_SPECS)
 
     def _ids(self, sentences):
         return self._vocabulary.ids(sentences)[0]
@@ -146,6 +187,45 @@ class _SentenceSignatures(ServingModule):
 
     def _decode(self, z):
         return self._strings(self._get_model().decode(self._latent_codes(z)))
+
+    def _decoded(self, z, seed, settings):
+        """``z`` decoded with the settings' strategy (``tfvae.decoding.generate`` asserts them), seed ``(seed, 0)``."""
+        *fields, max_length = settings
+        model = self._get_model()
+        return self._strings(
+            model.decode(z, seed=tf.stack([seed, 0]), max_length=max_length, decoding=Decoding(*fields))
+        )
+
+    def _sample_with(self, num_samples, seed, *settings):
+        """``SentenceVAE.sample`` with the seed ``(seed, 0)`` and the settings."""
+        *fields, max_length = settings
+        with tf.control_dependencies(check_count(num_samples)):
+            num_samples = tf.identity(num_samples)
+        ids = self._get_model().sample(
+            num_samples, tf.stack([seed, 0]), decoding=Decoding(*fields), max_length=max_length
+        )
+        return self._strings(ids)
+
+    def _decode_with(self, z, seed, *settings):
+        return self._decoded(self._latent_codes(z), seed, settings)
+
+    def _homotopy(self, start, end, steps, seed, *settings):
+        model = self._get_model()
+        checks = [
+            tf.debugging.assert_positive(steps, message="steps must be >= 1"),
+            # A raw Assert: tf.debugging's would fail the export's tracing for a language model, not the request.
+            tf.raw_ops.Assert(
+                condition=tf.constant(model.latent_dim > 0),
+                data=["a language model (latent_dim 0) has no latent space to interpolate in"],
+            ),
+        ]
+        ends = [
+            self._encode(check_known_words(self._ids(tf.reshape(sentence, [1])), name))["mean"]
+            for sentence, name in ((start, "start"), (end, "end"))
+        ]
+        with tf.control_dependencies(checks):
+            t = tf.linspace(0.0, 1.0, steps)[:, None]
+        return self._decoded((1.0 - t) * ends[0] + t * ends[1], seed, settings)
 
     def _log_likelihood(self, ids, num_samples):
         """The bounds of ``_bounds``, ``GROUP_SIZE`` sentences at a time: group g (0, 1, ...) with the seed
@@ -202,6 +282,12 @@ def describe(model, vocabulary):
             },
             "log_likelihood_ids": {"inputs": ["ids", "num_samples"], "outputs": ["log_px", "elbo", "tokens"]},
             "log_px_given_z": {"inputs": ["ids", "z"], "outputs": ["log_px_given_z", "tokens"]},
+            "sample_with": {"inputs": ["num_samples", "seed", *DECODING_INPUTS], "outputs": ["sentences", "ids"]},
+            "decode_with": {"inputs": ["z", "seed", *DECODING_INPUTS], "outputs": ["sentences", "ids"]},
+            "homotopy": {
+                "inputs": ["start", "end", "steps", "seed", *DECODING_INPUTS],
+                "outputs": ["sentences", "ids"],
+            },
         },
         **{"class": "SentenceVAE"},  # a keyword of Python's
         model=model.get_config(),

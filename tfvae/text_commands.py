@@ -165,33 +165,87 @@ def _evaluate_export(args):
 
 
 def sample(args):
-    """Prints sentences: greedy and sampled decoding from the prior, and optionally a homotopy."""
+    """Prints sentences from the prior, and optionally a homotopy, decoded with the ``--strategy`` flags.
+
+    An export with the decoding signatures (``sample_with``, ``homotopy``)
+    runs them, TensorFlow alone; an older one (the shipped versions up to 5)
+    lacks them, and is decoded by the model rebuilt from its weights
+    (``tfvae.served.rebuild``), as a note says.
+    """
+    from tfvae import decoding as decoding_lib
+    from tfvae.backend import tf
+    from tfvae.cli import decoding_of
+    from tfvae.served import is_export, read_description, rebuild
+    from tfvae.served import load_vocabulary as export_vocabulary
+
+    decoding = decoding_of(args)
+    if is_export(args.run_dir):
+        config, vocabulary = read_description(args.run_dir)["model"], export_vocabulary(args.run_dir)
+    else:
+        from tfvae.runs import load_run, load_vocabulary, read_run_config
+
+        config, vocabulary = read_run_config(args.run_dir)["model"], load_vocabulary(args.run_dir)
+    decoding_lib.check(decoding, config["vocab_size"], args.max_length)
+    if args.homotopy and config["latent_dim"] == 0:
+        raise ValueError("--homotopy needs a latent space: this is a language model (latent_dim 0)")
+    ends = _homotopy_ids(vocabulary, args.homotopy) if args.homotopy else None
+    title = f"sentences from the prior ({decoding.describe()}; seed {args.seed})"
+    if is_export(args.run_dir):
+        signatures = tf.saved_model.load(str(args.run_dir)).signatures
+        if "sample_with" in signatures:
+            return _sample_with_signatures(signatures, args, decoding, title)
+        print(
+            f"tfvae: note: {args.run_dir} was exported without the decoding signatures (sample_with, decode_with, "
+            "homotopy); decoding with the model rebuilt from its weights (export the run again to add them)"
+        )
+        model = rebuild(args.run_dir)
+    else:
+        model = load_run(args.run_dir)
+    max_length = args.max_length or model.max_length
+    # One traced loop per request: eagerly, each word of each step is a Python iteration.
+    sampled = tf.function(lambda: model.sample(args.n, args.seed, decoding=decoding, max_length=max_length))
+    _print(title, vocabulary.strings(sampled()))
+    if ends is not None:
+        seed = tf.constant([args.seed, 0])
+        points = tf.function(lambda: model.homotopy(ends[0], ends[1], args.steps, decoding=decoding, seed=seed))
+        _print(_homotopy_title(args), vocabulary.strings(points()))
+
+
+def _homotopy_ids(vocabulary, sentences):
+    """The ids ``[1, T]`` of each ``--homotopy`` sentence, refused if it has no word or only unknown ones."""
+    from tfvae.sentence import check_known_words
+
+    return [
+        check_known_words(vocabulary.ids([sentence])[0], f"--homotopy {name} {sentence!r}")
+        for sentence, name in zip(sentences, ("FROM", "TO"))
+    ]
+
+
+def _homotopy_title(args):
+    return f"homotopy from {args.homotopy[0]!r} to {args.homotopy[1]!r}"
+
+
+def _sample_with_signatures(signatures, args, decoding, title):
+    """``tfvae sample`` on an export with ``sample_with`` and ``homotopy``: TensorFlow alone."""
     from tfvae.backend import tf
 
-    if (Path(args.run_dir) / "tfvae.json").exists():
-        if args.homotopy:
-            raise ValueError("--homotopy needs the run directory (an export has no homotopy signature)")
-        signature = tf.saved_model.load(str(args.run_dir)).signatures["sample"]
-        out = signature(num_samples=tf.constant(args.n, tf.int32), seed=tf.constant(args.seed, tf.int32))
-        _print("greedy sentences from the prior", out["sentences"].numpy())
-        return
-    from tfvae.runs import load_run, load_vocabulary
+    settings = {
+        **{field: tf.constant(value) for field, value in decoding._asdict().items()},
+        "temperature": tf.constant(decoding.temperature, tf.float32),
+        "top_p": tf.constant(decoding.top_p, tf.float32),
+        "max_length": tf.constant(args.max_length or 0, tf.int32),
+        "seed": tf.constant(args.seed, tf.int32),
+    }
+    if not args.max_length:  # the model's own
+        from tfvae.served import read_description
 
-    model, vocabulary = load_run(args.run_dir), load_vocabulary(args.run_dir)
-    if model.latent_dim == 0:
-        if args.homotopy:
-            raise ValueError("--homotopy needs a latent space: this is a language model (latent_dim 0)")
-        # A language model has no z: greedy decoding gives one sentence; sampling gives variety.
-        _print("sampled sentences (language model)", vocabulary.strings(model.sample(args.n, args.seed, greedy=False)))
-        return
-    _print("greedy sentences from the prior", vocabulary.strings(model.sample(args.n, args.seed)))
-    _print("sampled sentences from the prior", vocabulary.strings(model.sample(args.n, args.seed, greedy=False)))
+        settings["max_length"] = tf.constant(read_description(args.run_dir)["model"]["max_length"], tf.int32)
+    out = signatures["sample_with"](num_samples=tf.constant(args.n, tf.int32), **settings)
+    _print(title, out["sentences"])
     if args.homotopy:
-        ids, _ = vocabulary.ids(list(args.homotopy))
-        _print(
-            f"homotopy from {args.homotopy[0]!r} to {args.homotopy[1]!r}",
-            vocabulary.strings(model.homotopy(ids[:1], ids[1:], steps=args.steps)),
-        )
+        start, end = (tf.constant(sentence) for sentence in args.homotopy)
+        out = signatures["homotopy"](start=start, end=end, steps=tf.constant(args.steps, tf.int32), **settings)
+        _print(_homotopy_title(args), out["sentences"])
 
 
 def _print(title, sentences):
