@@ -5,10 +5,20 @@ the ``tf_keras`` package everywhere and never Keras 3. Importing this module
 changes no global Keras setting; it adds one AutoGraph rule (below).
 """
 
+import os
+
 import tensorflow as tf
 import tensorflow_probability as tfp
-import tf_keras as keras
-from tf_keras.src.mixed_precision.autocast_variable import create_autocast_variable
+
+# Study switch (issue 37): TFVAE_KERAS=3 runs tfvae on Keras 3; anything else on tf_keras.
+KERAS_VERSION = 3 if os.environ.get("TFVAE_KERAS", "2") == "3" else 2
+if KERAS_VERSION == 3:
+    import keras
+
+    create_autocast_variable = None  # a tf_keras internal: Keras 3 has no AutoCastVariable
+else:
+    import tf_keras as keras
+    from tf_keras.src.mixed_precision.autocast_variable import create_autocast_variable
 
 
 def _skip_autograph_for_tfvae():
@@ -37,4 +47,4 @@ tfd = tfp.distributions
 tfb = tfp.bijectors
 tfpl = tfp.layers
 
-__all__ = ["tf", "tfp", "keras", "tfd", "tfb", "tfpl", "create_autocast_variable"]
+__all__ = ["tf", "tfp", "keras", "tfd", "tfb", "tfpl", "create_autocast_variable", "KERAS_VERSION"]
