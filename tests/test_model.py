@@ -223,7 +223,8 @@ def test_autograph_skips_tfvae_but_still_converts_the_users_layers(binary_batch)
 
 
 @pytest.mark.parametrize(
-    "family", ["image", pytest.param("sentence", marks=keras2_only)]  # Keras 3's LSTM takes a Python bool only
+    "family",
+    ["image", pytest.param("sentence", marks=keras2_only)],  # Keras 3's LSTM takes a Python bool only
 )
 def test_a_tensor_training_flag_works_in_a_traced_call(binary_batch, family):
     """``training`` as a tensor (as Keras's own Dropout accepts it) inside a tf.function: a graph cond, not an error."""

@@ -33,7 +33,7 @@ import types
 import numpy as np
 
 from tfvae import latents, options, validation
-from tfvae.backend import KERAS_VERSION, keras, tf
+from tfvae.backend import KERAS_VERSION, check_keras_object, keras, tf
 from tfvae.distributions import make_posterior
 from tfvae.latents import LatentLayer
 from tfvae.objectives import make_objective, negative_elbo, reconstruction
@@ -394,6 +394,11 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
             for i, kl in enumerate(terms["kl_layers"]):
                 means[f"kl_{i + 1}"].update_state(kl)
         return self._call_output(x, condition, terms, training)
+
+    def compile(self, optimizer="rmsprop", *args, **kwargs):
+        """Keras's ``compile``, refusing an optimizer from the other Keras package first."""
+        check_keras_object(optimizer, "optimizer")
+        return super().compile(optimizer, *args, **kwargs)
 
     @property
     def metrics(self):

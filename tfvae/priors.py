@@ -114,7 +114,9 @@ class MixturePrior(_Prior):
         self.logits = self.add_weight(name="logits", shape=(self.num_components,), initializer="zeros")
         self.locs = self.add_weight(name="locs", shape=shape, initializer=keras.initializers.Constant(initial_locs))
         raw_one = float(tfb.Softplus(low=self.min_scale).inverse(1.0))
-        self.raw_scales = self.add_weight(name="raw_scales", shape=shape, initializer=keras.initializers.Constant(raw_one))
+        self.raw_scales = self.add_weight(
+            name="raw_scales", shape=shape, initializer=keras.initializers.Constant(raw_one)
+        )
         self.built = True
 
     def call(self, inputs=None):
