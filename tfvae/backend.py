@@ -5,10 +5,20 @@ the ``tf_keras`` package everywhere and never Keras 3. Importing this module
 changes no global Keras setting; it adds one AutoGraph rule (below).
 """
 
+import os
+
 import tensorflow as tf
 import tensorflow_probability as tfp
-import tf_keras as keras
-from tf_keras.src.mixed_precision.autocast_variable import create_autocast_variable
+
+# Study switch (issue 37): TFVAE_KERAS=3 runs tfvae on Keras 3; anything else on tf_keras.
+KERAS_VERSION = 3 if os.environ.get("TFVAE_KERAS", "2") == "3" else 2
+if KERAS_VERSION == 3:
+    import keras
+
+    create_autocast_variable = None  # a tf_keras internal: Keras 3 has no AutoCastVariable
+else:
+    import tf_keras as keras
+    from tf_keras.src.mixed_precision.autocast_variable import create_autocast_variable
 
 
 def _skip_autograph_for_tfvae():
@@ -33,8 +43,39 @@ def _skip_autograph_for_tfvae():
 
 _skip_autograph_for_tfvae()
 
+KERAS_PACKAGE = "keras" if KERAS_VERSION == 3 else "tf_keras"
+
+
+def check_keras_object(obj, role):
+    """Refuses, before any tracing, a Keras object from the other Keras package than tfvae's (``role``: what it is).
+
+    The package is the first Keras class in ``type(obj)``'s MRO, so a user's subclass and a ``tfp.layers``
+    layer (Keras 2) are caught too; strings, plain functions and other objects pass.
+    """
+    for cls in type(obj).__mro__:
+        top = cls.__module__.split(".")[0]
+        if top in ("keras", "tf_keras"):
+            if top != KERAS_PACKAGE:
+                names = {"keras": "Keras 3 (`import keras`)", "tf_keras": "Keras 2 (`import tf_keras`)"}
+                raise TypeError(
+                    f"{role} is a {names[top]} {type(obj).__name__}, but tfvae runs on {names[KERAS_PACKAGE]}: "
+                    f"build it with {KERAS_PACKAGE}, or set TFVAE_KERAS={'3' if top == 'keras' else '2'}"
+                )
+            return
+
+
 tfd = tfp.distributions
 tfb = tfp.bijectors
 tfpl = tfp.layers
 
-__all__ = ["tf", "tfp", "keras", "tfd", "tfb", "tfpl", "create_autocast_variable"]
+__all__ = [
+    "tf",
+    "tfp",
+    "keras",
+    "tfd",
+    "tfb",
+    "tfpl",
+    "create_autocast_variable",
+    "KERAS_VERSION",
+    "check_keras_object",
+]

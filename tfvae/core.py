@@ -28,11 +28,12 @@ given, and is not in the face's config.
 
 import inspect
 import random
+import types
 
 import numpy as np
 
 from tfvae import latents, options, validation
-from tfvae.backend import keras, tf
+from tfvae.backend import KERAS_VERSION, check_keras_object, keras, tf
 from tfvae.distributions import make_posterior
 from tfvae.latents import LatentLayer
 from tfvae.objectives import make_objective, negative_elbo, reconstruction
@@ -206,6 +207,21 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
         # and split across replicas by tf.distribute.
         seed = self.seed if self.seed is not None else random.getrandbits(62)
         self.seed_generator = tf.random.Generator.from_seed(seed)
+        if KERAS_VERSION == 3:
+            # Keras 3 saves only its own variables (.weights.h5, .keras): the stream's state becomes one.
+            state = self.add_weight(
+                name="seed_state",
+                shape=self.seed_generator.state.shape,
+                dtype="int64",
+                trainable=False,
+                initializer=keras.initializers.Constant(self.seed_generator.state.numpy()),
+            )
+            self.seed_generator = tf.random.Generator(state=state.value, alg=self.seed_generator.algorithm)
+        # The logged per-example means (Keras 3 has no add_metric). Held in a namespace that neither Keras
+        # nor tf.train tracks, so checkpoints keep the objects they had; ``metrics`` lists them.
+        layers = [f"kl_{i + 1}" for i in range(len(self.latent_dims))] if self.latent_layers else []
+        names = ["reconstruction", "kl", "elbo", *layers]
+        self._logged = types.SimpleNamespace(means={name: keras.metrics.Mean(name=name) for name in names})
         # Every sublayer is built already; saying so lets Keras save and
         # restore weights (BackupAndRestore, load_weights) before the first call.
         self.built = True
@@ -371,13 +387,23 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
         terms = self.elbo_terms(x, condition=condition)
         self.add_loss(tf.reduce_mean(self.objective.loss(terms)))
         # Per-example values, so Keras averages over examples, not batches.
-        self.add_metric(terms["reconstruction"], name="reconstruction")
-        self.add_metric(terms["kl"], name="kl")
-        self.add_metric(terms["elbo"], name="elbo")
+        means = self._logged.means
+        for name in ("reconstruction", "kl", "elbo"):
+            means[name].update_state(terms[name])
         if self.latent_layers:
             for i, kl in enumerate(terms["kl_layers"]):
-                self.add_metric(kl, name=f"kl_{i + 1}")
+                means[f"kl_{i + 1}"].update_state(kl)
         return self._call_output(x, condition, terms, training)
+
+    def compile(self, optimizer="rmsprop", *args, **kwargs):
+        """Keras's ``compile``, refusing an optimizer from the other Keras package first."""
+        check_keras_object(optimizer, "optimizer")
+        return super().compile(optimizer, *args, **kwargs)
+
+    @property
+    def metrics(self):
+        """Keras's metrics (the loss's, the compiled ones) and the model's logged means."""
+        return [*super().metrics, *self._logged.means.values()]
 
     def _call_output(self, x, condition, terms, training):
         """What ``call`` (and so ``predict``) returns: each example's ELBO (a face may say otherwise)."""

@@ -1,7 +1,8 @@
 """TFP distribution heads: layers that turn a network's output into a distribution.
 
-Each head is a ``tfp.layers.DistributionLambda`` with two static methods, as in
-TFP's own ``distribution_layer.py``:
+Each head is a plain Keras layer whose ``call`` returns a TFP distribution (no
+``tfp.layers``, which need Keras 2), with two static methods, as in TFP's own
+``distribution_layer.py``:
 
 * ``params_size(...)`` -- how many numbers the network must output;
 * ``new(params, ...)`` -- the distribution those numbers define.
@@ -10,8 +11,8 @@ Scales go through a softplus with a floor (``tfb.Softplus(low=...)``): an
 unfloored softplus reaches 0 in float32 for very negative inputs and the
 log-density becomes -inf/NaN.
 
-Heads return their distribution's ``mean`` when Keras needs a tensor; the VAE
-draws its samples itself, with explicit seeds.
+Calling a head returns its distribution (never a tensor); the VAE calls
+``distribution`` and draws its samples itself, with explicit seeds.
 """
 
 from __future__ import annotations
@@ -20,16 +21,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tfvae.backend import keras, tf, tfb, tfd, tfp, tfpl
+from tfvae.backend import keras, tf, tfb, tfd, tfp
 from tfvae.options import LIKELIHOODS, POSTERIORS  # defined once, with the options
 
 # Floors under every softplus scale, so no scale reaches 0 (a log-density of inf) in float32.
 POSTERIOR_MIN_SCALE = 1e-4  # q(z|x): latents are O(1)
 LIKELIHOOD_MIN_SCALE = 1e-3  # p(x|z) and learned priors: a pixel level is 1/255 = 4e-3 wide
-
-
-def _mean(distribution):
-    return distribution.mean()
 
 
 def _split_channels(params, event_shape, num_params):
@@ -45,8 +42,8 @@ def _split_channels(params, event_shape, num_params):
     return tf.split(params, num_params, axis=-1)
 
 
-class _Head(tfpl.DistributionLambda):
-    """A DistributionLambda whose config is its plain hyperparameters.
+class _Head(keras.layers.Layer):
+    """A layer that returns a distribution, and whose config is its plain hyperparameters.
 
     Subclasses define ``_make(params)`` (the distribution) and
     ``_hyperparameters()`` (their config). A head also describes itself to
@@ -59,8 +56,9 @@ class _Head(tfpl.DistributionLambda):
     value_range = None  # (low, high) of the data a likelihood head models; None: any finite value
     serving_output_names = ()  # the keys of serving_outputs, for an export's description
 
-    def __init__(self, **kwargs):
-        super().__init__(self._make, convert_to_tensor_fn=_mean, **kwargs)
+    def call(self, params):
+        """The distribution for ``params`` (``distribution``, through Keras's layer call)."""
+        return self._make(params)
 
     def serving_outputs(self, distribution: tfd.Distribution) -> dict[str, tf.Tensor]:
         """Parameters of ``distribution`` an export returns beside its mean (``serving_output_names``)."""
@@ -82,9 +80,8 @@ class _Head(tfpl.DistributionLambda):
         return self._make(params)
 
     def get_config(self):
-        # Skip DistributionLambda's pickled-function config: the hyperparameters
-        # below rebuild the head exactly.
-        config = keras.layers.Layer.get_config(self)
+        # The hyperparameters below rebuild the head exactly.
+        config = super().get_config()
         config.update(self._hyperparameters())
         return config
 

@@ -22,6 +22,8 @@ the default objective), and ``reconstruction``, ``kl`` and ``elbo`` are logged
 beside it as metrics.
 """
 
+import json
+
 import numpy as np
 
 from tfvae import validation
@@ -215,9 +217,10 @@ class VAE(BaseVAE):
             "data_shape": list(self.data_shape),  # first, as in earlier versions' config.json
             **{key: value for key, value in config.items() if key in core},
             "architecture": self.architecture,
-            # Custom networks as Keras serializes them; presets are rebuilt from the hyperparameters.
+            # Custom networks as Keras serializes them, as JSON would give them back (Keras 3 writes tuples);
+            # presets are rebuilt from the hyperparameters.
             **{
-                name: keras.saving.serialize_keras_object(getattr(self, name))
+                name: json.loads(json.dumps(keras.saving.serialize_keras_object(getattr(self, name))))
                 for name, custom in self.custom_networks.items()
                 if custom
             },

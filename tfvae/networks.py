@@ -6,7 +6,7 @@ parameters of p(x|z). Their output sizes come from the heads' ``params_size``.
 
 import numpy as np
 
-from tfvae.backend import keras, tf
+from tfvae.backend import check_keras_object, keras, tf
 from tfvae.options import ARCHITECTURES  # defined once, with the options
 
 
@@ -132,6 +132,7 @@ def check_network(network, name, input_shape, size, head):
     """Refuses a user's network that does not map ``[1, *input_shape]`` to ``[1, size]`` (one zero input)."""
     if not callable(network):
         raise ValueError(f"{name} must be a Keras layer or model, got {type(network).__name__}")
+    check_keras_object(network, name)
     shape = tuple(network(tf.zeros([1, *input_shape])).shape)
     if shape != (1, size):
         raise ValueError(

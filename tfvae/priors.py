@@ -111,10 +111,12 @@ class MixturePrior(_Prior):
         self.min_scale = float(min_scale)
         shape = (self.num_components, self.latent_dim)
         initial_locs = np.random.default_rng(0).normal(size=shape).astype(np.float32)
-        self.logits = self.add_weight("logits", shape=(self.num_components,), initializer="zeros")
-        self.locs = self.add_weight("locs", shape=shape, initializer=keras.initializers.Constant(initial_locs))
+        self.logits = self.add_weight(name="logits", shape=(self.num_components,), initializer="zeros")
+        self.locs = self.add_weight(name="locs", shape=shape, initializer=keras.initializers.Constant(initial_locs))
         raw_one = float(tfb.Softplus(low=self.min_scale).inverse(1.0))
-        self.raw_scales = self.add_weight("raw_scales", shape=shape, initializer=keras.initializers.Constant(raw_one))
+        self.raw_scales = self.add_weight(
+            name="raw_scales", shape=shape, initializer=keras.initializers.Constant(raw_one)
+        )
         self.built = True
 
     def call(self, inputs=None):
@@ -154,7 +156,7 @@ class VampPrior(_Prior):
         # Pseudo-inputs start near 0.5 with small noise (logits ~ N(0, 0.1)).
         initial = np.random.default_rng(0).normal(0.0, 0.1, size=(self.num_components, *self.data_shape))
         self.pseudo_input_logits = self.add_weight(
-            "pseudo_input_logits",
+            name="pseudo_input_logits",
             shape=initial.shape,
             initializer=keras.initializers.Constant(initial.astype(np.float32)),
         )

@@ -25,7 +25,7 @@ the ELBO is log p(x) exactly.
 
 from tfvae import decoding as decoding_lib
 from tfvae import validation
-from tfvae.backend import keras, tf, tfd, tfpl
+from tfvae.backend import keras, tf, tfd
 from tfvae.core import BaseVAE
 from tfvae.options import LATENT_INJECTIONS, RNNS  # defined once, with the options
 from tfvae.text import BOS, EOS, PAD, UNK
@@ -105,7 +105,8 @@ class SentenceEncoder(keras.layers.Layer):
         self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, mask_zero=True)
         rnn_layer = _rnn_layer(rnn, self.units)
         self.rnn = keras.layers.Bidirectional(rnn_layer) if self.bidirectional else rnn_layer
-        self.params = keras.layers.Dense(self.output_size, name="params")
+        # No layer for the language model's empty output (Keras 3 refuses Dense(0); it was never built).
+        self.params = keras.layers.Dense(self.output_size, name="params") if self.output_size else None
         self.mean_norm = (
             keras.layers.BatchNormalization(scale=False, epsilon=BN_VAE_EPSILON, name="mean_norm")
             if self.batch_norm_gamma > 0
@@ -194,7 +195,7 @@ class SentenceDecoder(keras.layers.Layer):
     def build(self, input_shape):
         """Creates the tied output layer's bias (here, so that its name is under the decoder's)."""
         if self.tie_embeddings:
-            self.logits_bias = self.add_weight("logits_bias", shape=[self.vocab_size], initializer="zeros")
+            self.logits_bias = self.add_weight(name="logits_bias", shape=[self.vocab_size], initializer="zeros")
         super().build(input_shape)
 
     def output_logits(self, outputs):
@@ -278,7 +279,7 @@ def _padding_tokens(categorical):
     return tf.fill(categorical.batch_shape_tensor(), tf.constant(PAD, categorical.dtype))
 
 
-class CategoricalSequenceLikelihood(tfpl.DistributionLambda):
+class CategoricalSequenceLikelihood(keras.layers.Layer):
     """p(x|z) = prod_{t: x_t != <pad>} Categorical(x_t; softmax(logits_t)): a TFP head for token sequences.
 
     ``new(logits, mask)`` is ``Independent(Masked(Categorical(logits), mask), 1)``:
@@ -286,8 +287,9 @@ class CategoricalSequenceLikelihood(tfpl.DistributionLambda):
     holds and adds 0 elsewhere.
     """
 
-    def __init__(self, **kwargs):
-        super().__init__(lambda inputs: self.new(*inputs), **kwargs)
+    def call(self, inputs):
+        """``new(logits, mask)`` for ``inputs = (logits, mask)``, through Keras's layer call."""
+        return self.new(*inputs)
 
     @staticmethod
     def params_size(vocab_size):

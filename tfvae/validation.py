@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from tfvae.backend import keras, tf
+from tfvae.backend import check_keras_object, keras, tf
 from tfvae.distributions import LIKELIHOOD_HEADS
 
 # The values each likelihood is a distribution over (its documented support; the heads say it
@@ -399,6 +399,8 @@ class CheckedEntryPoints:
     def fit(self, *args, **kwargs):
         """Keras's ``fit``, with ``x`` and ``validation_data`` checked first (see ``tfvae.validation``)."""
         arguments = _bind(keras.Model.fit, self, args, kwargs)
+        for i, callback in enumerate(arguments.get("callbacks") or ()):
+            check_keras_object(callback, f"callbacks[{i}]")
         arguments["x"] = self._checked_source(arguments.get("x"), element=False)
         if arguments.get("validation_data") is not None:
             arguments["validation_data"] = self._checked_source(arguments["validation_data"], element=True)
