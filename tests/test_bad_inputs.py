@@ -495,6 +495,7 @@ def count_exports(exported, tmp_path_factory):
 
 
 @pytest.mark.parametrize("family", ["image", "conditional_ladder", "sentence"])
+@pytest.mark.long
 def test_no_count_crashes_an_export(count_exports, family):
     """Every signature that takes a count, SavedModel and TFLite, fed every kind of int32 count in a subprocess."""
     from test_shipped_models import run_counts

@@ -171,6 +171,7 @@ def text_run(tmp_path_factory):
     return base / "run", base / "served" / "1", data
 
 
+@pytest.mark.long
 def test_image_commands_on_a_run_and_an_export(image_run, tiny_idx_dir, tmp_path):
     run, served = image_run
     for target in (run, served):
@@ -196,6 +197,7 @@ def test_a_shipped_vamp_export_samples_quietly(tmp_path):
     assert_clean(tfvae("sample", shipped, "--n", "4", "--out", tmp_path / "x.png"))
 
 
+@pytest.mark.long
 def test_text_commands_on_a_run_and_an_export(text_run, tmp_path):
     run, served, data = text_run
     for target in (run, served):

@@ -40,6 +40,7 @@ def test_bad_input_is_one_error_line_and_status_2(tmp_path, args, message):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.long
 def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
     from tfvae.runs import load_run
 

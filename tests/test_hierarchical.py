@@ -230,6 +230,7 @@ def test_bad_hierarchies_are_refused():
         VAE(latent_dim=16, encoder=keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(7)]))
 
 
+@pytest.mark.long
 def test_cli_trains_evaluates_and_exports_a_two_layer_model(tmp_path, tiny_idx_dir):
     run = tmp_path / "run"
     tfvae = [sys.executable, "-m", "tfvae"]

@@ -240,3 +240,21 @@ def test_a_tensor_training_flag_works_in_a_traced_call(binary_batch, family):
         eager = model(x, training=flag)
         traced = call(x, tf.constant(flag))
         assert traced.shape == eager.shape
+
+
+def test_a_keras_object_of_the_other_package_is_refused_before_tracing(binary_batch):
+    """Issue 37: a Keras 3 optimizer, callback or network handed to a tf_keras tfvae model (or the reverse under
+    TFVAE_KERAS=3) is a one-line TypeError naming both packages and the fix, not an AttributeError mid-step."""
+    from tfvae.backend import KERAS_VERSION
+
+    other = __import__("tf_keras" if KERAS_VERSION == 3 else "keras")
+    pattern = r"Keras [23] \(`import (tf_)?keras`\).*but tfvae runs on Keras [23].*TFVAE_KERAS="
+    model = _small_model(architecture="mlp")
+    with pytest.raises(TypeError, match=pattern):
+        model.compile(optimizer=other.optimizers.Adam(1e-3))
+    model.compile(optimizer="adam")
+    with pytest.raises(TypeError, match=pattern):
+        model.fit(binary_batch, epochs=1, verbose=0, callbacks=[other.callbacks.EarlyStopping(monitor="loss")])
+    network = other.Sequential([other.layers.Flatten(), other.layers.Dense(8)])
+    with pytest.raises(TypeError, match=pattern):
+        VAE(latent_dim=4, encoder=network, decoder=network)

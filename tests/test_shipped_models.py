@@ -167,6 +167,7 @@ NEWEST = {max((p for p in TEXT_VERSIONS if p.parent == v.parent), key=lambda p: 
 
 
 @pytest.mark.parametrize("version", TEXT_VERSIONS, ids=[f"{p.parent.name}/{p.name}" for p in TEXT_VERSIONS])
+@pytest.mark.long
 def test_shipped_text_model_scores_ptb_as_recorded(version):
     """TensorFlow alone: sentences from the prior, and log p(x) of the first 200 PTB test sentences (K = 20) as
     the export's metrics.json recorded it from the Python model (float32 weights, other samples). Versions

@@ -312,6 +312,7 @@ def tfvae(*args):
     )
 
 
+@pytest.mark.long
 def test_cli_trains_evaluates_samples_and_exports_a_sentence_vae(ptb_slice, tmp_path):
     run = tmp_path / "text"
     result = tfvae(
@@ -404,6 +405,7 @@ def test_bn_vae_holds_the_kl_above_its_floor_from_the_first_step():
     assert kl >= 0.99 * d * gamma**2 / 2, kl
 
 
+@pytest.mark.long
 def test_float16_weights_halve_the_export_and_keep_its_numbers(vocabulary, ids, tmp_path):
     """Weights stored in float16, computations in float32: the same log p(x) to float16's precision."""
     from tfvae.sentence_export import export_sentence_model
@@ -430,6 +432,7 @@ def test_float16_weights_halve_the_export_and_keep_its_numbers(vocabulary, ids, 
         export_sentence_model(model, vocabulary, tmp_path / "x", 1, weights="int8")
 
 
+@pytest.mark.long
 def test_warm_start_from_an_export_copies_its_weights_and_refuses_another_vocabulary(vocabulary, ids, tmp_path):
     """``init_from`` an export: the new model equals the exported one (to float16 rounding for a float16
     export); another vocabulary, another size or another model class is refused before anything changes."""

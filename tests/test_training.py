@@ -38,6 +38,7 @@ def _helper(mode, out, env=None):
     )
 
 
+@pytest.mark.long
 def test_mirrored_over_two_cpus_matches_one_device(tmp_path):
     _initial_weights(tmp_path)
     results = {}
@@ -66,6 +67,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.long
 def test_multiworker_two_local_workers_agree(tmp_path):
     _initial_weights(tmp_path)
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
@@ -128,6 +130,7 @@ def _epochs_in(history):
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
+@pytest.mark.long
 def test_sigkill_mid_epoch_resumes_from_the_last_epoch(tmp_path, tiny_idx_dir):
     epochs = 6
     interrupted = tmp_path / "interrupted"
@@ -190,6 +193,7 @@ def test_terminate_on_nan_keeps_the_last_good_checkpoint(tmp_path):
     assert np.all(np.isfinite(model.elbo(_tiny_dataset().test_images[:8] / 255.0, seed=0).numpy()))
 
 
+@pytest.mark.long
 def test_same_seed_gives_bit_identical_weights(tmp_path, tiny_idx_dir):
     for name in ("a", "b"):
         result = subprocess.run(

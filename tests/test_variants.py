@@ -81,6 +81,7 @@ def _encoder_and_decoder_gradients(model, x, seed):
     return float(loss), flat(gradients[: len(encoder)]), flat(gradients[len(encoder) :])
 
 
+@pytest.mark.long
 def test_dreg_has_the_iwae_value_and_decoder_gradient_and_an_unbiased_lower_variance_encoder_gradient(binary_batch):
     iwae = _small(objective="iwae", num_samples=8)
     dreg = _small(objective="iwae_dreg", num_samples=8)
