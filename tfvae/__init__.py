@@ -21,6 +21,7 @@ _SUBMODULES = (
     "cli",
     "core",
     "data",
+    "decoding",
     "distributions",
     "evaluation",
     "inference",

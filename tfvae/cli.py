@@ -309,6 +309,9 @@ def _add_sample(subparsers):
 
 def _add_decoding(p):
     """The text decoding flags of ``tfvae sample`` (``tfvae.decoding``); None: the default's value."""
+    from tfvae.quiet import import_tensorflow, show_logs
+
+    import_tensorflow(show=show_logs(None))  # tfvae.decoding imports TensorFlow: its start-up lines stay hidden
     from tfvae.decoding import DEFAULT, STRATEGIES
 
     group = p.add_argument_group(
