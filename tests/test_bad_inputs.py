@@ -505,7 +505,7 @@ def test_no_count_crashes_an_export(count_exports, family):
     assert results.pop("peak_memory_mb") < 4000  # a conditional sample broadcast to 10^9 rows once took 15 GB
     signatures = {key.rsplit(" ", 1)[0] for key in results}
     expected = (
-        {"sample", "log_likelihood", "log_likelihood_ids"}
+        {"sample", "sample_with", "log_likelihood", "log_likelihood_ids"}
         if family == "sentence"
         else {"sample", "log_likelihood", "posterior_sample", "vae.tflite sample", "vae_fp16.tflite sample"}
     )

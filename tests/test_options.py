@@ -124,8 +124,9 @@ def test_the_library_tuples_are_the_tables():
         assert getattr(module, name) is getattr(options, name), name
 
 
-def test_the_table_imports_no_tensorflow():
-    script = "import sys, tfvae.options, tfvae.cli\nassert 'tensorflow' not in sys.modules\n"
+def test_the_table_and_the_parser_import_no_tensorflow():
+    # Building the parser too: a flag error must not wait 5 s for TensorFlow (the decoding flags once did).
+    script = "import sys, tfvae.options, tfvae.cli\ntfvae.cli.build_parser()\nassert 'tensorflow' not in sys.modules\n"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
 

@@ -458,8 +458,15 @@ def producer(run):
 READ_RUNS = {run for block in RUN_BLOCKS for run in runs_read(block)}
 
 
+# The long tier's blocks: those that train or run a script, those that read a run made by another block, those
+# that load the shipped PTB export (10k words: 10-15 s a command; the fast tier samples it once in
+# test_shipped_models) and per-example inference (--gaps: hundreds of Adam steps per example; tests/test_inference.py
+# checks the gaps on small models).
+LONG_BLOCK = r"tfvae train|scripts/|\.fit\(|saved_models/ptb_|--gaps"
+
+
 def is_long(block):
-    return bool(re.search(r"tfvae train|scripts/|\.fit\(", block.code) or runs_read(block))
+    return bool(re.search(LONG_BLOCK, block.code) or runs_read(block))
 
 
 def python_skip_reason(block):

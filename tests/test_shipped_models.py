@@ -97,6 +97,10 @@ for name, signature in tf.saved_model.load(path).signatures.items():
         feeds["sentences"] = tf.constant(["the cat sat", "a dog"])
     if "ids" in inputs:
         feeds["ids"] = tf.constant([[5, 2], [6, 2]])
+    if "strategy" in inputs:  # sample_with: greedy, short, so that only the count is in question
+        feeds.update(strategy=tf.constant("greedy"), temperature=tf.constant(1.0), top_k=tf.constant(1),
+                     top_p=tf.constant(0.9), beam_width=tf.constant(1), no_unk=tf.constant(False),
+                     no_repeat_ngram=tf.constant(0), max_length=tf.constant(5))
     for n in counts:
         try:
             signature(num_samples=tf.constant(n, tf.int32), **feeds)

@@ -309,10 +309,8 @@ def _add_sample(subparsers):
 
 def _add_decoding(p):
     """The text decoding flags of ``tfvae sample`` (``tfvae.decoding``); None: the default's value."""
-    from tfvae.quiet import import_tensorflow, show_logs
-
-    import_tensorflow(show=show_logs(None))  # tfvae.decoding imports TensorFlow: its start-up lines stay hidden
-    from tfvae.decoding import DEFAULT, STRATEGIES
+    from tfvae.options import DECODING_STRATEGIES as STRATEGIES
+    from tfvae.options import DEFAULT_DECODING as DEFAULT
 
     group = p.add_argument_group(
         "text decoding", f"how a text model picks its words (default: {DEFAULT.describe()}; see docs/sentences.md)"
@@ -353,7 +351,7 @@ def _add_decoding(p):
 
 def decoding_of(args):
     """The ``tfvae.decoding.Decoding`` of ``tfvae sample``'s flags: each flag not given takes ``DEFAULT``'s value."""
-    from tfvae.decoding import DEFAULT
+    from tfvae.options import DEFAULT_DECODING as DEFAULT
 
     given = {field: getattr(args, field) for field in DEFAULT._fields if getattr(args, field, None) is not None}
     return DEFAULT._replace(**given)

@@ -36,75 +36,17 @@ Keras 3 and tensorflow-text into a tf_keras library and have no n-gram or
 ``<unk>`` guard (see docs/sentences.md).
 """
 
-from typing import NamedTuple
-
 from tfvae.backend import tf
+
+# The settings are defined with the options (no TensorFlow there, so the command line's help needs none); these
+# are their public names: tfvae.decoding.Decoding, DEFAULT, GREEDY, SAMPLED, STRATEGIES, check.
+from tfvae.options import DECODING_STRATEGIES as STRATEGIES
+from tfvae.options import DEFAULT_DECODING as DEFAULT  # noqa: F401
+from tfvae.options import GREEDY, SAMPLED, Decoding  # noqa: F401
+from tfvae.options import check_decoding as check  # noqa: F401
 from tfvae.text import BOS, EOS, PAD, UNK
 
-STRATEGIES = ("greedy", "temperature", "top_k", "top_p", "beam")
 NEVER = -1e9  # the logit of a word that must not be generated
-
-
-class Decoding(NamedTuple):
-    """A decoding strategy and its settings; ``DEFAULT`` is what ``tfvae sample`` uses unless told otherwise.
-
-    Settings a strategy does not use are ignored (``temperature`` by greedy
-    and beam, ``top_k`` outside top_k, ``top_p`` outside top_p,
-    ``beam_width`` outside beam). Fields may be Python values or scalar
-    tensors (a signature's inputs).
-    """
-
-    strategy: str = "greedy"
-    temperature: float = 1.0
-    top_k: int = 40
-    top_p: float = 0.9
-    beam_width: int = 4
-    no_unk: bool = False
-    no_repeat_ngram: int = 0
-
-    def describe(self):
-        """One line for a title, e.g. ``top_p (p=0.9, temperature 1), no <unk>, no repeated 3-gram``."""
-        details = {
-            "temperature": f"temperature {self.temperature:g}",
-            "top_k": f"k={self.top_k}, temperature {self.temperature:g}",
-            "top_p": f"p={self.top_p:g}, temperature {self.temperature:g}",
-            "beam": f"width {self.beam_width}",
-        }
-        parts = [self.strategy + (f" ({details[self.strategy]})" if self.strategy in details else "")]
-        if self.no_unk:
-            parts.append("no <unk>")
-        if self.no_repeat_ngram:
-            parts.append(f"no repeated {self.no_repeat_ngram}-gram")
-        return ", ".join(parts)
-
-
-GREEDY = Decoding()  # what reconstruct, decode and homotopy use by default: the decoding of tfvae 0.x
-SAMPLED = Decoding("temperature")  # ``greedy=False``: a draw from the model's own distribution
-# Chosen by measurement on saved_models/ptb_sentence_vae/5 (scripts/text_sampling.py,
-# scripts/results/text-sampling-2026-12-05.json): no sentence at the length limit, no <unk>, distinct-2 near
-# the temperature-1 draws'.
-DEFAULT = Decoding("top_p", top_p=0.9, no_unk=True, no_repeat_ngram=3)
-
-
-def check(decoding, vocab_size, max_length=None):
-    """Raises ``ValueError`` (one line naming the setting) for settings that cannot decode; returns ``decoding``."""
-    if decoding.strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {decoding.strategy!r}")
-    if decoding.strategy in ("temperature", "top_k", "top_p") and not decoding.temperature > 0:
-        raise ValueError(
-            f"temperature must be > 0 (1 samples the model's own distribution), got {decoding.temperature}"
-        )
-    if decoding.strategy == "top_k" and not 1 <= decoding.top_k <= vocab_size:
-        raise ValueError(f"top_k must be in [1, {vocab_size}] (this model's vocabulary), got {decoding.top_k}")
-    if decoding.strategy == "top_p" and not 0 < decoding.top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {decoding.top_p}")
-    if decoding.strategy == "beam" and decoding.beam_width < 1:
-        raise ValueError(f"beam_width must be >= 1, got {decoding.beam_width}")
-    if decoding.no_repeat_ngram < 0:
-        raise ValueError(f"no_repeat_ngram must be >= 0 (0: off), got {decoding.no_repeat_ngram}")
-    if max_length is not None and max_length < 1:
-        raise ValueError(f"max_length must be >= 1 (words generated at most), got {max_length}")
-    return decoding
 
 
 def strategy_index(strategy):
