@@ -43,6 +43,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from tfvae import text  # noqa: E402
 from tfvae.evaluation import evaluate_sentences  # noqa: E402
 from tfvae.plots import plot_collapse, read_history  # noqa: E402
+from tfvae.runs import EVALUATION_RECORD_KEYS, evaluation_records  # noqa: E402
 from tfvae.training import load_run, load_run_settings, load_text, load_vocabulary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,12 +158,26 @@ def ship(run_dir, table_path, out=ROOT / "saved_models" / "ptb_sentence_vae", ve
             raise FileExistsError(f"{target} exists: remove it or ship another version")
         shutil.copytree(Path(tmp) / "float16" / "1", target)
     _, _, check = score(run_dir, 20, 200)
-    rows = json.loads(Path(table_path).read_text())["rows"] if table_path else []
+    table = json.loads(Path(table_path).read_text()) if table_path else {"rows": []}
+    row = next((r for r in table["rows"] if r["name"] == Path(run_dir).name), None)
+    evaluations = evaluation_records(run_dir)
+    if row:
+        evaluations.append(
+            {
+                "split": "test",
+                **{key: row[key] for key in EVALUATION_RECORD_KEYS if key in row},
+                "date": table.get("date"),
+                "command": f"python scripts/ptb_table.py -k {row['num_samples']}",
+                "source": table_path,
+            }
+        )
+    run_path = Path(run_dir).resolve()
     metrics = {
-        "run": str(run_dir),
+        # Relative to the repository: no path of the training machine in what ships.
+        "run": str(run_path.relative_to(ROOT)) if run_path.is_relative_to(ROOT) else run_path.name,
         "config": f"configs/ptb/{Path(run_dir).name}.json",
         "train": json.loads((Path(run_dir) / "metrics.json").read_text()),
-        "eval": next((r for r in rows if r["name"] == Path(run_dir).name), None),
+        "eval": row,
         "float16": {
             "bytes": sizes["float16"],
             "float32_bytes": sizes["float32"],
@@ -173,6 +188,7 @@ def ship(run_dir, table_path, out=ROOT / "saved_models" / "ptb_sentence_vae", ve
             "max_abs_change": float(np.max(np.abs(scores["float16"] - scores["float32"]))),
         },
         "check": {key: check[key] for key in ("nll", "tokens", "num_samples", "num_examples")},
+        "evaluations": evaluations,
     }
     (target / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(json.dumps(metrics["float16"]))

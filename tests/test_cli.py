@@ -81,6 +81,8 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
     assert evaluation["num_samples"] == 20 and evaluation["num_examples"] == 40
     assert "NLL (IWAE, K=20)" in result.stdout
     assert evaluation["nll"] <= -evaluation["elbo"] + 3 * evaluation["nll_stderr"]
+    assert evaluation["command"] == f"tfvae evaluate {out} -k 20 --limit 40 --batch-size 16"
+    assert evaluation["date"].startswith(("20", "21"))  # ISO 8601, UTC
 
     for args in (
         ["sample", str(out), "--n", "9", "--out", str(tmp_path / "s.png")],
@@ -97,7 +99,10 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
         assert result.returncode == 0, result.stderr
         exported = tmp_path / "served" / str(expected_version)
         assert (exported / "saved_model.pb").exists()
-        assert json.loads((exported / "metrics.json").read_text())["eval"]["num_samples"] == 20
+        shipped = json.loads((exported / "metrics.json").read_text())
+        assert shipped["eval"]["num_samples"] == 20
+        assert shipped["evaluations"] == [{k: evaluation[k] for k in shipped["evaluations"][0]}]  # with its command
+        assert {"nll", "num_samples", "num_examples", "split", "date", "command"} <= set(shipped["evaluations"][0])
     result = run_cli("export", str(out), "--out", str(tmp_path / "served"), "--version", "1")
     assert result.returncode == 2 and "new version" in result.stderr
 

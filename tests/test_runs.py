@@ -441,3 +441,24 @@ def test_init_from_a_missing_or_different_model_is_one_error_line(finished_run, 
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and message in error[0], error
     assert not (run / "config.json").exists()  # refused before anything is written
+
+
+def test_evaluation_records_are_every_likelihood_evaluation_oldest_first(tmp_path):
+    """What ``tfvae export`` copies into ``metrics.json["evaluations"]``: each ``eval*.json`` with an NLL."""
+    import os
+
+    from tfvae.runs import evaluation_records
+
+    files = {
+        "eval.json": {"nll": 90.0, "num_samples": 5000, "split": "test", "date": "2026-12-06", "kl_per_dim": [1.0]},
+        "eval_k10.json": {"nll": 91.0, "num_samples": 10, "split": "test", "command": "tfvae evaluate r -k 10"},
+        "eval_gaps.json": {"approximation_gap": 1.0},  # not a likelihood evaluation
+    }
+    for age, (name, content) in enumerate(files.items()):
+        (tmp_path / name).write_text(json.dumps(content))
+        os.utime(tmp_path / name, (1000 + age, 1000 + age))
+    (tmp_path / "metrics.json").write_text("{}")
+    assert evaluation_records(tmp_path) == [
+        {"split": "test", "nll": 90.0, "num_samples": 5000, "date": "2026-12-06"},  # no per-dimension lists
+        {"split": "test", "nll": 91.0, "num_samples": 10, "command": "tfvae evaluate r -k 10"},
+    ]

@@ -1,6 +1,7 @@
 """The models committed in saved_models/: they load with TensorFlow alone and score MNIST as recorded."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -144,6 +145,51 @@ def test_no_count_crashes_a_shipped_model(version):
 
 def test_at_least_one_model_is_shipped():
     assert any(Path(p / "saved_model.pb").exists() for p in VERSIONS)
+
+
+def _walk(value, parent=None):
+    """Every (dict holding it, key, value) of a JSON document, depth first."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield value, key, item
+            yield from _walk(item, value)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk(item, parent)
+
+
+def results_rows(readme):
+    """{version path: the text of its row} in the README's results tables (``## Results on ...``)."""
+    rows, in_results = {}, False
+    for line in readme.splitlines():
+        if line.startswith("## "):
+            in_results = line.startswith("## Results on")
+        elif in_results and line.startswith("|"):
+            for name in re.findall(r"saved_models/([\w.-]+/\d+)", line):
+                rows[name] = line
+    return rows
+
+
+@pytest.mark.parametrize("version", ALL_VERSIONS, ids=[f"{p.parent.name}/{p.name}" for p in ALL_VERSIONS])
+def test_shipped_metrics_are_true_and_traceable(version):
+    """A shipped ``metrics.json``: no path of the training machine, training times that can be true, and every
+    README number of the model among its recorded evaluations, each with its K, split, examples, date, command."""
+    metrics = json.loads((version / "metrics.json").read_text())
+    for holder, key, value in _walk(metrics):
+        assert not (isinstance(value, str) and re.match(r"/(work|home|root|tmp|check)/", value)), (key, value)
+        if key == "train_seconds":
+            # At least a second an epoch on any machine so far: 0.24 s for 42 epochs was a resumed run's last call.
+            epochs = next((holder[k] for k in ("epochs_trained", "epochs_completed", "epochs") if k in holder), 1)
+            assert value >= epochs, (key, value, epochs)
+    evaluations = metrics["evaluations"]
+    assert evaluations
+    for record in evaluations:
+        assert {"split", "nll", "num_samples", "num_examples", "date", "command"} <= set(record), record
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}.*", record["date"]) and record["num_samples"] >= 1
+    row = results_rows((REPO / "README.md").read_text()).get(f"{version.parent.name}/{version.name}")
+    if row is not None:  # the README's estimate is one of the file's
+        published = set(re.findall(r"\d+\.\d\d", row))
+        assert {f"{record['nll']:.2f}" for record in evaluations} & published, (row, evaluations)
 
 
 SCORE_TEXT = r"""

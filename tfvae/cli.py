@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -156,8 +157,8 @@ def _add_evaluate(subparsers):
     p.set_defaults(run=_run_evaluate)
 
 
-def _report(results, out, dataset, split, binarize):
-    """Adds what data was scored to ``results``, writes them to ``out`` and prints the table."""
+def _report(results, out, dataset, split, binarize, command):
+    """Adds what data was scored to ``results``, writes them (and ``command``) to ``out``, prints the table."""
     from tfvae.evaluation import format_table, write_results
     from tfvae.training import TEST_BINARIZATION_SEED
 
@@ -166,7 +167,7 @@ def _report(results, out, dataset, split, binarize):
         split=split,
         binarization="none" if binarize == "none" else f"fixed, seed {TEST_BINARIZATION_SEED}",
     )
-    write_results(results, out)
+    write_results(results, out, command)
     print(format_table(results))
     print(f"wrote {out}")
 
@@ -209,9 +210,8 @@ def _run_evaluate(args):
         seed=args.seed,
         conditions=conditions,
     )
-    _report(
-        results, Path(args.out or Path(args.run_dir) / "eval.json"), settings.dataset, args.split, settings.binarize
-    )
+    out = Path(args.out or Path(args.run_dir) / "eval.json")
+    _report(results, out, settings.dataset, args.split, settings.binarize, args.command_line)
 
 
 def _run_gaps(args):
@@ -281,7 +281,7 @@ def _evaluate_saved_model(args):
 
         results.update(layer_diagnostics(rebuild(path), images))
     # Never write into a served version directory.
-    _report(results, Path(args.out or "eval.json"), data.name, "test", binarize)
+    _report(results, Path(args.out or "eval.json"), data.name, "test", binarize, args.command_line)
 
 
 def _add_sample(subparsers):
@@ -465,7 +465,7 @@ def _add_export(subparsers):
 def _run_export(args):
     from tfvae.export import default_preprocessing, export, next_version
     from tfvae.ownership import owned
-    from tfvae.runs import load_run, load_run_settings
+    from tfvae.runs import evaluation_records, load_run, load_run_settings
 
     base = Path(args.out)
     settings = load_run_settings(args.run_dir)
@@ -475,6 +475,7 @@ def _run_export(args):
         source = Path(args.run_dir) / name
         if source.exists():
             metrics[name.removesuffix(".json")] = json.loads(source.read_text())
+    metrics["evaluations"] = evaluation_records(args.run_dir)  # every published number, with its command
     from tfvae import text_commands
 
     with owned(base, "export"):  # the version is chosen and written by one process at a time
@@ -652,6 +653,7 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(expand_config(argv, parser))
+    args.command_line = shlex.join(["tfvae", *(sys.argv[1:] if argv is None else argv)])  # for results files
     try:
         check_flags(args)  # before TensorFlow loads: bad flags fail at once
     except ValueError as error:

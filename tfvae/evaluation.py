@@ -16,6 +16,7 @@ small networks between latent layers do run over all K at once: about
 K * B * width * 4 bytes, 0.5 GB for K = 5000, B = 100, width 256.)
 """
 
+import datetime
 import json
 import math
 import time
@@ -474,6 +475,9 @@ def format_table(results: dict) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
-def write_results(results, path):
-    """Writes ``results`` as JSON to ``path``."""
+def write_results(results, path, command=None):
+    """Writes ``results`` as JSON to ``path``, with the date (UTC) and, if given, the ``command`` that made them."""
+    results["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    if command:
+        results["command"] = command
     Path(path).write_text(json.dumps(results, indent=2))

@@ -258,6 +258,40 @@ def read_metrics(run_dir: str | Path) -> dict:
     return json.loads((Path(run_dir) / "metrics.json").read_text())
 
 
+# What an evaluation record keeps of ``tfvae evaluate``'s results: the estimate and how it was made.
+EVALUATION_RECORD_KEYS = (
+    "split",
+    "nll",
+    "nll_stderr",
+    "elbo",
+    "ppl",
+    "kl",
+    "active_units",
+    "num_samples",
+    "num_examples",
+    "seed",
+    "dataset",
+    "binarization",
+    "date",
+    "command",
+)
+
+
+def evaluation_records(run_dir: str | Path) -> list[dict]:
+    """Every log-likelihood evaluation written into ``run_dir`` (``eval*.json`` with an ``nll``), oldest first.
+
+    An export's ``metrics.json`` carries them as ``evaluations``, so that a published number is in the
+    file beside the model with its K, split, examples, date and command (older ``eval.json`` files lack
+    the date and command: ``tfvae evaluate`` writes them since 0.3).
+    """
+    records = []
+    for path in sorted(Path(run_dir).glob("eval*.json"), key=lambda p: p.stat().st_mtime):
+        results = json.loads(path.read_text())
+        if isinstance(results, dict) and "nll" in results:
+            records.append({key: results[key] for key in EVALUATION_RECORD_KEYS if key in results})
+    return records
+
+
 def load_run(run_dir: str | Path) -> BaseVAE:
     """The trained model of ``run_dir`` (its config and best weights)."""
     run_dir = Path(run_dir)

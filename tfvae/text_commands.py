@@ -4,7 +4,6 @@
 ``"class": "SentenceVAE"``, and an export when its ``tfvae.json`` does.
 """
 
-import json
 from pathlib import Path
 
 from tfvae import text
@@ -65,7 +64,7 @@ def evaluate(args):
     )
     results.update(split=args.split)
     out = Path(args.out or Path(args.run_dir) / "eval.json")
-    write_results(results, out)
+    write_results(results, out, args.command_line)
     print(format_text_table(results))
     print(f"wrote {out}")
 
@@ -127,6 +126,7 @@ def _evaluate_export(args):
     import numpy as np
 
     from tfvae.backend import tf
+    from tfvae.evaluation import write_results
     from tfvae.served import read_description
 
     if not args.data_dir:
@@ -148,6 +148,8 @@ def _evaluate_export(args):
     log_px, elbo, total = np.concatenate(log_px), np.concatenate(elbo), int(np.concatenate(tokens).sum())
     results = {
         "nll": float(-log_px.mean()),
+        # The standard error of the mean over sentences, as for a run and for images.
+        "nll_stderr": float(log_px.std(ddof=1) / math.sqrt(len(log_px))) if len(log_px) > 1 else 0.0,
         "ppl": math.exp(-log_px.sum() / total),
         "elbo": float(elbo.mean()),
         "tokens": total,
@@ -156,9 +158,9 @@ def _evaluate_export(args):
         "split": args.split,
     }
     out = Path(args.out or "eval.json")  # never into a served version directory
-    out.write_text(json.dumps(results, indent=2))
+    write_results(results, out, args.command_line)
     print(
-        f"NLL (IWAE, K={args.num_samples})  {results['nll']:.2f} nats/sentence\n"
+        f"NLL (IWAE, K={args.num_samples})  {results['nll']:.2f} ± {results['nll_stderr']:.2f} nats/sentence\n"
         f"perplexity            {results['ppl']:.2f} ({total} tokens, <eos> counted)\n"
         f"negative ELBO         {-results['elbo']:.2f} nats\nwrote {out}"
     )
