@@ -974,7 +974,8 @@ def test_no_tensorflow_start_up_lines_by_default(tmp_path):
     result = run_cli("evaluate", tmp_path / "missing")  # loads TensorFlow, then fails
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"tfvae: error: {tmp_path / 'missing' / 'config.json'}: not a tfvae run directory (no config.json)"
+        f"tfvae: error: {tmp_path / 'missing'}: not a tfvae run directory or export (no such directory); give a "
+        "directory written by 'tfvae train' or a version directory written by 'tfvae export' (saved_models/NAME/N)"
     ], result.stderr
     help_result = run_cli("train", "--help")
     assert help_result.returncode == 0 and help_result.stderr == ""

@@ -464,7 +464,7 @@ def test_warm_start_from_an_export_copies_its_weights_and_refuses_another_vocabu
         warm_start(VAE(data_shape=(4, 4, 1), latent_dim=4, hidden_units=(8,)), path)
     # Past the config check, copy_weights checks every shape before it assigns any: the embedding, whose
     # shape matches, is left as it was when a later variable does not fit.
-    from tfvae.warm_start import copy_weights
+    from tfvae.served import copy_weights
 
     fresh, before = sentence_vae(), sentence_vae(latent_dim=8).variables
     originals = [v.numpy() for v in fresh.variables]

@@ -77,31 +77,29 @@ def _print_objective(metrics):
         print(f"test negative ELBO: {-test['elbo']:.2f} nats")
 
 
-def _load_split(run_dir, split, data_dir, limit=None):
-    """The (images, labels) of ``split``, prepared as at evaluation time for the run's (or export's) model."""
+def _load_split(artifact, split, data_dir, limit=None):
+    """The (images, labels, dataset name) of ``split``, prepared as at evaluation time for the artifact's model."""
     from tfvae.data import load_dataset
-    from tfvae.runs import load_run_settings
-    from tfvae.served import is_export, read_description
     from tfvae.training import evaluation_images, split_validation
 
-    if is_export(run_dir):
-        description = read_description(run_dir)
+    if artifact.is_export:
         if split != "test":
             raise ValueError("an exported model is used with the test split only")
-        binarize = description["preprocessing"].get("training_binarization", "dynamic")
-        data = load_dataset("mnist", data_dir)
-        images, labels = data.test_images[:limit], data.test_labels[:limit]
-        return evaluation_images(images, binarize), labels, None
-    settings = load_run_settings(run_dir)
-    data = load_dataset(settings.dataset, data_dir or settings.data_dir)
-    if split == "test":
+        if not artifact.dataset_recorded:
+            print(f"tfvae: note: {artifact.path} records no dataset (exported by tfvae < 0.3): scoring MNIST")
+        data = load_dataset(artifact.dataset, data_dir)
         images, labels = data.test_images, data.test_labels
     else:
-        (train, valid) = split_validation(data.train_images, data.train_labels, settings.validation_size)
-        images, labels = train if split == "train" else valid
+        settings = artifact.settings()
+        data = load_dataset(settings.dataset, data_dir or settings.data_dir)
+        if split == "test":
+            images, labels = data.test_images, data.test_labels
+        else:
+            (train, valid) = split_validation(data.train_images, data.train_labels, settings.validation_size)
+            images, labels = train if split == "train" else valid
     if limit:
         images, labels = images[:limit], labels[:limit]
-    return evaluation_images(images, settings.binarize), labels, settings
+    return evaluation_images(images, artifact.binarization()), labels, data.name
 
 
 def _add_evaluate(subparsers):
@@ -176,10 +174,9 @@ def _run_evaluate(args):
     from tfvae import text_commands
     from tfvae.data import one_hot
     from tfvae.evaluation import IMAGE_SAMPLE_CHUNK, SENTENCE_SAMPLE_CHUNK, evaluate
-    from tfvae.runs import load_run
-    from tfvae.served import is_export
 
-    text = text_commands.is_text_model(args.run_dir)
+    artifact = args.artifact
+    text = artifact.is_text
     defaults = {
         "num_samples": (5000, 500),
         "batch_size": (100, 25),
@@ -196,10 +193,10 @@ def _run_evaluate(args):
         return text_commands.evaluate(args)
     if args.gaps:
         return _run_gaps(args)
-    if is_export(args.run_dir):
+    if artifact.is_export:
         return _evaluate_saved_model(args)
-    model = load_run(args.run_dir)
-    images, labels, settings = _load_split(args.run_dir, args.split, args.data_dir, args.limit)
+    model = artifact.model()
+    images, labels, dataset = _load_split(artifact, args.split, args.data_dir, args.limit)
     conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
     results = evaluate(
         model,
@@ -211,22 +208,19 @@ def _run_evaluate(args):
         conditions=conditions,
     )
     out = Path(args.out or Path(args.run_dir) / "eval.json")
-    _report(results, out, settings.dataset, args.split, settings.binarize, args.command_line)
+    _report(results, out, dataset, args.split, artifact.binarization(), args.command_line)
 
 
 def _run_gaps(args):
     """``tfvae evaluate --gaps``: the inference gaps (``tfvae.inference``) of a run or an export."""
     from tfvae.data import one_hot
     from tfvae.inference import inference_gaps
-    from tfvae.runs import load_run
-    from tfvae.served import is_export, rebuild
 
-    export = is_export(args.run_dir)
-    model = rebuild(args.run_dir) if export else load_run(args.run_dir)
+    model = args.artifact.model()
     limit = args.limit or GAPS_LIMIT
     if not args.limit:
         print(f"inference gaps on the first {limit} {args.split} examples (--limit to change)")
-    images, labels, _ = _load_split(args.run_dir, args.split, args.data_dir, limit)
+    images, labels, _ = _load_split(args.artifact, args.split, args.data_dir, limit)
     conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
     results = inference_gaps(
         model,
@@ -246,10 +240,9 @@ def write_gaps(args, results):
     """Writes ``inference_gaps`` results (images or sentences) as JSON and a curve PNG, and prints the table."""
     from tfvae.inference import format_gaps
     from tfvae.plots import plot_refinement
-    from tfvae.served import is_export
 
     # Never write into a served version directory.
-    out = Path(args.out or ("gaps.json" if is_export(args.run_dir) else Path(args.run_dir) / "gaps.json"))
+    out = Path(args.out or ("gaps.json" if args.artifact.is_export else Path(args.run_dir) / "gaps.json"))
     results.update(split=args.split)
     out.write_text(json.dumps(results, indent=2))
     plot_refinement(results, out.with_suffix(".png"))
@@ -259,29 +252,23 @@ def write_gaps(args, results):
 
 def _evaluate_saved_model(args):
     """``tfvae evaluate`` on an exported model: data prepared as its ``tfvae.json`` says."""
-    from tfvae.data import load_dataset
     from tfvae.evaluation import evaluate_saved_model
-    from tfvae.served import read_description
-    from tfvae.training import evaluation_images
 
-    path = Path(args.run_dir)
-    description = read_description(path)
-    if description["model"].get("condition_dim"):
+    artifact = args.artifact
+    if artifact.model_config.get("condition_dim"):
         raise ValueError("evaluating an exported conditional model is not supported; evaluate its run directory")
     if args.split != "test":
         raise ValueError("an exported model is evaluated on the test split only")
-    binarize = description["preprocessing"].get("training_binarization", "dynamic")
-    data = load_dataset("mnist", args.data_dir)
-    images = evaluation_images(data.test_images[: args.limit], binarize)
-    results = evaluate_saved_model(path, images, num_samples=args.num_samples, batch_size=args.batch_size)
-    if len(description["model"].get("latent_dims") or [0]) > 1:
+    images, _, dataset = _load_split(artifact, "test", args.data_dir, args.limit)
+    results = evaluate_saved_model(artifact.path, images, num_samples=args.num_samples, batch_size=args.batch_size)
+    if len(artifact.model_config.get("latent_dims") or [0]) > 1:
         # The signatures give totals; each layer's KL and active units need the model behind them.
         from tfvae.evaluation import layer_diagnostics
-        from tfvae.served import rebuild
 
-        results.update(layer_diagnostics(rebuild(path), images))
+        results.update(layer_diagnostics(artifact.model(), images))
     # Never write into a served version directory.
-    _report(results, Path(args.out or "eval.json"), data.name, "test", binarize, args.command_line)
+    out = Path(args.out or "eval.json")
+    _report(results, out, dataset, "test", artifact.binarization(), args.command_line)
 
 
 def _add_sample(subparsers):
@@ -363,7 +350,7 @@ def _run_sample(args):
     from tfvae.plots import plot_samples
     from tfvae.served import load_model
 
-    if text_commands.is_text_model(args.run_dir):
+    if args.artifact.is_text:
         if args.label is not None:
             raise ValueError("--label is for conditional image models")
         args.n = args.n or 10
@@ -406,16 +393,16 @@ def _add_plot(subparsers):
 
 
 def _run_plot(args):
-    from tfvae import plots, text_commands
-    from tfvae.served import is_export, load_model
+    from tfvae import plots
+    from tfvae.served import load_model
 
     out = args.out or f"{args.kind}.png"
-    if args.kind != "curves" and text_commands.is_text_model(args.run_dir):
+    if args.kind != "curves" and args.artifact.is_text:
         raise ValueError(
             f"--kind {args.kind} draws images; for a text model use --kind curves, and 'tfvae sample' for sentences"
         )
     if args.kind == "curves":
-        if is_export(args.run_dir):
+        if args.artifact.is_export:
             raise ValueError("an export keeps no training history: plot the curves of its run directory")
         plots.plot_curves(plots.read_history(Path(args.run_dir) / "history.csv"), out)
     else:
@@ -425,7 +412,7 @@ def _run_plot(args):
         else:
             from tfvae.data import one_hot
 
-            images, labels, _ = _load_split(args.run_dir, "test", args.data_dir, args.num_points)
+            images, labels, _ = _load_split(args.artifact, "test", args.data_dir, args.num_points)
             conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
             if args.kind == "reconstructions":
                 plots.plot_reconstructions(model, images, out, conditions=conditions)
@@ -465,10 +452,13 @@ def _add_export(subparsers):
 def _run_export(args):
     from tfvae.export import default_preprocessing, export, next_version
     from tfvae.ownership import owned
-    from tfvae.runs import evaluation_records, load_run, load_run_settings
+    from tfvae.runs import evaluation_records
 
+    artifact = args.artifact
+    if artifact.is_export:
+        raise ValueError(f"{args.run_dir} is already an export; 'tfvae export' reads a run directory")
     base = Path(args.out)
-    settings = load_run_settings(args.run_dir)
+    settings = artifact.settings()
     # The run's numbers travel with the model, in the version directory before it appears.
     metrics = {}
     for name in ("metrics.json", "eval.json"):
@@ -480,7 +470,7 @@ def _run_export(args):
 
     with owned(base, "export"):  # the version is chosen and written by one process at a time
         version = args.version or next_version(base)
-        if text_commands.is_text_model(args.run_dir):
+        if artifact.is_text:
             path = text_commands.export(args, version, metrics)
         else:
             if args.weights != "float32":
@@ -489,12 +479,13 @@ def _run_export(args):
                     "vae_fp16.tflite"
                 )
             path = export(
-                load_run(args.run_dir),
+                artifact.model(),
                 base,
                 version,
                 tflite=args.tflite,
                 preprocessing=default_preprocessing(settings.binarize),
                 metrics=metrics,
+                dataset=settings.dataset,
             )
     print(f"wrote {path}")
 
@@ -653,7 +644,7 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(expand_config(argv, parser))
-    args.command_line = shlex.join(["tfvae", *(sys.argv[1:] if argv is None else argv)])  # for results files
+    args.command_line = shlex.join(["tfvae", *map(str, sys.argv[1:] if argv is None else argv)])  # for results files
     try:
         check_flags(args)  # before TensorFlow loads: bad flags fail at once
     except ValueError as error:
@@ -667,6 +658,10 @@ def main(argv=None):
     from tfvae.ownership import DirectoryInUseError
 
     try:
+        if hasattr(args, "run_dir"):  # every command that reads a trained model opens it here, once
+            from tfvae.artifacts import open_artifact
+
+            args.artifact = open_artifact(args.run_dir)
         args.run(args)
     except (
         DataError,

@@ -387,41 +387,50 @@ def format_text_table(results: dict) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
-def evaluate_saved_model(
-    path, images: np.ndarray, num_samples: int = 5000, batch_size: int = 100, verbose: int = 1
-) -> dict:
+def evaluate_saved_model(path, examples, num_samples: int = 5000, batch_size: int = 100, verbose: int = 1) -> dict:
     """Importance-weighted NLL and ELBO of an exported model, through its ``log_likelihood`` signature.
 
-    Needs only TensorFlow; the signature's seed is fixed (see ``export``).
-    Returns the subset of ``evaluate``'s numbers that the signature gives.
+    ``examples``: float images in [0, 1] (an image export), or a list of sentences (a sentence export, which
+    adds the perplexity over its ``tokens``, ``<eos>`` counted). Needs only TensorFlow; the signature's seed is
+    fixed (see ``export``). Returns the subset of ``evaluate``'s (or ``evaluate_sentences``') numbers that the
+    signature gives.
     """
     _check_counts(num_samples=num_samples, batch_size=batch_size)
     signature = tf.saved_model.load(str(path)).signatures["log_likelihood"]
-    images = np.asarray(images)
-    if len(images) == 0:
-        raise ValueError("no images to evaluate")
-    if not np.issubdtype(images.dtype, np.floating):  # the signature checks shape and values itself
-        raise ValueError(
-            f"images of dtype {images.dtype}: the exported model takes float images in [0, 1]; "
-            "scale and binarise them as its tfvae.json says (tfvae.data.binarize_fixed)"
-        )
-    images = images.astype(np.float32)
-    num_batches = math.ceil(len(images) / batch_size)
+    sentences = "sentences" in signature.structured_input_signature[1]
+    if len(examples) == 0:
+        raise ValueError(f"no {'sentences' if sentences else 'images'} to evaluate")
+    name = "sentences" if sentences else "x"
+    if not sentences:
+        examples = np.asarray(examples)
+        if not np.issubdtype(examples.dtype, np.floating):  # the signature checks shape and values itself
+            raise ValueError(
+                f"images of dtype {examples.dtype}: the exported model takes float images in [0, 1]; "
+                "scale and binarise them as its tfvae.json says (tfvae.data.binarize_fixed)"
+            )
+        examples = examples.astype(np.float32)
+    num_batches = math.ceil(len(examples) / batch_size)
     progress = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch")
-    log_px, elbo = [], []
+    outputs = {"log_px": [], "elbo": [], "tokens": []}
     start = time.perf_counter()
     for i in range(num_batches):
-        out = signature(
-            x=tf.constant(images[i * batch_size : (i + 1) * batch_size]), num_samples=tf.constant(num_samples, tf.int32)
-        )
-        log_px.append(out["log_px"].numpy())
-        elbo.append(out["elbo"].numpy())
+        batch = tf.constant(examples[i * batch_size : (i + 1) * batch_size])  # images, or a list of strings
+        out = signature(**{name: batch}, num_samples=tf.constant(num_samples, tf.int32))
+        for key, values in outputs.items():
+            if key in out:
+                values.append(out[key].numpy())
         progress.update(i + 1)
+    log_px = np.concatenate(outputs["log_px"])
+    if sentences:
+        tokens = int(np.concatenate(outputs["tokens"]).sum())
+        summary = {**_nll(log_px), "ppl": math.exp(-log_px.sum() / tokens), "tokens": tokens}
+    else:
+        summary = _likelihood_summary(log_px, examples.shape[1:])
     return {
-        **_likelihood_summary(np.concatenate(log_px), images.shape[1:]),
-        "elbo": float(np.concatenate(elbo).mean()),
+        **summary,
+        "elbo": float(np.concatenate(outputs["elbo"]).mean()),
         "num_samples": int(num_samples),
-        "num_examples": int(len(images)),
+        "num_examples": int(len(examples)),
         "seconds": time.perf_counter() - start,
     }
 

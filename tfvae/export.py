@@ -438,11 +438,19 @@ def export(
     tflite: bool = False,
     preprocessing: dict | None = None,
     metrics: dict | None = None,
+    dataset: str | None = None,
 ) -> Path:
     """SavedModel (+ ``tfvae.json``), optionally TFLite files and ``metrics`` (as ``metrics.json``) in
-    ``base_dir/version``, which appears only once all of them are written (``new_version``); returns that path."""
+    ``base_dir/version``, which appears only once all of them are written (``new_version``); returns that path.
+
+    ``dataset`` (what the model was trained on, e.g. ``"mnist"``) is recorded in ``tfvae.json``, so that
+    ``tfvae evaluate`` scores the export on that dataset's test split.
+    """
+    description = describe(model, preprocessing or default_preprocessing())
+    if dataset:
+        description["dataset"] = dataset
     with new_version(base_dir, version, metrics) as staging:
-        save(_Signatures(model), staging, describe(model, preprocessing or default_preprocessing()))
+        save(_Signatures(model), staging, description)
         if tflite:
             export_tflite(model, staging)
     return Path(base_dir) / str(int(version))

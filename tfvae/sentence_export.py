@@ -346,7 +346,7 @@ def export_sentence_model(
             "export with the vocabulary it was trained with"
         )
     version_directory(base_dir, version)  # refused before the model is traced
-    metadata = {**describe(model, vocabulary), "weights": weights}
+    metadata = {**describe(model, vocabulary), "weights": weights, "dataset": "text"}
     if weights == "float16":
         model = float16_weights(model)
     with new_version(base_dir, version, metrics) as staging:

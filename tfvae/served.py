@@ -87,6 +87,32 @@ class ExportedModel:
         )["x"]
 
 
+def copy_weights(targets, sources, where: str, fix: str) -> None:
+    """Assigns the variables ``sources`` to ``targets``, in order, each cast to its target's dtype.
+
+    Checks everything before assigning anything, so a refused copy leaves the
+    targets as they were.
+
+    Args:
+        targets, sources: lists of variables.
+        where: the source, for the messages.
+        fix: what the user should do, ending each message.
+
+    Raises:
+        ValueError: the lists differ in length or a shape differs (the message
+            names the first such variable).
+    """
+    if len(sources) != len(targets):
+        raise ValueError(f"{where} has {len(sources)} variables, the model {len(targets)}: {fix}")
+    for variable, value in zip(targets, sources):
+        if variable.shape != value.shape:
+            raise ValueError(
+                f"{where}: {value.name} has shape {value.shape}, the model's {variable.name} {variable.shape}: {fix}"
+            )
+    for variable, value in zip(targets, sources):
+        variable.assign(tf.cast(value, variable.dtype))  # a float16 export's weights (sentence_export.float16_weights)
+
+
 def rebuild(path: str | Path):
     """The ``tfvae.VAE`` (or ``SentenceVAE``) of an export, with its trained weights: for what needs the Python model.
 
@@ -96,7 +122,6 @@ def rebuild(path: str | Path):
     """
     from tfvae.model import VAE
     from tfvae.sentence import SentenceVAE
-    from tfvae.warm_start import copy_weights
 
     path = Path(path)
     if not is_export(path):

@@ -1,26 +1,13 @@
 """``tfvae evaluate|sample|export`` for a text run (a ``SentenceVAE``) or its export.
 
-``tfvae.cli`` hands a run directory here when its ``config.json`` says
-``"class": "SentenceVAE"``, and an export when its ``tfvae.json`` does.
+``tfvae.cli`` opens the command's run directory or export once
+(``tfvae.artifacts.open_artifact``, as ``args.artifact``) and hands text
+models here.
 """
 
 from pathlib import Path
 
 from tfvae import text
-
-
-def is_text_model(path) -> bool:
-    """Whether ``path`` is a text run directory or a sentence export."""
-    path = Path(path)
-    if (path / "config.json").exists():
-        from tfvae.runs import read_run_config
-
-        return read_run_config(path).get("class") == "SentenceVAE"
-    if (path / "tfvae.json").exists():
-        from tfvae.served import read_description
-
-        return read_description(path).get("class") == "SentenceVAE"
-    return False
 
 
 def _sentences(run_dir, split, data_dir, limit):
@@ -39,11 +26,10 @@ def _sentences(run_dir, split, data_dir, limit):
 def evaluate(args):
     """Importance-weighted NLL per sentence, perplexity, KL, mutual information; written as JSON."""
     from tfvae.evaluation import evaluate_sentences, format_text_table, write_results
-    from tfvae.runs import load_run, load_vocabulary
 
-    if (Path(args.run_dir) / "tfvae.json").exists():
+    if args.artifact.is_export:
         return _evaluate_export(args)
-    model, vocabulary = load_run(args.run_dir), load_vocabulary(args.run_dir)
+    model, vocabulary = args.artifact.model(), args.artifact.vocabulary()
     sentences = _sentences(args.run_dir, args.split, args.data_dir, args.limit)
     cut = vocabulary.count_cut(sentences)
     if cut:
@@ -84,20 +70,15 @@ def gaps(args):
     image decoder per sample). Returns the results; ``tfvae.cli.write_gaps`` writes them.
     """
     from tfvae.inference import inference_gaps
-    from tfvae.runs import load_run, load_vocabulary
-    from tfvae.served import is_export, rebuild
-    from tfvae.served import load_vocabulary as export_vocabulary
 
-    export = is_export(args.run_dir)
-    if export:
+    if args.artifact.is_export:
         if not args.data_dir:
             raise ValueError("the gaps of an exported text model need --data-dir (a directory of sentences)")
-        model, vocabulary = rebuild(args.run_dir), export_vocabulary(args.run_dir)
         data = text.load_text_dir(args.data_dir)
         sentences = {"test": data.test, "train": data.train, "validation": data.valid}[args.split]
     else:
-        model, vocabulary = load_run(args.run_dir), load_vocabulary(args.run_dir)
         sentences = _sentences(args.run_dir, args.split, args.data_dir, None)
+    model, vocabulary = args.artifact.model(), args.artifact.vocabulary()
     if model.latent_dim == 0:
         raise ValueError("a language model has no latent variable, so no inference gaps (its ELBO is log p(x))")
     limit = args.limit or GAPS_SENTENCES
@@ -121,47 +102,23 @@ def gaps(args):
 
 def _evaluate_export(args):
     """NLL and perplexity of an exported sentence VAE through its ``log_likelihood`` signature."""
-    import math
-
-    import numpy as np
-
-    from tfvae.backend import tf
-    from tfvae.evaluation import write_results
-    from tfvae.served import read_description
+    from tfvae.evaluation import evaluate_saved_model, write_results
 
     if not args.data_dir:
         raise ValueError("evaluating an exported text model needs --data-dir (a directory of sentences)")
     data = text.load_text_dir(args.data_dir)
     sentences = {"test": data.test, "train": data.train, "validation": data.valid}[args.split][: args.limit]
-    if read_description(args.run_dir)["model"]["latent_dim"] == 0:
+    if args.artifact.model_config["latent_dim"] == 0:
         args.num_samples = 1  # a language model's bound is exact
-    signature = tf.saved_model.load(str(args.run_dir)).signatures["log_likelihood"]
-    log_px, elbo, tokens = [], [], []
-    for start in range(0, len(sentences), args.batch_size):
-        out = signature(
-            sentences=tf.constant(sentences[start : start + args.batch_size]),
-            num_samples=tf.constant(args.num_samples, tf.int32),
-        )
-        log_px.append(out["log_px"].numpy())
-        elbo.append(out["elbo"].numpy())
-        tokens.append(out["tokens"].numpy())
-    log_px, elbo, total = np.concatenate(log_px), np.concatenate(elbo), int(np.concatenate(tokens).sum())
-    results = {
-        "nll": float(-log_px.mean()),
-        # The standard error of the mean over sentences, as for a run and for images.
-        "nll_stderr": float(log_px.std(ddof=1) / math.sqrt(len(log_px))) if len(log_px) > 1 else 0.0,
-        "ppl": math.exp(-log_px.sum() / total),
-        "elbo": float(elbo.mean()),
-        "tokens": total,
-        "num_samples": args.num_samples,
-        "num_examples": len(sentences),
-        "split": args.split,
-    }
+    results = evaluate_saved_model(
+        args.run_dir, sentences, num_samples=args.num_samples, batch_size=args.batch_size, verbose=0
+    )
+    results["split"] = args.split
     out = Path(args.out or "eval.json")  # never into a served version directory
     write_results(results, out, args.command_line)
     print(
         f"NLL (IWAE, K={args.num_samples})  {results['nll']:.2f} ± {results['nll_stderr']:.2f} nats/sentence\n"
-        f"perplexity            {results['ppl']:.2f} ({total} tokens, <eos> counted)\n"
+        f"perplexity            {results['ppl']:.2f} ({results['tokens']} tokens, <eos> counted)\n"
         f"negative ELBO         {-results['elbo']:.2f} nats\nwrote {out}"
     )
 
@@ -177,22 +134,16 @@ def sample(args):
     from tfvae import decoding as decoding_lib
     from tfvae.backend import tf
     from tfvae.cli import decoding_of
-    from tfvae.served import is_export, read_description, rebuild
-    from tfvae.served import load_vocabulary as export_vocabulary
 
     decoding = decoding_of(args)
-    if is_export(args.run_dir):
-        config, vocabulary = read_description(args.run_dir)["model"], export_vocabulary(args.run_dir)
-    else:
-        from tfvae.runs import load_run, load_vocabulary, read_run_config
-
-        config, vocabulary = read_run_config(args.run_dir)["model"], load_vocabulary(args.run_dir)
+    artifact = args.artifact
+    config, vocabulary = artifact.model_config, artifact.vocabulary()
     decoding_lib.check(decoding, config["vocab_size"], args.max_length)
     if args.homotopy and config["latent_dim"] == 0:
         raise ValueError("--homotopy needs a latent space: this is a language model (latent_dim 0)")
     ends = _homotopy_ids(vocabulary, args.homotopy) if args.homotopy else None
     title = f"sentences from the prior ({decoding.describe()}; seed {args.seed})"
-    if is_export(args.run_dir):
+    if artifact.is_export:
         signatures = tf.saved_model.load(str(args.run_dir)).signatures
         if "sample_with" in signatures:
             return _sample_with_signatures(signatures, args, decoding, title)
@@ -200,9 +151,7 @@ def sample(args):
             f"tfvae: note: {args.run_dir} was exported without the decoding signatures (sample_with, decode_with, "
             "homotopy); decoding with the model rebuilt from its weights (export the run again to add them)"
         )
-        model = rebuild(args.run_dir)
-    else:
-        model = load_run(args.run_dir)
+    model = artifact.model()
     max_length = args.max_length or model.max_length
     # One traced loop per request: eagerly, each word of each step is a Python iteration.
     sampled = tf.function(lambda: model.sample(args.n, args.seed, decoding=decoding, max_length=max_length))
@@ -239,9 +188,7 @@ def _sample_with_signatures(signatures, args, decoding, title):
         "seed": tf.constant(args.seed, tf.int32),
     }
     if not args.max_length:  # the model's own
-        from tfvae.served import read_description
-
-        settings["max_length"] = tf.constant(read_description(args.run_dir)["model"]["max_length"], tf.int32)
+        settings["max_length"] = tf.constant(args.artifact.model_config["max_length"], tf.int32)
     out = signatures["sample_with"](num_samples=tf.constant(args.n, tf.int32), **settings)
     _print(title, out["sentences"])
     if args.homotopy:
@@ -260,11 +207,11 @@ def _print(title, sentences):
 
 def export(args, version, metrics=None):
     """Writes the run's SavedModel with string signatures (``tfvae.sentence_export``) and ``metrics``."""
-    from tfvae.runs import load_run, load_vocabulary
     from tfvae.sentence_export import export_sentence_model
 
     if args.tflite:
         raise ValueError("--tflite is for image models; a sentence VAE exports a SavedModel only")
+    artifact = args.artifact
     return export_sentence_model(
-        load_run(args.run_dir), load_vocabulary(args.run_dir), args.out, version, weights=args.weights, metrics=metrics
+        artifact.model(), artifact.vocabulary(), args.out, version, weights=args.weights, metrics=metrics
     )

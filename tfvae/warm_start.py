@@ -12,9 +12,8 @@ changes: the objective and its KL weight, dropout, the seed. The KL weight
 from pathlib import Path
 
 from tfvae import text
-from tfvae.backend import tf
-from tfvae.served import is_export, rebuild
-from tfvae.served import load_vocabulary as export_vocabulary
+from tfvae.artifacts import open_artifact
+from tfvae.served import copy_weights
 
 # Model settings a warm start may change: they add no variable and leave what a weight means as it was.
 MAY_DIFFER = (
@@ -36,41 +35,11 @@ def source_model(path: str | Path):
     Raises:
         FileNotFoundError: ``path`` is neither a run directory nor an export.
     """
-    from tfvae.runs import load_run, load_run_settings, load_vocabulary  # tfvae.runs imports the models
-
-    path = Path(path)
-    if is_export(path):
-        return rebuild(path), export_vocabulary(path)
-    if (path / "config.json").exists():
-        text_run = load_run_settings(path).dataset == "text" and (path / text.VOCABULARY_FILE).exists()
-        return load_run(path), (load_vocabulary(path) if text_run else None)
-    raise FileNotFoundError(f"init_from: {path} is neither a run directory (config.json) nor an export")
-
-
-def copy_weights(targets, sources, where: str, fix: str) -> None:
-    """Assigns the variables ``sources`` to ``targets``, in order, each cast to its target's dtype.
-
-    Checks everything before assigning anything, so a refused copy leaves the
-    targets as they were.
-
-    Args:
-        targets, sources: lists of variables.
-        where: the source, for the messages.
-        fix: what the user should do, ending each message.
-
-    Raises:
-        ValueError: the lists differ in length or a shape differs (the message
-            names the first such variable).
-    """
-    if len(sources) != len(targets):
-        raise ValueError(f"{where} has {len(sources)} variables, the model {len(targets)}: {fix}")
-    for variable, value in zip(targets, sources):
-        if variable.shape != value.shape:
-            raise ValueError(
-                f"{where}: {value.name} has shape {value.shape}, the model's {variable.name} {variable.shape}: {fix}"
-            )
-    for variable, value in zip(targets, sources):
-        variable.assign(tf.cast(value, variable.dtype))  # a float16 export's weights (sentence_export.float16_weights)
+    try:
+        artifact = open_artifact(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"init_from: {path} is neither a run directory (config.json) nor an export") from None
+    return artifact.model(), artifact.vocabulary()
 
 
 def _learned(model):
