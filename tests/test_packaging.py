@@ -199,3 +199,33 @@ def test_the_version_is_written_once():
     assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "tfvae.__version__"}
     assert re.fullmatch(r"\d+\.\d+\.\d+([.-]?\w+)*", tfvae.__version__)
     assert f"## [{tfvae.__version__}]" in (REPO / "CHANGELOG.md").read_text()
+
+
+def _tfvae_imports():
+    """{module: the tfvae modules it imports, at the top or inside a function}, read from the source."""
+    import ast
+
+    package = REPO / "tfvae"
+    modules = {path.stem for path in package.glob("*.py")}
+    graph = {}
+    for name in modules:
+        found = set()
+        for node in ast.walk(ast.parse((package / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "tfvae":
+                parts = node.module.split(".")
+                found |= {parts[1]} if len(parts) > 1 else {alias.name for alias in node.names}
+            elif isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("tfvae.")}
+        graph[name] = (found & modules) - {name}
+    return graph
+
+
+def test_the_package_has_no_import_cycle():
+    """Modules import each other one way only (function-level imports count: they hide a cycle, not remove it)."""
+    graph = _tfvae_imports()
+
+    def reaches(start, target, seen):
+        return any(n == target or (n not in seen and reaches(n, target, seen | {n})) for n in graph[start])
+
+    cycles = sorted(name for name in graph if reaches(name, name, {name}))
+    assert not cycles, f"modules on an import cycle: {cycles}"

@@ -267,7 +267,8 @@ def test_bad_config_files_are_one_error_line(tmp_path, content, message, capsys)
 
 
 def test_every_config_in_configs_parses():
-    from tfvae.cli import build_parser, expand_config
+    from tfvae.cli import build_parser
+    from tfvae.options import expand_config
 
     parser = build_parser()
     paths = sorted((REPO / "configs").rglob("*.json"))  # configs/ptb/ and configs/hierarchy_levers/ too

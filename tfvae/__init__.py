@@ -16,6 +16,7 @@ __version__ = "0.2.0"  # the one place the version is written (pyproject.toml re
 
 # The public submodules, each imported on first use as ``tfvae.NAME``.
 _SUBMODULES = (
+    "artifacts",
     "backend",
     "callbacks",
     "cli",
@@ -40,6 +41,7 @@ _SUBMODULES = (
     "sentence_export",
     "served",
     "text",
+    "image_commands",
     "text_commands",
     "training",
     "validation",

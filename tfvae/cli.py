@@ -1,5 +1,10 @@
 """The ``tfvae`` command line: ``tfvae train|evaluate|sample|plot|export``.
 
+Here: each command's flags and its dispatch. ``tfvae train``'s flags are the
+rows of ``tfvae.options``; the other commands open their run directory or
+export once (``tfvae.artifacts.open_artifact``) and hand it to the handlers of
+its family, ``tfvae.image_commands`` or ``tfvae.text_commands``.
+
 Every command prints one ``tfvae: error: ...`` line and exits with status 2
 on bad flags or missing data, instead of a traceback.
 """
@@ -13,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tfvae import options
+from tfvae import image_commands, options
 
 # Flag types, shared with the train options.
 _positive_int, _likelihood_scale = options.positive_int, options.likelihood_scale
@@ -77,31 +82,6 @@ def _print_objective(metrics):
         print(f"test negative ELBO: {-test['elbo']:.2f} nats")
 
 
-def _load_split(artifact, split, data_dir, limit=None):
-    """The (images, labels, dataset name) of ``split``, prepared as at evaluation time for the artifact's model."""
-    from tfvae.data import load_dataset
-    from tfvae.training import evaluation_images, split_validation
-
-    if artifact.is_export:
-        if split != "test":
-            raise ValueError("an exported model is used with the test split only")
-        if not artifact.dataset_recorded:
-            print(f"tfvae: note: {artifact.path} records no dataset (exported by tfvae < 0.3): scoring MNIST")
-        data = load_dataset(artifact.dataset, data_dir)
-        images, labels = data.test_images, data.test_labels
-    else:
-        settings = artifact.settings()
-        data = load_dataset(settings.dataset, data_dir or settings.data_dir)
-        if split == "test":
-            images, labels = data.test_images, data.test_labels
-        else:
-            (train, valid) = split_validation(data.train_images, data.train_labels, settings.validation_size)
-            images, labels = train if split == "train" else valid
-    if limit:
-        images, labels = images[:limit], labels[:limit]
-    return evaluation_images(images, artifact.binarization()), labels, data.name
-
-
 def _add_evaluate(subparsers):
     p = subparsers.add_parser(
         "evaluate",
@@ -138,7 +118,7 @@ def _add_evaluate(subparsers):
         "--gaps",
         action="store_true",
         help="measure the approximation and amortization gaps by per-example stochastic VI "
-        f"(on the first {GAPS_LIMIT} examples unless --limit says otherwise)",
+        f"(on the first {image_commands.GAPS_LIMIT} examples unless --limit says otherwise)",
     )
     p.add_argument(
         "--svi-steps",
@@ -155,28 +135,16 @@ def _add_evaluate(subparsers):
     p.set_defaults(run=_run_evaluate)
 
 
-def _report(results, out, dataset, split, binarize, command):
-    """Adds what data was scored to ``results``, writes them (and ``command``) to ``out``, prints the table."""
-    from tfvae.evaluation import format_table, write_results
-    from tfvae.training import TEST_BINARIZATION_SEED
+def _commands(args):
+    """The module with the handlers of the artifact's family: ``text_commands`` or ``image_commands``."""
+    from tfvae import text_commands
 
-    results.update(
-        dataset=dataset,
-        split=split,
-        binarization="none" if binarize == "none" else f"fixed, seed {TEST_BINARIZATION_SEED}",
-    )
-    write_results(results, out, command)
-    print(format_table(results))
-    print(f"wrote {out}")
+    return text_commands if args.artifact.is_text else image_commands
 
 
 def _run_evaluate(args):
-    from tfvae import text_commands
-    from tfvae.data import one_hot
-    from tfvae.evaluation import IMAGE_SAMPLE_CHUNK, SENTENCE_SAMPLE_CHUNK, evaluate
+    from tfvae.evaluation import IMAGE_SAMPLE_CHUNK, SENTENCE_SAMPLE_CHUNK
 
-    artifact = args.artifact
-    text = artifact.is_text
     defaults = {
         "num_samples": (5000, 500),
         "batch_size": (100, 25),
@@ -186,54 +154,10 @@ def _run_evaluate(args):
     }
     for name, (image_default, text_default) in defaults.items():
         if getattr(args, name) is None:
-            setattr(args, name, text_default if text else image_default)
-    if text:
-        if args.gaps:
-            return write_gaps(args, text_commands.gaps(args))
-        return text_commands.evaluate(args)
+            setattr(args, name, text_default if args.artifact.is_text else image_default)
     if args.gaps:
-        return _run_gaps(args)
-    if artifact.is_export:
-        return _evaluate_saved_model(args)
-    model = artifact.model()
-    images, labels, dataset = _load_split(artifact, args.split, args.data_dir, args.limit)
-    conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
-    results = evaluate(
-        model,
-        images,
-        num_samples=args.num_samples,
-        batch_size=args.batch_size,
-        chunk_size=args.chunk_size,
-        seed=args.seed,
-        conditions=conditions,
-    )
-    out = Path(args.out or Path(args.run_dir) / "eval.json")
-    _report(results, out, dataset, args.split, artifact.binarization(), args.command_line)
-
-
-def _run_gaps(args):
-    """``tfvae evaluate --gaps``: the inference gaps (``tfvae.inference``) of a run or an export."""
-    from tfvae.data import one_hot
-    from tfvae.inference import inference_gaps
-
-    model = args.artifact.model()
-    limit = args.limit or GAPS_LIMIT
-    if not args.limit:
-        print(f"inference gaps on the first {limit} {args.split} examples (--limit to change)")
-    images, labels, _ = _load_split(args.artifact, args.split, args.data_dir, limit)
-    conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
-    results = inference_gaps(
-        model,
-        images,
-        conditions,
-        steps=args.svi_steps,
-        learning_rate=args.svi_learning_rate,
-        num_samples=args.num_samples,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        chunk_size=args.chunk_size,
-    )
-    write_gaps(args, results)
+        return write_gaps(args, _commands(args).gaps(args))
+    _commands(args).evaluate(args)
 
 
 def write_gaps(args, results):
@@ -248,27 +172,6 @@ def write_gaps(args, results):
     plot_refinement(results, out.with_suffix(".png"))
     print(format_gaps(results))
     print(f"wrote {out} and {out.with_suffix('.png')}")
-
-
-def _evaluate_saved_model(args):
-    """``tfvae evaluate`` on an exported model: data prepared as its ``tfvae.json`` says."""
-    from tfvae.evaluation import evaluate_saved_model
-
-    artifact = args.artifact
-    if artifact.model_config.get("condition_dim"):
-        raise ValueError("evaluating an exported conditional model is not supported; evaluate its run directory")
-    if args.split != "test":
-        raise ValueError("an exported model is evaluated on the test split only")
-    images, _, dataset = _load_split(artifact, "test", args.data_dir, args.limit)
-    results = evaluate_saved_model(artifact.path, images, num_samples=args.num_samples, batch_size=args.batch_size)
-    if len(artifact.model_config.get("latent_dims") or [0]) > 1:
-        # The signatures give totals; each layer's KL and active units need the model behind them.
-        from tfvae.evaluation import layer_diagnostics
-
-        results.update(layer_diagnostics(artifact.model(), images))
-    # Never write into a served version directory.
-    out = Path(args.out or "eval.json")
-    _report(results, out, dataset, "test", artifact.binarization(), args.command_line)
 
 
 def _add_sample(subparsers):
@@ -290,85 +193,8 @@ def _add_sample(subparsers):
         help="a text model: also print greedy sentences between these two sentences' posterior means",
     )
     p.add_argument("--steps", type=_positive_int, default=5, help="with --homotopy: points on the line")
-    _add_decoding(p)
-    p.set_defaults(run=_run_sample)
-
-
-def _add_decoding(p):
-    """The text decoding flags of ``tfvae sample`` (``tfvae.decoding``); None: the default's value."""
-    from tfvae.options import DECODING_STRATEGIES as STRATEGIES
-    from tfvae.options import DEFAULT_DECODING as DEFAULT
-
-    group = p.add_argument_group(
-        "text decoding", f"how a text model picks its words (default: {DEFAULT.describe()}; see docs/sentences.md)"
-    )
-    group.add_argument("--strategy", choices=STRATEGIES, default=None, help=f"(default {DEFAULT.strategy})")
-    group.add_argument(
-        "--temperature",
-        type=float,
-        default=None,
-        help=f"temperature, top_k, top_p: logits / T (default {DEFAULT.temperature:g})",
-    )
-    group.add_argument(
-        "--top-k", type=int, default=None, help=f"top_k: draw among the k most probable words (default {DEFAULT.top_k})"
-    )
-    group.add_argument(
-        "--top-p",
-        type=float,
-        default=None,
-        help=f"top_p: draw within the nucleus of probability p (default {DEFAULT.top_p:g})",
-    )
-    group.add_argument(
-        "--beam-width", type=int, default=None, help=f"beam: hypotheses kept (default {DEFAULT.beam_width})"
-    )
-    group.add_argument(
-        "--no-unk", dest="no_unk", action="store_true", default=None, help="never generate <unk> (the default)"
-    )
-    group.add_argument("--allow-unk", dest="no_unk", action="store_false", help="let <unk> be generated")
-    group.add_argument(
-        "--no-repeat-ngram",
-        type=int,
-        default=None,
-        help=f"never repeat an n-gram of this size within a sentence; 0: off (default {DEFAULT.no_repeat_ngram})",
-    )
-    group.add_argument(
-        "--max-length", type=int, default=None, help="words generated at most (default: the model's max_length)"
-    )
-
-
-def decoding_of(args):
-    """The ``tfvae.decoding.Decoding`` of ``tfvae sample``'s flags: each flag not given takes ``DEFAULT``'s value."""
-    from tfvae.options import DEFAULT_DECODING as DEFAULT
-
-    given = {field: getattr(args, field) for field in DEFAULT._fields if getattr(args, field, None) is not None}
-    return DEFAULT._replace(**given)
-
-
-def _run_sample(args):
-    from tfvae import text_commands
-    from tfvae.data import one_hot
-    from tfvae.plots import plot_samples
-    from tfvae.served import load_model
-
-    if args.artifact.is_text:
-        if args.label is not None:
-            raise ValueError("--label is for conditional image models")
-        args.n = args.n or 10
-        return text_commands.sample(args)
-    args.n = args.n or 64
-    if args.homotopy:
-        raise ValueError("--homotopy is for text models")
-
-    model = load_model(args.run_dir)
-    condition = None
-    if model.condition_dim:
-        if args.label is None or not 0 <= args.label < model.condition_dim:
-            raise ValueError(f"this model is conditional: pass --label in [0, {model.condition_dim})")
-        condition = one_hot(args.label, model.condition_dim)
-    elif args.label is not None:
-        raise ValueError("--label is for conditional models (trained with --conditional); this one is not")
-    plot_samples(model, args.out, n=args.n, seed=args.seed, condition=condition)
-    print(f"wrote {args.out}")
+    options.add_decoding_arguments(p)
+    p.set_defaults(run=lambda args: _commands(args).sample(args))
 
 
 PLOT_KINDS = ("reconstructions", "latent", "manifold", "traversal", "interpolation", "curves")
@@ -393,36 +219,11 @@ def _add_plot(subparsers):
 
 
 def _run_plot(args):
-    from tfvae import plots
-    from tfvae.served import load_model
-
-    out = args.out or f"{args.kind}.png"
     if args.kind != "curves" and args.artifact.is_text:
         raise ValueError(
             f"--kind {args.kind} draws images; for a text model use --kind curves, and 'tfvae sample' for sentences"
         )
-    if args.kind == "curves":
-        if args.artifact.is_export:
-            raise ValueError("an export keeps no training history: plot the curves of its run directory")
-        plots.plot_curves(plots.read_history(Path(args.run_dir) / "history.csv"), out)
-    else:
-        model = load_model(args.run_dir)
-        if args.kind == "manifold":
-            plots.plot_manifold(model, out)
-        else:
-            from tfvae.data import one_hot
-
-            images, labels, _ = _load_split(args.artifact, "test", args.data_dir, args.num_points)
-            conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
-            if args.kind == "reconstructions":
-                plots.plot_reconstructions(model, images, out, conditions=conditions)
-            elif args.kind == "latent":
-                plots.plot_latent_space(model, images, labels, out, conditions=conditions)
-            elif args.kind == "traversal":
-                plots.plot_traversal(model, out, image=images[0])
-            else:
-                plots.plot_interpolation(model, images[0], images[1], out)
-    print(f"wrote {out}")
+    image_commands.plot(args)
 
 
 def _add_export(subparsers):
@@ -450,15 +251,12 @@ def _add_export(subparsers):
 
 
 def _run_export(args):
-    from tfvae.export import default_preprocessing, export, next_version
+    from tfvae.export import next_version
     from tfvae.ownership import owned
     from tfvae.runs import evaluation_records
 
-    artifact = args.artifact
-    if artifact.is_export:
+    if args.artifact.is_export:
         raise ValueError(f"{args.run_dir} is already an export; 'tfvae export' reads a run directory")
-    base = Path(args.out)
-    settings = artifact.settings()
     # The run's numbers travel with the model, in the version directory before it appears.
     metrics = {}
     for name in ("metrics.json", "eval.json"):
@@ -466,27 +264,8 @@ def _run_export(args):
         if source.exists():
             metrics[name.removesuffix(".json")] = json.loads(source.read_text())
     metrics["evaluations"] = evaluation_records(args.run_dir)  # every published number, with its command
-    from tfvae import text_commands
-
-    with owned(base, "export"):  # the version is chosen and written by one process at a time
-        version = args.version or next_version(base)
-        if artifact.is_text:
-            path = text_commands.export(args, version, metrics)
-        else:
-            if args.weights != "float32":
-                raise ValueError(
-                    "--weights float16 is for text models; an image model's half-size file is --tflite's "
-                    "vae_fp16.tflite"
-                )
-            path = export(
-                artifact.model(),
-                base,
-                version,
-                tflite=args.tflite,
-                preprocessing=default_preprocessing(settings.binarize),
-                metrics=metrics,
-                dataset=settings.dataset,
-            )
+    with owned(Path(args.out), "export"):  # the version is chosen and written by one process at a time
+        path = _commands(args).export(args, args.version or next_version(args.out), metrics)
     print(f"wrote {path}")
 
 
@@ -505,47 +284,8 @@ def build_parser():
     return parser
 
 
-def expand_config(argv, parser):
-    """``tfvae train --config FILE.json ...``: the file's flags inserted before the others.
-
-    The file is a JSON object whose keys are ``train`` flags (``latent-dim`` or
-    ``latent_dim``); ``true`` turns a switch on, ``null``/``false`` leave a
-    flag out, a list gives several values. Flags typed on the command line come
-    later, so they win; every value goes through the flag's own checks.
-    """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "train":
-        return argv
-    path, rest = None, []
-    for i, token in enumerate(argv):
-        if token == "--config" and i + 1 < len(argv):
-            path = argv[i + 1]
-        elif token.startswith("--config="):
-            path = token.split("=", 1)[1]
-    if path is None:
-        return argv
-    try:
-        config = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        parser.error(f"--config {path}: cannot read a JSON object ({error})")
-    if not isinstance(config, dict):
-        parser.error(f"--config {path}: expected a JSON object of flags, got {type(config).__name__}")
-    train_parser = parser._subparsers._group_actions[0].choices["train"]
-    known = {option for action in train_parser._actions for option in action.option_strings}
-    unknown = [key for key in config if "--" + key.replace("_", "-") not in known or key == "config"]
-    if unknown:
-        parser.error(f"--config {path}: unknown flags {', '.join(map(repr, unknown))}")
-    for key, value in config.items():
-        flag = "--" + key.replace("_", "-")
-        if value is None or value is False:
-            continue
-        rest += [flag] if value is True else [flag, *map(str, value if isinstance(value, list) else [value])]
-    return [argv[0], *rest, *argv[1:]]
-
-
 MAX_SEED = options.MAX_SEED
 MAX_IMAGES = 10_000  # one PNG grid (100 x 100 images)
-GAPS_LIMIT = 500  # examples for --gaps by default: per-example VI costs ~steps/2 evaluations of the same images
 # The range of every numeric flag, by its argparse dest: (low, high, low_open, high_open);
 # None: unbounded. Floats must also be finite. The train flags' come from their option rows;
 # tests/test_bad_inputs.py checks that every numeric flag of every command is listed here.
@@ -643,7 +383,7 @@ def main(argv=None):
     the disk filled up, a TensorFlow error); 130: interrupted.
     """
     parser = build_parser()
-    args = parser.parse_args(expand_config(argv, parser))
+    args = parser.parse_args(options.expand_config(argv, parser))
     args.command_line = shlex.join(["tfvae", *map(str, sys.argv[1:] if argv is None else argv)])  # for results files
     try:
         check_flags(args)  # before TensorFlow loads: bad flags fail at once

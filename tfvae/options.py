@@ -16,6 +16,10 @@ constructors' arguments alike.
 The library's name tuples (likelihoods, priors, objectives, ...) are defined
 here once; the modules that implement them import them.
 
+Also here, because they are flags too: ``tfvae sample``'s text decoding
+settings and flags (``Decoding``, ``add_decoding_arguments``, ``decoding_of``)
+and ``tfvae train --config FILE.json`` (``expand_config``).
+
 Families: ``"image"`` (a ``VAE`` argument), ``"text"`` (a ``SentenceVAE``
 argument), ``"train"`` (a ``TrainSettings`` field) and ``"command"`` (a flag of
 the command itself, such as ``--out``, that is no setting).
@@ -23,7 +27,10 @@ the command itself, such as ``--out``, that is no setting).
 
 import argparse
 import dataclasses
+import json
 import math
+import sys
+from pathlib import Path
 from typing import NamedTuple
 
 # The variants each library module implements, by the name the user passes.
@@ -1017,3 +1024,89 @@ def check_rules(values: dict, family: str, style: str = "argument") -> None:
     for rule in RULES:
         if v.kind in rule.kinds and rule.broken(v):
             raise ValueError(rule.message(v))
+
+
+def add_decoding_arguments(p):
+    """The text decoding flags of ``tfvae sample`` (``tfvae.decoding``); None: the default's value."""
+    STRATEGIES, DEFAULT = DECODING_STRATEGIES, DEFAULT_DECODING  # noqa: N806 (short names in the help texts)
+    group = p.add_argument_group(
+        "text decoding", f"how a text model picks its words (default: {DEFAULT.describe()}; see docs/sentences.md)"
+    )
+    group.add_argument("--strategy", choices=STRATEGIES, default=None, help=f"(default {DEFAULT.strategy})")
+    group.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help=f"temperature, top_k, top_p: logits / T (default {DEFAULT.temperature:g})",
+    )
+    group.add_argument(
+        "--top-k", type=int, default=None, help=f"top_k: draw among the k most probable words (default {DEFAULT.top_k})"
+    )
+    group.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        help=f"top_p: draw within the nucleus of probability p (default {DEFAULT.top_p:g})",
+    )
+    group.add_argument(
+        "--beam-width", type=int, default=None, help=f"beam: hypotheses kept (default {DEFAULT.beam_width})"
+    )
+    group.add_argument(
+        "--no-unk", dest="no_unk", action="store_true", default=None, help="never generate <unk> (the default)"
+    )
+    group.add_argument("--allow-unk", dest="no_unk", action="store_false", help="let <unk> be generated")
+    group.add_argument(
+        "--no-repeat-ngram",
+        type=int,
+        default=None,
+        help=f"never repeat an n-gram of this size within a sentence; 0: off (default {DEFAULT.no_repeat_ngram})",
+    )
+    group.add_argument(
+        "--max-length", type=int, default=None, help="words generated at most (default: the model's max_length)"
+    )
+
+
+def decoding_of(args):
+    """The ``tfvae.decoding.Decoding`` of ``tfvae sample``'s flags: each flag not given takes ``DEFAULT``'s value."""
+    given = {
+        field: getattr(args, field) for field in DEFAULT_DECODING._fields if getattr(args, field, None) is not None
+    }
+    return DEFAULT_DECODING._replace(**given)
+
+
+def expand_config(argv, parser):
+    """``tfvae train --config FILE.json ...``: the file's flags inserted before the others.
+
+    The file is a JSON object whose keys are ``train`` flags (``latent-dim`` or
+    ``latent_dim``); ``true`` turns a switch on, ``null``/``false`` leave a
+    flag out, a list gives several values. Flags typed on the command line come
+    later, so they win; every value goes through the flag's own checks.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "train":
+        return argv
+    path, rest = None, []
+    for i, token in enumerate(argv):
+        if token == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif token.startswith("--config="):
+            path = token.split("=", 1)[1]
+    if path is None:
+        return argv
+    try:
+        config = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        parser.error(f"--config {path}: cannot read a JSON object ({error})")
+    if not isinstance(config, dict):
+        parser.error(f"--config {path}: expected a JSON object of flags, got {type(config).__name__}")
+    train_parser = parser._subparsers._group_actions[0].choices["train"]
+    known = {option for action in train_parser._actions for option in action.option_strings}
+    unknown = [key for key in config if "--" + key.replace("_", "-") not in known or key == "config"]
+    if unknown:
+        parser.error(f"--config {path}: unknown flags {', '.join(map(repr, unknown))}")
+    for key, value in config.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None or value is False:
+            continue
+        rest += [flag] if value is True else [flag, *map(str, value if isinstance(value, list) else [value])]
+    return [argv[0], *rest, *argv[1:]]

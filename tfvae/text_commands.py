@@ -55,6 +55,8 @@ def evaluate(args):
     print(f"wrote {out}")
 
 
+DEFAULT_SAMPLES = 10  # sentences printed by tfvae sample
+
 # Sentences for --gaps by default, and the samples of its ELBOs: the sentence decoder's logits of one
 # sample of a batch of 25 are ~40 MB, and the ELBO of a batch is computed in one go.
 GAPS_SENTENCES = 200
@@ -133,8 +135,11 @@ def sample(args):
     """
     from tfvae import decoding as decoding_lib
     from tfvae.backend import tf
-    from tfvae.cli import decoding_of
+    from tfvae.options import decoding_of
 
+    if args.label is not None:
+        raise ValueError("--label is for conditional image models")
+    args.n = args.n or DEFAULT_SAMPLES
     decoding = decoding_of(args)
     artifact = args.artifact
     config, vocabulary = artifact.model_config, artifact.vocabulary()

@@ -5,10 +5,6 @@
 sentences, or a TFDS text dataset by ``tfds_name``) trains a
 ``tfvae.sentence.SentenceVAE`` through the same loop, with the text settings
 of ``TrainSettings``.
-
-The run-directory names that lived here (``TrainSettings``, ``load_run``,
-``read_run_config``, ...) are re-exported from ``tfvae.runs`` so that older
-imports keep working.
 """
 
 import contextlib
@@ -44,11 +40,8 @@ from tfvae.objectives import objective_key, objective_name
 from tfvae.optimization import check_optimizer_settings, make_optimizer
 from tfvae.options import STRATEGIES  # defined once, with the options
 from tfvae.ownership import owned
-from tfvae.runs import (  # noqa: F401  (re-exported: the names' home before tfvae.runs)
-    MODEL_CLASSES,
-    RUN_FILES,
+from tfvae.runs import (
     RUN_FORMAT,
-    RUNTIME_SETTINGS,
     TEXT_DATASET,
     TrainSettings,
     best_so_far,
@@ -57,10 +50,7 @@ from tfvae.runs import (  # noqa: F401  (re-exported: the names' home before tfv
     history_length,
     history_seconds,
     load_run,
-    load_run_settings,
-    load_vocabulary,
     read_metrics,
-    read_run_config,
     remove_run,
     run_state,
 )
