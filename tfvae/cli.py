@@ -77,31 +77,42 @@ def _print_objective(metrics):
         print(f"test negative ELBO: {-test['elbo']:.2f} nats")
 
 
-def _load_split(run_dir, split, data_dir, limit=None):
-    """The (images, labels) of ``split``, prepared as at evaluation time for the run's (or export's) model."""
-    from tfvae.data import load_dataset
-    from tfvae.runs import load_run_settings
+def _load_split(run_dir, split, data_dir, limit=None, data=None):
+    """The (images, labels) of ``split``, prepared as at evaluation time for the run's (or export's) model.
+
+    ``data`` replaces the path of a run's own data (the same data, moved); ``data_dir`` a named dataset's folder.
+    """
     from tfvae.served import is_export, read_description
-    from tfvae.training import evaluation_images, split_validation
+    from tfvae.training import evaluation_images, load_images, train_and_validation
 
     if is_export(run_dir):
-        description = read_description(run_dir)
         if split != "test":
             raise ValueError("an exported model is used with the test split only")
-        binarize = description["preprocessing"].get("training_binarization", "dynamic")
-        data = load_dataset("mnist", data_dir)
-        images, labels = data.test_images[:limit], data.test_labels[:limit]
+        settings, binarize = _export_data_settings(read_description(run_dir))
+        dataset = load_images(settings, data, data_dir)
+        images, labels = dataset.test_images[:limit], dataset.test_labels[:limit]
         return evaluation_images(images, binarize), labels, None
+    from tfvae.runs import load_run_settings
+
     settings = load_run_settings(run_dir)
-    data = load_dataset(settings.dataset, data_dir or settings.data_dir)
+    dataset = load_images(settings, data, data_dir)
     if split == "test":
-        images, labels = data.test_images, data.test_labels
+        images, labels = dataset.test_images, dataset.test_labels
     else:
-        (train, valid) = split_validation(data.train_images, data.train_labels, settings.validation_size)
+        (train, valid) = train_and_validation(dataset, settings.validation_size)
         images, labels = train if split == "train" else valid
     if limit:
         images, labels = images[:limit], labels[:limit]
     return evaluation_images(images, settings.binarize), labels, settings
+
+
+def _export_data_settings(description):
+    """``(settings, binarize)``: the ``TrainSettings`` that find an export's data again (its ``tfvae.json``'s
+    ``preprocessing.data``; MNIST when it has none), and its training binarisation."""
+    from tfvae.runs import TrainSettings
+
+    preprocessing = description["preprocessing"]
+    return TrainSettings(**preprocessing.get("data", {})), preprocessing.get("training_binarization", "dynamic")
 
 
 def _add_evaluate(subparsers):
@@ -130,6 +141,7 @@ def _add_evaluate(subparsers):
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
     p.add_argument("--data-dir", default=None, help="override the run's data directory")
+    p.add_argument("--data", default=None, metavar="PATH", help="override the path of the run's own data (moved)")
     p.add_argument(
         "--out",
         default=None,
@@ -199,7 +211,7 @@ def _run_evaluate(args):
     if is_export(args.run_dir):
         return _evaluate_saved_model(args)
     model = load_run(args.run_dir)
-    images, labels, settings = _load_split(args.run_dir, args.split, args.data_dir, args.limit)
+    images, labels, settings = _load_split(args.run_dir, args.split, args.data_dir, args.limit, args.data)
     conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
     results = evaluate(
         model,
@@ -226,7 +238,7 @@ def _run_gaps(args):
     limit = args.limit or GAPS_LIMIT
     if not args.limit:
         print(f"inference gaps on the first {limit} {args.split} examples (--limit to change)")
-    images, labels, _ = _load_split(args.run_dir, args.split, args.data_dir, limit)
+    images, labels, _ = _load_split(args.run_dir, args.split, args.data_dir, limit, args.data)
     conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
     results = inference_gaps(
         model,
@@ -259,10 +271,9 @@ def write_gaps(args, results):
 
 def _evaluate_saved_model(args):
     """``tfvae evaluate`` on an exported model: data prepared as its ``tfvae.json`` says."""
-    from tfvae.data import load_dataset
     from tfvae.evaluation import evaluate_saved_model
     from tfvae.served import read_description
-    from tfvae.training import evaluation_images
+    from tfvae.training import evaluation_images, load_images
 
     path = Path(args.run_dir)
     description = read_description(path)
@@ -270,8 +281,8 @@ def _evaluate_saved_model(args):
         raise ValueError("evaluating an exported conditional model is not supported; evaluate its run directory")
     if args.split != "test":
         raise ValueError("an exported model is evaluated on the test split only")
-    binarize = description["preprocessing"].get("training_binarization", "dynamic")
-    data = load_dataset("mnist", args.data_dir)
+    settings, binarize = _export_data_settings(description)
+    data = load_images(settings, args.data, args.data_dir)
     images = evaluation_images(data.test_images[: args.limit], binarize)
     results = evaluate_saved_model(path, images, num_samples=args.num_samples, batch_size=args.batch_size)
     if len(description["model"].get("latent_dims") or [0]) > 1:
@@ -401,6 +412,7 @@ def _add_plot(subparsers):
     p.add_argument("--kind", choices=PLOT_KINDS, required=True, help="which picture")
     p.add_argument("--out", default=None, help="PNG file to write (default KIND.png)")
     p.add_argument("--data-dir", default=None, help="override the run's data directory")
+    p.add_argument("--data", default=None, metavar="PATH", help="override the path of the run's own data (moved)")
     p.add_argument("--num-points", type=_positive_int, default=5000, help="test examples in the latent scatter")
     p.set_defaults(run=_run_plot)
 
@@ -425,7 +437,7 @@ def _run_plot(args):
         else:
             from tfvae.data import one_hot
 
-            images, labels, _ = _load_split(args.run_dir, "test", args.data_dir, args.num_points)
+            images, labels, _ = _load_split(args.run_dir, "test", args.data_dir, args.num_points, args.data)
             conditions = one_hot(labels, model.condition_dim) if model.condition_dim else None
             if args.kind == "reconstructions":
                 plots.plot_reconstructions(model, images, out, conditions=conditions)
@@ -493,10 +505,20 @@ def _run_export(args):
                 base,
                 version,
                 tflite=args.tflite,
-                preprocessing=default_preprocessing(settings.binarize),
+                preprocessing=default_preprocessing(settings.binarize, _own_data_record(settings)),
                 metrics=metrics,
             )
     print(f"wrote {path}")
+
+
+def _own_data_record(settings):
+    """What finds a run's own data and its test split again, for an export's ``tfvae.json`` (``None``: MNIST)."""
+    from tfvae.options import OWN_DATASETS
+
+    if settings.dataset not in OWN_DATASETS:
+        return None
+    names = ("dataset", "data", "image_size", "seed", "validation_size")
+    return {name: getattr(settings, name) for name in names}
 
 
 def build_parser():
@@ -611,6 +633,8 @@ def check_flags(args):
     resuming = out and (Path(out) / "backup").is_dir()  # the run's own backup, not the source, is read then
     if args.command == "train" and init_from and not Path(init_from).is_dir() and not resuming:
         raise ValueError(f"--init-from {init_from}: no such run directory or export")
+    if args.command == "train" and args.data and args.dataset == "mnist":
+        args.dataset = options.data_kind(args.data)  # --data replaces the default dataset by its kind
     if args.command == "train":
         # The rules over several flags are the option table's, the same that the constructors apply.
         values = {option.name: getattr(args, option.dest) for option in options.OPTIONS}

@@ -49,6 +49,9 @@ class ImageDataset:
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
+    # A validation split of its own (a user's data, tfvae.own_data); None: held out of the training split.
+    valid_images: np.ndarray | None = None
+    valid_labels: np.ndarray | None = None
 
     @property
     def data_shape(self):
