@@ -132,14 +132,24 @@ def test_an_npy_array_trains_and_evaluates(digits, tmp_path, capsys):
     assert json.loads((run / "eval.json").read_text())["num_examples"] == 10
 
 
-def test_an_npz_of_vectors_with_named_splits(tmp_path):
+def test_an_npz_of_vectors_with_named_splits_trains_an_mlp(tmp_path, capsys):
     from tfvae.own_data import load_own_data
 
     rng = np.random.default_rng(0)
     path = tmp_path / "vectors.npz"
-    np.savez(path, train=rng.random((40, 6)).astype(np.float32), test=rng.random((7, 6)).astype(np.float32))
+    np.savez(path, train=rng.random((100, 6)).astype(np.float32), test=rng.random((7, 6)).astype(np.float32))
     data = load_own_data(path, validation_size=2)
     assert data.data_shape == (6,) and len(data.test_images) == 7 and len(data.valid_images) == 2
+
+    run = tmp_path / "run"
+    normal = ["--likelihood", "normal", "--likelihood-scale", "global", "--binarize", "none"]
+    status, _, err = _main(["train", "--data", path, "--out", run, *FAST, *normal], capsys)
+    assert status == 0, err
+    assert json.loads((run / "config.json").read_text())["model"]["data_shape"] == [6]
+    status, _, err = _main(["evaluate", run, "-k", "3"], capsys)
+    assert status == 0 and json.loads((run / "eval.json").read_text())["num_examples"] == 7, err
+    status, _, err = _main(["sample", run, "--out", tmp_path / "s.png"], capsys)
+    assert status == 2 and "vectors of 6 values" in err and not (tmp_path / "s.png").exists()
 
 
 def _bad_cases(tmp_path, digits):

@@ -384,6 +384,7 @@ def _run_sample(args):
         raise ValueError("--homotopy is for text models")
 
     model = load_model(args.run_dir)
+    _check_pictures(model, "sample")
     condition = None
     if model.condition_dim:
         if args.label is None or not 0 <= args.label < model.condition_dim:
@@ -393,6 +394,15 @@ def _run_sample(args):
         raise ValueError("--label is for conditional models (trained with --conditional); this one is not")
     plot_samples(model, args.out, n=args.n, seed=args.seed, condition=condition)
     print(f"wrote {args.out}")
+
+
+def _check_pictures(model, command):
+    """Raises ``ValueError`` if ``model``'s examples are vectors (an ``[N, D]`` array): no images to draw."""
+    if len(model.data_shape) != 3:
+        raise ValueError(
+            f"tfvae {command} draws images; this model's examples are vectors of {model.data_shape[0]} values "
+            "(use tfvae evaluate, or the export's signatures)"
+        )
 
 
 PLOT_KINDS = ("reconstructions", "latent", "manifold", "traversal", "interpolation", "curves")
@@ -432,6 +442,7 @@ def _run_plot(args):
         plots.plot_curves(plots.read_history(Path(args.run_dir) / "history.csv"), out)
     else:
         model = load_model(args.run_dir)
+        _check_pictures(model, f"plot --kind {args.kind}")
         if args.kind == "manifold":
             plots.plot_manifold(model, out)
         else:

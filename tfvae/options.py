@@ -855,7 +855,8 @@ RULES = (
         _IMAGES,
         lambda v: v["image_size"] is not None and v["dataset"] != "images",
         lambda v: (
-            f"{v.name('image_size')} resizes a folder of images ({v.show('dataset', 'images')}), not {v.show('dataset')}"
+            f"{v.name('image_size')} resizes a folder of images ({v.show('dataset', 'images')}), "
+            f"not {v.show('dataset')}"
         ),
         {"image_size": [8, 8]},
     ),

@@ -479,7 +479,10 @@ def _prepare_images(settings, dataset, model_config, global_batch):
         ),
         valid_data=valid_data,
         final_metrics=final_metrics,
-        image_logger=lambda log_dir: ImageLogger(
+        # Vectors (an [N, D] array of the user's) have no picture to log.
+        image_logger=None
+        if len(data.data_shape) != 3
+        else lambda log_dir: ImageLogger(
             log_dir,
             evaluation_images(source_x[:8], settings.binarize),
             every=settings.image_every,
