@@ -32,6 +32,7 @@ _SUBMODULES = (
     "objectives",
     "optimization",
     "options",
+    "own_data",
     "ownership",
     "plots",
     "priors",
