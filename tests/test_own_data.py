@@ -100,9 +100,10 @@ def test_a_flat_colour_folder_is_split_with_the_seed_and_resized(digits, tmp_pat
     (train_x, _), _ = digits
     _write_pngs(folder, train_x[:100], mode="RGB")
     Image.fromarray(np.zeros((32, 32), np.uint8)).convert("RGB").save(folder / "9999.png")  # another size
+    Image.fromarray(train_x[100]).convert("RGB").save(folder / "9998.jpg")  # a JPEG among the PNGs
     data = load_own_data(folder, "images", image_size=[16], seed=3)
     assert data.data_shape == (16, 16, 3) and data.train_images.dtype == np.uint8
-    assert (len(data.train_images), len(data.valid_images), len(data.test_images)) == (82, 9, 10)
+    assert (len(data.train_images), len(data.valid_images), len(data.test_images)) == (83, 9, 10)
     again = load_own_data(folder, "images", image_size=[16], seed=3)
     assert np.array_equal(again.test_images, data.test_images)
     assert not np.array_equal(load_own_data(folder, "images", image_size=[16], seed=4).test_images, data.test_images)

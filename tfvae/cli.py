@@ -101,6 +101,8 @@ def _load_split(run_dir, split, data_dir, limit=None, data=None):
     else:
         (train, valid) = train_and_validation(dataset, settings.validation_size)
         images, labels = train if split == "train" else valid
+    if not len(images):
+        raise ValueError(f"{run_dir} has no {split} examples (its data held too few to hold some out)")
     if limit:
         images, labels = images[:limit], labels[:limit]
     return evaluation_images(images, settings.binarize), labels, settings

@@ -830,6 +830,16 @@ RULES = (
     Rule(("dataset",), _TEXTS, _wrong_kind, _wrong_kind_message, {"latent_dims": [4, 2]}),
     Rule(("dataset",), _IMAGES, _wrong_kind, _wrong_kind_message, {"word_dropout": 0.3}),
     Rule(
+        ("data_dir", "dataset"),
+        _IMAGES,
+        lambda v: v["dataset"] in OWN_DATASETS and v["data_dir"] is not None,
+        lambda v: (
+            f"{v.name('data_dir')} is the folder of a named dataset; {v.show('dataset')} is read from "
+            f"{v.name('data')} alone: leave {v.name('data_dir')} out"
+        ),
+        {"dataset": "images", "data_dir": "folder"},
+    ),
+    Rule(
         ("dataset", "data"),
         _IMAGES,
         lambda v: (v["dataset"] in OWN_DATASETS) != bool(v["data"]),
