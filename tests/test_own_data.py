@@ -224,3 +224,10 @@ def test_bad_data_is_one_line_and_writes_nothing(case, digits, tmp_path, capsys)
     for word in words:
         assert word in lines[0], (word, lines[0])
     assert not run.exists()
+
+
+def test_a_folder_of_images_given_as_data_dir_points_to_data(split_folder, tmp_path, capsys):
+    run = tmp_path / "run"
+    status, _, err = _main(["train", "--data-dir", split_folder, "--out", run, *FAST], capsys)
+    assert status == 2 and err.count("\n") == 1 and f"use --data {split_folder}" in err, err
+    assert not run.exists() or not any(run.iterdir())
