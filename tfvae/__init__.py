@@ -33,6 +33,7 @@ _SUBMODULES = (
     "objectives",
     "optimization",
     "options",
+    "own_data",
     "ownership",
     "plots",
     "priors",

@@ -67,6 +67,16 @@ class Artifact:
 
         return load_run_settings(self.path)
 
+    def data_settings(self):
+        """The ``TrainSettings`` (``tfvae.runs``) that find the model's data again: a run's own settings; for an
+        export, its ``tfvae.json``'s ``preprocessing.data`` (a user's own data, ``tfvae.own_data``) or its dataset."""
+        if not self.is_export:
+            return self.settings()
+        from tfvae.runs import TrainSettings
+
+        own = self.description.get("preprocessing", {}).get("data")
+        return TrainSettings(**own) if own else TrainSettings(dataset=self.dataset)
+
     def binarization(self) -> str:
         """How training images were binarised (``"dynamic"``, ``"fixed"``, ``"none"``): test images are prepared so."""
         if self.is_export:

@@ -108,6 +108,7 @@ def _add_evaluate(subparsers):
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
     p.add_argument("--data-dir", default=None, help="override the run's data directory")
+    p.add_argument("--data", default=None, metavar="PATH", help="override the path of the run's own data (moved)")
     p.add_argument(
         "--out",
         default=None,
@@ -155,6 +156,8 @@ def _run_evaluate(args):
     for name, (image_default, text_default) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, text_default if args.artifact.is_text else image_default)
+    if args.data and args.artifact.is_text:
+        raise ValueError("--data is for a run on your own images or arrays; a text run's data is --data-dir")
     if args.gaps:
         return write_gaps(args, _commands(args).gaps(args))
     _commands(args).evaluate(args)
@@ -214,6 +217,7 @@ def _add_plot(subparsers):
     p.add_argument("--kind", choices=PLOT_KINDS, required=True, help="which picture")
     p.add_argument("--out", default=None, help="PNG file to write (default KIND.png)")
     p.add_argument("--data-dir", default=None, help="override the run's data directory")
+    p.add_argument("--data", default=None, metavar="PATH", help="override the path of the run's own data (moved)")
     p.add_argument("--num-points", type=_positive_int, default=5000, help="test examples in the latent scatter")
     p.set_defaults(run=_run_plot)
 
@@ -342,6 +346,8 @@ def check_flags(args):
     resuming = out and (Path(out) / "backup").is_dir()  # the run's own backup, not the source, is read then
     if args.command == "train" and init_from and not Path(init_from).is_dir() and not resuming:
         raise ValueError(f"--init-from {init_from}: no such run directory or export")
+    if args.command == "train" and args.data and args.dataset == "mnist":
+        args.dataset = options.data_kind(args.data)  # --data replaces the default dataset by its kind
     if args.command == "train":
         # The rules over several flags are the option table's, the same that the constructors apply.
         values = {option.name: getattr(args, option.dest) for option in options.OPTIONS}

@@ -49,6 +49,9 @@ class ImageDataset:
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
+    # A validation split of its own (a user's data, tfvae.own_data); None: held out of the training split.
+    valid_images: np.ndarray | None = None
+    valid_labels: np.ndarray | None = None
 
     @property
     def data_shape(self):
@@ -93,7 +96,9 @@ def _find_idx(data_dir, stem):
     candidates = [data_dir / (stem + ".gz"), data_dir / stem]
     found = next((p for p in candidates if p.exists()), None)
     if found is None:
-        raise DataError(f"{candidates[0]}: missing (looked for {stem}[.gz] in {data_dir})")
+        own = any(p.suffix.lower() in (".png", ".jpg", ".jpeg") or p.is_dir() for p in data_dir.iterdir())
+        hint = f"; for a folder of your own images use --data {data_dir}" if own else ""
+        raise DataError(f"{candidates[0]}: missing (looked for {stem}[.gz] in {data_dir}){hint}")
     return found
 
 

@@ -316,9 +316,11 @@ def tfvae_json(signatures, **fields):
     }
 
 
-def default_preprocessing(binarize="dynamic"):
-    """How training data was prepared, for ``tfvae.json``."""
+def default_preprocessing(binarize="dynamic", data=None):
+    """How training data was prepared, for ``tfvae.json``; ``data``: what finds a user's own data and its test
+    split again (``tfvae.own_data``: dataset, data, image_size, seed, validation_size), kept as ``data``."""
     return {
+        **({"data": data} if data else {}),
         "input_range": [0.0, 1.0],
         "scaling": "x / 255 for 8-bit images",
         "binarization": "none" if binarize == "none" else "x ~ Bernoulli(x / 255), as in training",

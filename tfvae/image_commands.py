@@ -12,33 +12,40 @@ GAPS_LIMIT = 500  # examples for --gaps by default: per-example VI costs ~steps/
 DEFAULT_SAMPLES = 64  # images in tfvae sample's grid
 
 
-def load_split(artifact, split, data_dir, limit=None):
+def load_split(artifact, split, data_dir, limit=None, data=None):
     """The (images, labels, dataset name) of ``split``, prepared as at evaluation time for the artifact's model.
 
     A run reads its own dataset and validation split; an export, the test split of the dataset its
-    ``tfvae.json`` records (MNIST for one exported before tfvae 0.3, as a note says).
+    ``tfvae.json`` records (MNIST for one exported before tfvae 0.3, as a note says). ``data`` replaces the
+    path of a user's own data (the same data, moved); ``data_dir`` a named dataset's folder.
     """
-    from tfvae.data import load_dataset
-    from tfvae.training import evaluation_images, split_validation
+    from tfvae.training import evaluation_images, load_images, train_and_validation
 
-    if artifact.is_export:
-        if split != "test":
-            raise ValueError("an exported model is used with the test split only")
-        if not artifact.dataset_recorded:
-            print(f"tfvae: note: {artifact.path} records no dataset (exported by tfvae < 0.3): scoring MNIST")
-        data = load_dataset(artifact.dataset, data_dir)
-        images, labels = data.test_images, data.test_labels
+    if artifact.is_export and split != "test":
+        raise ValueError("an exported model is used with the test split only")
+    if not artifact.dataset_recorded:
+        print(f"tfvae: note: {artifact.path} records no dataset (exported by tfvae < 0.3): scoring MNIST")
+    settings = artifact.data_settings()
+    dataset = load_images(settings, data, data_dir)
+    if split == "test":
+        images, labels = dataset.test_images, dataset.test_labels
     else:
-        settings = artifact.settings()
-        data = load_dataset(settings.dataset, data_dir or settings.data_dir)
-        if split == "test":
-            images, labels = data.test_images, data.test_labels
-        else:
-            (train, valid) = split_validation(data.train_images, data.train_labels, settings.validation_size)
-            images, labels = train if split == "train" else valid
+        (train, valid) = train_and_validation(dataset, settings.validation_size)
+        images, labels = train if split == "train" else valid
+    if not len(images):
+        raise ValueError(f"{artifact.path} has no {split} examples (its data held too few to hold some out)")
     if limit:
         images, labels = images[:limit], labels[:limit]
-    return evaluation_images(images, artifact.binarization()), labels, data.name
+    return evaluation_images(images, artifact.binarization()), labels, dataset.name
+
+
+def check_pictures(model, command):
+    """Raises ``ValueError`` if ``model``'s examples are vectors (an ``[N, D]`` array): no images to draw."""
+    if len(model.data_shape) != 3:
+        raise ValueError(
+            f"tfvae {command} draws images; this model's examples are vectors of {model.data_shape[0]} values "
+            "(use tfvae evaluate, or the export's signatures)"
+        )
 
 
 def _conditions(model, labels):
@@ -74,7 +81,7 @@ def evaluate(args):
             raise ValueError("evaluating an exported conditional model is not supported; evaluate its run directory")
         if args.split != "test":
             raise ValueError("an exported model is evaluated on the test split only")
-    images, labels, dataset = load_split(artifact, args.split, args.data_dir, args.limit)
+    images, labels, dataset = load_split(artifact, args.split, args.data_dir, args.limit, args.data)
     if artifact.is_export:
         results = evaluate_saved_model(artifact.path, images, num_samples=args.num_samples, batch_size=args.batch_size)
         if len(artifact.model_config.get("latent_dims") or [0]) > 1:
@@ -104,7 +111,7 @@ def gaps(args):
     limit = args.limit or GAPS_LIMIT
     if not args.limit:
         print(f"inference gaps on the first {limit} {args.split} examples (--limit to change)")
-    images, labels, _ = load_split(args.artifact, args.split, args.data_dir, limit)
+    images, labels, _ = load_split(args.artifact, args.split, args.data_dir, limit, args.data)
     return inference_gaps(
         model,
         images,
@@ -128,6 +135,7 @@ def sample(args):
     if args.homotopy:
         raise ValueError("--homotopy is for text models")
     model = load_model(args.run_dir)  # an export runs its signatures, TensorFlow alone
+    check_pictures(model, "sample")
     condition = None
     if model.condition_dim:
         if args.label is None or not 0 <= args.label < model.condition_dim:
@@ -149,11 +157,14 @@ def plot(args):
         if args.artifact.is_export:
             raise ValueError("an export keeps no training history: plot the curves of its run directory")
         plots.plot_curves(plots.read_history(Path(args.run_dir) / "history.csv"), out)
-    elif args.kind == "manifold":
-        plots.plot_manifold(load_model(args.run_dir), out)
+        print(f"wrote {out}")
+        return
+    model = load_model(args.run_dir)
+    check_pictures(model, f"plot --kind {args.kind}")
+    if args.kind == "manifold":
+        plots.plot_manifold(model, out)
     else:
-        model = load_model(args.run_dir)
-        images, labels, _ = load_split(args.artifact, "test", args.data_dir, args.num_points)
+        images, labels, _ = load_split(args.artifact, "test", args.data_dir, args.num_points, args.data)
         conditions = _conditions(model, labels)
         if args.kind == "reconstructions":
             plots.plot_reconstructions(model, images, out, conditions=conditions)
@@ -181,7 +192,18 @@ def export(args, version, metrics=None):
         args.out,
         version,
         tflite=args.tflite,
-        preprocessing=default_preprocessing(settings.binarize),
+        preprocessing=default_preprocessing(settings.binarize, own_data_record(settings)),
         metrics=metrics,
         dataset=settings.dataset,
     )
+
+
+def own_data_record(settings):
+    """What finds a run's own data and its test split again, for an export's ``tfvae.json`` (``None``: a named
+    dataset, which ``dataset`` records)."""
+    from tfvae.options import OWN_DATASETS
+
+    if settings.dataset not in OWN_DATASETS:
+        return None
+    names = ("dataset", "data", "image_size", "seed", "validation_size")
+    return {name: getattr(settings, name) for name in names}

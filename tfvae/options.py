@@ -50,6 +50,9 @@ STRATEGIES = ("default", "mirrored", "multiworker")  # tfvae.training
 KL_WARMUP_SHAPES = ("linear", "logistic")  # tfvae.callbacks: LinearWarmup, LogisticWarmup
 JIT_MODES = ("auto", "on", "off")  # --jit-compile: TrainSettings.jit_compile None, True, False
 LEARNED_SCALES = ("global", "pixel")  # likelihood_scale: a learned Normal sigma
+# --dataset values of a user's own data given by --data (tfvae.own_data reads them): what each is.
+OWN_DATASETS = {"images": "a folder of PNG/JPEG images", "array": "a .npy/.npz file of examples"}
+ARRAY_SUFFIXES = (".npy", ".npz")
 
 # --- tfvae sample's text decoding settings (tfvae.decoding runs them; its docstring has the table) ---
 
@@ -256,6 +259,23 @@ OPTIONS = (
     ),
     Option(
         "data_dir", "directory of MNIST-format IDX files (default $TFVAE_DATA_DIR, then TFDS), or of sentences", _TRAIN
+    ),
+    Option(
+        "data",
+        "your own data: a folder of PNG/JPEG images (flat, in class subfolders, or in train/ valid/ test/) or a "
+        ".npy/.npz array of examples; sets --dataset to images or array (see README, 'Your own data')",
+        _TRAIN,
+        metavar="PATH",
+    ),
+    Option(
+        "image_size",
+        "--data folder: resize every image to S x S, H x W, or H x W with C channels (1: grey, 3: RGB)",
+        _TRAIN,
+        positive_int,
+        None,
+        nargs="+",
+        metavar="N",
+        **_POSITIVE,
     ),
     Option("epochs", "training epochs", _TRAIN, positive_int, 10, **_POSITIVE),
     Option("batch_size", "examples per batch and device", _TRAIN, positive_int, 128, **_POSITIVE),
@@ -704,7 +724,13 @@ def _check(option, name, value):
 
 # The options that only one kind of data takes: given to the other kind, they are refused, not ignored.
 TEXT_ONLY = tuple(option.name for option in OPTIONS if option.group == TEXT_GROUP)
-_IMAGE_ONLY_SETTINGS = ("validation_size", "binarize", "conditional")  # TrainSettings fields a text run ignores
+_IMAGE_ONLY_SETTINGS = (
+    "validation_size",
+    "binarize",
+    "conditional",
+    "data",
+    "image_size",
+)  # TrainSettings fields a text run ignores
 IMAGE_ONLY = tuple(
     option.name for option in OPTIONS if option.families == _IMAGE or option.name in _IMAGE_ONLY_SETTINGS
 )
@@ -810,6 +836,47 @@ _LATENT_OBJECTIVES = ("free_bits", "iwae", "iwae_dreg")  # objectives that act o
 RULES = (
     Rule(("dataset",), _TEXTS, _wrong_kind, _wrong_kind_message, {"latent_dims": [4, 2]}),
     Rule(("dataset",), _IMAGES, _wrong_kind, _wrong_kind_message, {"word_dropout": 0.3}),
+    Rule(
+        ("data_dir", "dataset"),
+        _IMAGES,
+        lambda v: v["dataset"] in OWN_DATASETS and v["data_dir"] is not None,
+        lambda v: (
+            f"{v.name('data_dir')} is the folder of a named dataset; {v.show('dataset')} is read from "
+            f"{v.name('data')} alone: leave {v.name('data_dir')} out"
+        ),
+        {"dataset": "images", "data_dir": "folder"},
+    ),
+    Rule(
+        ("dataset", "data"),
+        _IMAGES,
+        lambda v: (v["dataset"] in OWN_DATASETS) != bool(v["data"]),
+        lambda v: (
+            f"{v.show('dataset')} is read from {v.name('data')} ({OWN_DATASETS[v['dataset']]}): pass it"
+            if v["dataset"] in OWN_DATASETS
+            else f"{v.name('data')} is your own data, not {v.show('dataset')}: leave {v.name('dataset')} out"
+        ),
+        {"dataset": "images"},
+    ),
+    Rule(
+        ("image_size",),
+        _IMAGES,
+        lambda v: (
+            v["image_size"] is not None
+            and (len(v["image_size"]) > 3 or list(v["image_size"][2:]) not in ([], [1], [3]))
+        ),
+        lambda v: f"{v.show('image_size')}: give S, H W, or H W C with C 1 (grey) or 3 (RGB)",
+        {"image_size": [8, 8, 2]},
+    ),
+    Rule(
+        ("image_size", "dataset"),
+        _IMAGES,
+        lambda v: v["image_size"] is not None and v["dataset"] != "images",
+        lambda v: (
+            f"{v.name('image_size')} resizes a folder of images ({v.show('dataset', 'images')}), "
+            f"not {v.show('dataset')}"
+        ),
+        {"image_size": [8, 8]},
+    ),
     Rule(
         ("architecture",),
         _TEXTS,
@@ -1110,3 +1177,23 @@ def expand_config(argv, parser):
             continue
         rest += [flag] if value is True else [flag, *map(str, value if isinstance(value, list) else [value])]
     return [argv[0], *rest, *argv[1:]]
+
+
+def data_kind(path: str) -> str:
+    """The ``--dataset`` of own data at ``path``: ``"images"`` for a folder, ``"array"`` for a ``.npy``/``.npz`` file.
+
+    Raises:
+        ValueError: one line, if ``path`` does not exist or is neither.
+    """
+    import os
+
+    if os.path.isdir(path):
+        return "images"
+    if not os.path.exists(path):
+        raise ValueError(f"--data {path}: no such file or folder")
+    if os.path.splitext(path)[1].lower() in ARRAY_SUFFIXES:
+        return "array"
+    raise ValueError(
+        f"--data {path}: expected a folder of PNG/JPEG images or a {'/'.join(ARRAY_SUFFIXES)} file "
+        "(numbers in a CSV are not read yet)"
+    )

@@ -37,6 +37,7 @@ RUNTIME_SETTINGS = (
     "epochs",
     "early_stopping",
     "data_dir",
+    "data",  # the same data, moved
     "strategy",
     "jit_compile",
     "steps_per_execution",
@@ -65,6 +66,9 @@ class TrainSettings:
 
     dataset: str = "mnist"
     data_dir: str | None = None
+    # A user's own data (dataset "images" or "array", tfvae.own_data): its path, and a folder's image size.
+    data: str | None = None
+    image_size: list[int] | None = None
     epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 1e-3

@@ -38,7 +38,8 @@ from tfvae.data import ImageDataset, binarize_fixed, load_dataset, make_pipeline
 from tfvae.model import VAE
 from tfvae.objectives import objective_key, objective_name
 from tfvae.optimization import check_optimizer_settings, make_optimizer
-from tfvae.options import STRATEGIES  # defined once, with the options
+from tfvae.options import OWN_DATASETS, STRATEGIES  # defined once, with the options
+from tfvae.own_data import load_own_data
 from tfvae.ownership import owned
 from tfvae.runs import (
     RUN_FORMAT,
@@ -131,6 +132,24 @@ def split_validation(images, labels, validation_size):
         raise ValueError(f"validation_size must be in [0, {len(images)}), got {validation_size}")
     cut = len(images) - validation_size
     return (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
+
+
+def load_images(settings, data=None, data_dir=None) -> ImageDataset:
+    """The run's images: its own data (``settings.data``, or ``data`` instead: the same data moved), or the named
+    dataset from ``data_dir``, ``settings.data_dir``, ``$TFVAE_DATA_DIR`` or TFDS."""
+    if settings.dataset in OWN_DATASETS:
+        return load_own_data(
+            data or settings.data, settings.dataset, settings.image_size, settings.seed, settings.validation_size
+        )
+    return load_dataset(settings.dataset, data_dir or settings.data_dir)
+
+
+def train_and_validation(data, validation_size):
+    """``((train_x, train_y), (valid_x, valid_y))``: the data's own validation split, or the last
+    ``validation_size`` training examples (``split_validation``)."""
+    if data.valid_images is not None:
+        return (data.train_images, data.train_labels), (data.valid_images, data.valid_labels)
+    return split_validation(data.train_images, data.train_labels, validation_size)
 
 
 def evaluation_images(images, binarize):
@@ -397,10 +416,8 @@ def _prepare_images(settings, dataset, model_config, global_batch):
 
     Longer than most functions here because most of it is one ``PreparedData``, a field a line.
     """
-    data = dataset if dataset is not None else load_dataset(settings.dataset, settings.data_dir)
-    (train_x, train_y), (valid_x, valid_y) = split_validation(
-        data.train_images, data.train_labels, settings.validation_size
-    )
+    data = dataset if dataset is not None else load_images(settings)
+    (train_x, train_y), (valid_x, valid_y) = train_and_validation(data, settings.validation_size)
     num_classes = int(data.train_labels.max()) + 1
     conditions = (lambda labels: one_hot(labels, num_classes)) if settings.conditional else (lambda labels: None)
     model_config = {**model_config, "data_shape": list(data.data_shape)}
@@ -452,7 +469,10 @@ def _prepare_images(settings, dataset, model_config, global_batch):
         ),
         valid_data=valid_data,
         final_metrics=final_metrics,
-        image_logger=lambda log_dir: ImageLogger(
+        # Vectors (an [N, D] array of the user's) have no picture to log.
+        image_logger=None
+        if len(data.data_shape) != 3
+        else lambda log_dir: ImageLogger(
             log_dir,
             evaluation_images(source_x[:8], settings.binarize),
             every=settings.image_every,

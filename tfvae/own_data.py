@@ -1,0 +1,226 @@
+"""A user's own data (``tfvae train --data PATH``): a folder of images or a NumPy array file, as an ``ImageDataset``.
+
+A folder of PNG/JPEG images (``--dataset images``) is read with Pillow. Its
+layout is one of:
+
+- ``train/``, ``test/`` and optionally ``valid/`` (or ``validation/``)
+  subfolders: those are the splits;
+- image files directly in the folder;
+- class subfolders (``cat/``, ``dog/``, ...), whose sorted names are the labels
+  0, 1, ... (also inside ``train/``, ``valid/`` and ``test/``).
+
+Grey images keep one channel, colour images three (an alpha channel is
+dropped). Every image must have one size and one channel count, unless
+``image_size`` (``--image-size``: ``S``, ``H W`` or ``H W C``) resizes them all
+and, with ``C``, converts them to grey (1) or RGB (3). Pixels are kept as
+``uint8``: the pipelines scale them to [0, 1].
+
+An array file (``--dataset array``) is a ``.npy`` array ``[N, ...]`` of
+``uint8`` (0..255), ``bool`` or float values in [0, 1], or a ``.npz`` holding
+one such array, or arrays named ``train``, ``test`` and optionally ``valid``.
+``[N, D]`` examples are vectors (an MLP), ``[N, H, W]`` grey images,
+``[N, H, W, C]`` images.
+
+Splits that the data does not give are made here, with the run's seed: the
+examples are shuffled, the last ``TEST_FRACTION`` (at least one) are the test
+split, and of the rest the last ``VALID_FRACTION``, at most ``validation_size``,
+validate. The same seed finds the same test split again (``tfvae evaluate``).
+
+Bad data raises ``tfvae.data.DataError``: one line naming the file and the fix,
+before anything is written.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from tfvae.data import DataError, ImageDataset, to_unit_interval
+from tfvae.options import ARRAY_SUFFIXES, OWN_DATASETS, data_kind
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SPLIT_FOLDERS = {"train": ("train",), "valid": ("valid", "validation"), "test": ("test",)}
+TEST_FRACTION = 0.1
+VALID_FRACTION = 0.1
+_CHANNELS = {"1": 1, "L": 1, "LA": 1, "P": 3, "RGB": 3, "RGBA": 3}  # Pillow modes read, and their channels
+
+
+def load_own_data(path, kind=None, image_size=None, seed=0, validation_size=5000) -> ImageDataset:
+    """The ``ImageDataset`` of own data at ``path``, with its three splits (``valid_images`` set, maybe empty).
+
+    Args:
+        path: a folder of images or a ``.npy``/``.npz`` file.
+        kind: ``"images"`` or ``"array"`` (``None``: by ``path``); must agree with ``path``.
+        image_size: ``None``, or ``[S]``, ``[H, W]`` or ``[H, W, C]``: every image resized (and converted).
+        seed: the seed of the splits the data does not give.
+        validation_size: at most this many training examples validate (when no ``valid`` split is given).
+
+    Raises:
+        DataError: one line naming the file, row or folder and the fix.
+    """
+    try:
+        found = data_kind(str(path))
+    except ValueError as error:
+        raise DataError(str(error)) from None
+    if kind is not None and kind != found:
+        raise DataError(f"--data {path} is {OWN_DATASETS[found]}, not {OWN_DATASETS.get(kind, kind)}")
+    if found == "images":
+        splits = read_image_folder(path, image_size)
+    else:
+        splits = read_array_file(path)
+    return _with_splits(Path(path).name, splits, seed, validation_size, path)
+
+
+def _with_splits(name, splits, seed, validation_size, path):
+    """Makes the splits ``splits`` (``{split: (examples, labels)}``) lacks, as the module docstring says."""
+    if "test" not in splits:
+        images, labels = splits.pop("train")
+        if len(images) < 2:
+            raise DataError(f"{path}: holds {len(images)} example; training and testing need at least 2")
+        order = np.random.default_rng(seed).permutation(len(images))
+        images, labels = images[order], labels[order]
+        cut = len(images) - max(1, int(round(TEST_FRACTION * len(images))))
+        splits["train"], splits["test"] = (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
+    if "valid" not in splits:
+        images, labels = splits["train"]
+        cut = len(images) - min(int(validation_size), int(VALID_FRACTION * len(images)))
+        splits["train"], splits["valid"] = (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
+    (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = (splits[s] for s in ("train", "valid", "test"))
+    return ImageDataset(name, train_x, train_y, test_x, test_y, valid_images=valid_x, valid_labels=valid_y)
+
+
+# --- arrays --------------------------------------------------------------------------------------------
+
+
+def read_array_file(path) -> dict:
+    """``{split: (examples, zero labels)}`` of a ``.npy``/``.npz`` file: ``train`` alone, or the splits it names."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as loaded:
+                arrays = {key: np.asarray(loaded[key]) for key in loaded.files}
+        else:
+            arrays = {"train": np.load(path, allow_pickle=False)}
+    except (OSError, ValueError, EOFError) as error:
+        raise DataError(f"{path}: not a readable {'/'.join(ARRAY_SUFFIXES)} file ({error})") from None
+    named = {split: arrays[key] for split, keys in SPLIT_FOLDERS.items() for key in keys if key in arrays}
+    if named:
+        if "train" not in named or set(arrays) - {k for keys in SPLIT_FOLDERS.values() for k in keys}:
+            raise DataError(
+                f"{path}: holds arrays {sorted(arrays)}; expected one array, or 'train', 'test' and optionally 'valid'"
+            )
+    elif len(arrays) != 1:
+        raise DataError(f"{path}: holds {len(arrays)} arrays {sorted(arrays)}; expected one, or train/valid/test")
+    else:
+        named = {"train": next(iter(arrays.values()))}
+    shapes = set()
+    for split, examples in named.items():
+        where = f"{path}" + (f" [{split}]" if path.suffix == ".npz" else "")
+        if examples.ndim not in (2, 3, 4):
+            raise DataError(
+                f"{where}: an array of shape {examples.shape}; expected [N, D] vectors, [N, H, W] or [N, H, W, C] "
+                "images (one row per example)"
+            )
+        try:
+            to_unit_interval(examples)  # checks the dtype and the values, naming them
+        except DataError as error:
+            raise DataError(f"{where}: {error}") from None
+        examples = examples[..., None] if examples.ndim == 3 else examples
+        shapes.add(examples.shape[1:])
+        named[split] = (examples, np.zeros(len(examples), np.int64))
+    if len(shapes) > 1:
+        raise DataError(f"{path}: the splits' examples differ in shape {sorted(shapes)}; give them one shape")
+    return named
+
+
+# --- image folders -------------------------------------------------------------------------------------
+
+
+def read_image_folder(path, image_size=None) -> dict:
+    """``{split: (uint8 images [N, H, W, C], labels)}`` of a folder of images, laid out as the module docstring says."""
+    path = Path(path)
+    folders = _split_folders(path)
+    files = {split: _labelled_files(folder) for split, folder in folders.items()}
+    classes = sorted({label for listed in files.values() for _, label in listed} - {None})
+    splits, shapes = {}, {}
+    for split, listed in files.items():
+        if not listed:
+            raise DataError(f"{folders[split]}: holds no PNG/JPEG images")
+        images = [_read_image(file, image_size) for file, _ in listed]
+        for file, image in zip((f for f, _ in listed), images):
+            shapes.setdefault(image.shape, file)
+        if len(shapes) > 1:
+            (shape_a, file_a), (shape_b, file_b) = list(shapes.items())[:2]
+            raise DataError(
+                f"{file_b}: {_describe(shape_b)}, but {file_a} is {_describe(shape_a)}; "
+                f"pass --image-size H W (and C: 1 grey, 3 RGB) to make them one size"
+            )
+        labels = np.array([classes.index(label) if label is not None else 0 for _, label in listed], np.int64)
+        splits[split] = (np.stack(images), labels)
+    return splits
+
+
+def _describe(shape):
+    return f"{shape[0]}x{shape[1]} with {shape[2]} channel{'s' if shape[2] > 1 else ''}"
+
+
+def _split_folders(path):
+    """``{split: folder}``: the ``train``/``valid``/``test`` subfolders, or ``{"train": path}``."""
+    found = {}
+    for split, names in SPLIT_FOLDERS.items():
+        for name in names:
+            if (path / name).is_dir():
+                found[split] = path / name
+    if found and "train" not in found:
+        raise DataError(f"{path}: has {', '.join(f.name for f in found.values())}/ but no train/ subfolder")
+    return found or {"train": path}
+
+
+def _labelled_files(folder):
+    """``[(file, class name or None)]`` of ``folder``: its image files, or those of its class subfolders."""
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    subfolders = [p for p in entries if p.is_dir() and p.name not in sum(SPLIT_FOLDERS.values(), ())]
+    plain = [p for p in entries if not p.is_dir()]
+    if subfolders and plain:
+        raise DataError(
+            f"{folder}: holds both files ({plain[0].name}, ...) and class subfolders ({subfolders[0].name}/, ...); "
+            "put every image in a class subfolder, or none"
+        )
+    if not subfolders:
+        return [(_image_file(p), None) for p in plain]
+    listed = []
+    for subfolder in subfolders:
+        inner = sorted(p for p in subfolder.iterdir() if not p.name.startswith("."))
+        deeper = [p for p in inner if p.is_dir()]
+        if deeper:
+            raise DataError(f"{deeper[0]}: a folder inside class folder {subfolder}; keep images one level down")
+        listed += [(_image_file(p), subfolder.name) for p in inner]
+    return listed
+
+
+def _image_file(path):
+    """``path``, checked to have an image suffix."""
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise DataError(f"{path}: not a PNG/JPEG image (by its name); move it out of the data folder")
+    return path
+
+
+def _read_image(path, image_size):
+    """One image as ``uint8`` ``[H, W, C]``: grey 1 channel, colour 3; resized and converted by ``image_size``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()  # a truncated file fails here, not later
+            mode = image.mode
+            if mode not in _CHANNELS:
+                raise DataError(f"{path}: Pillow mode {mode} (e.g. 16-bit) is not read; save it as 8-bit grey or RGB")
+            channels = _CHANNELS[mode] if not image_size or len(image_size) < 3 else image_size[2]
+            image = image.convert("L" if channels == 1 else "RGB")
+            if image_size:
+                height, width = (image_size[0], image_size[0]) if len(image_size) == 1 else image_size[:2]
+                if image.size != (width, height):
+                    image = image.resize((width, height), Image.Resampling.BILINEAR)
+            array = np.asarray(image, np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise DataError(f"{path}: cannot read the image ({error}); replace it or move it out") from None
+    return array[..., None] if array.ndim == 2 else array
