@@ -273,6 +273,27 @@ def _run_export(args):
     print(f"wrote {path}")
 
 
+def _add_convert_weights(subparsers):
+    p = subparsers.add_parser(
+        "convert-weights",
+        help="let a run trained under tf_keras be opened under Keras 3, or the reverse",
+        description="Writes a run's best weights in the format of the Keras tfvae runs on now (TFVAE_KERAS), read "
+        "from the other Keras's file, which is kept (tfvae.run_weights).",
+    )
+    p.add_argument("run_dir", help="a run directory written by 'tfvae train'")
+    p.set_defaults(run=_run_convert_weights)
+
+
+def _run_convert_weights(args):
+    from tfvae.ownership import owned
+    from tfvae.run_weights import convert_weights
+
+    if args.artifact.is_export:
+        raise ValueError(f"{args.run_dir} is an export: exports do not depend on the Keras version")
+    with owned(Path(args.run_dir), "convert-weights"):  # not while a tfvae train fills it
+        print(f"wrote {convert_weights(args.run_dir)}")
+
+
 def build_parser():
     """The argument parser of the ``tfvae`` command."""
     parser = argparse.ArgumentParser(prog="tfvae", description="Variational auto-encoders on TensorFlow Probability.")
@@ -285,6 +306,7 @@ def build_parser():
     _add_sample(subparsers)
     _add_plot(subparsers)
     _add_export(subparsers)
+    _add_convert_weights(subparsers)
     return parser
 
 

@@ -400,6 +400,23 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
         check_keras_object(optimizer, "optimizer")
         return super().compile(optimizer, *args, **kwargs)
 
+    # Keras 3 keeps random-stream state as variables that tf_keras does not have: tfvae's own (``build_parts``)
+    # and each Keras 3 ``Dropout``'s ``SeedGenerator``. Keras fixes both names.
+    KERAS3_STREAM_STATE = ("seed_state", "seed_generator_state")
+
+    @property
+    def portable_variables(self) -> list:
+        """The variables an export keeps and ``tfvae.served.rebuild`` copies back: the same list, in the same
+        order, under tf_keras and Keras 3, so an export of either rebuilds on either.
+
+        tf_keras's ``variables`` (weights, then ``kl_weight``); under Keras 3, its ``variables`` without the
+        random streams' state, then ``kl_weight``, which Keras 3 does not track.
+        """
+        if KERAS_VERSION != 3:
+            return list(self.variables)
+        learned = [v for v in self.variables if v.name not in self.KERAS3_STREAM_STATE]
+        return learned + [self.kl_weight]
+
     @property
     def metrics(self):
         """Keras's metrics (the loss's, the compiled ones) and the model's logged means."""
@@ -430,7 +447,12 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
             "validate_inputs": self.validate_inputs,
         }
         taken = self.core_arguments()
-        return {**super().get_config(), **{name: value for name, value in values.items() if name in taken}}
+        config = super().get_config()
+        if isinstance(config.get("dtype"), dict):
+            # A dtype policy as its name ("float32", "mixed_bfloat16"), which both Kerases read: Keras 3 writes
+            # a dict that tf_keras cannot, so a run's config.json opens under either.
+            config["dtype"] = config["dtype"].get("config", {}).get("name")
+        return {**config, **{name: value for name, value in values.items() if name in taken}}
 
     @classmethod
     def from_config(cls, config):

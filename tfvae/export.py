@@ -120,7 +120,7 @@ class ServingModule(tf.Module):
         super().__init__(name=name)
         # Track the variables, not the Keras model: saving a tracked Keras
         # model would also run Keras's own serialization, which is not needed.
-        self.model_variables = list(model.variables)
+        self.model_variables = model.portable_variables
         self._get_model = lambda: model
 
     def _signature(self, method, *specs):
@@ -417,9 +417,14 @@ def export_tflite(model, directory):
     signatures = {"encode": module.encode, "decode": module.decode}
     if model.prior_kind == "normal":
         signatures["sample"] = module.sample_unseeded
-    with tempfile.TemporaryDirectory() as staging:
-        # Converting from a SavedModel keeps the signature names.
-        tf.saved_model.save(module, staging, signatures=signatures)
+    with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as staging:
+        # Converting from a SavedModel keeps the signature names. The converter reads the variables of a
+        # Keras 3 model's SavedModel wrongly (NaN and zero outputs under TFVAE_KERAS=3, TF 2.21; not their
+        # names), but not those of the same SavedModel once loaded and saved again: so it converts that,
+        # on either Keras.
+        tf.saved_model.save(module, first, signatures=signatures)
+        loaded = tf.saved_model.load(first)
+        tf.saved_model.save(loaded, staging, signatures={key: loaded.signatures[key] for key in signatures})
         paths = []
         for name, half in (("vae.tflite", False), ("vae_fp16.tflite", True)):
             converter = tf.lite.TFLiteConverter.from_saved_model(staging, signature_keys=list(signatures))

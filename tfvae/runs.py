@@ -1,7 +1,7 @@
 """The run directory: everything a trained model needs, and the rules for reusing one.
 
     RUN_DIR/config.json        model config + training settings
-    RUN_DIR/checkpoints/best*  weights with the best validation loss
+    RUN_DIR/checkpoints/best*  weights with the best validation loss (``tfvae.run_weights``)
     RUN_DIR/backup/            BackupAndRestore state (resume after a kill)
     RUN_DIR/logs/              TensorBoard
     RUN_DIR/history.csv        one row per epoch (its time in ``epoch_seconds``)
@@ -28,6 +28,7 @@ from tfvae import __version__, options, text
 from tfvae.core import BaseVAE
 from tfvae.model import VAE
 from tfvae.ownership import LOCK_FILE
+from tfvae.run_weights import check_best_weights, load_best_weights
 from tfvae.sentence import SentenceVAE
 
 RUN_FORMAT = 1  # layout of a run directory; bumped when an older tfvae could not read it
@@ -300,14 +301,9 @@ def load_run(run_dir: str | Path) -> BaseVAE:
     """The trained model of ``run_dir`` (its config and best weights)."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
-    best = run_dir / "checkpoints" / "best"
-    if not Path(f"{best}.index").exists():
-        raise FileNotFoundError(
-            f"{run_dir} holds no trained weights ({best}*): no epoch has finished with a "
-            "finite loss (the run diverged, or was interrupted in its first epoch)"
-        )
+    check_best_weights(run_dir)  # before building: a missing or other-Keras file is one message
     model = MODEL_CLASSES[config.get("class", "VAE")].from_config(config["model"])
-    model.load_weights(str(best)).expect_partial()
+    load_best_weights(model, run_dir)
     return model
 
 

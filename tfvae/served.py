@@ -104,10 +104,11 @@ def copy_weights(targets, sources, where: str, fix: str) -> None:
     """
     if len(sources) != len(targets):
         raise ValueError(f"{where} has {len(sources)} variables, the model {len(targets)}: {fix}")
-    for variable, value in zip(targets, sources):
-        if variable.shape != value.shape:
+    for i, (variable, value) in enumerate(zip(targets, sources)):
+        if tuple(variable.shape) != tuple(value.shape):
+            name = getattr(value, "name", f"variable {i}")  # an array (tfvae.run_weights) has no name
             raise ValueError(
-                f"{where}: {value.name} has shape {value.shape}, the model's {variable.name} {variable.shape}: {fix}"
+                f"{where}: {name} has shape {value.shape}, the model's {variable.name} {variable.shape}: {fix}"
             )
     for variable, value in zip(targets, sources):
         variable.assign(tf.cast(value, variable.dtype))  # a float16 export's weights (sentence_export.float16_weights)
@@ -131,7 +132,10 @@ def rebuild(path: str | Path):
     model = model_class.from_config(description["model"])
     saved = tf.saved_model.load(str(path)).model_variables
     copy_weights(
-        model.variables, saved, str(path), "the SavedModel does not fit its tfvae.json's config (export it again)"
+        model.portable_variables,
+        saved,
+        str(path),
+        "the SavedModel does not fit its tfvae.json's config (export it again)",
     )
     return model
 

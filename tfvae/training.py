@@ -41,6 +41,13 @@ from tfvae.optimization import check_optimizer_settings, make_optimizer
 from tfvae.options import OWN_DATASETS, STRATEGIES  # defined once, with the options
 from tfvae.own_data import load_own_data
 from tfvae.ownership import owned
+from tfvae.run_weights import (
+    best_weights_path,
+    check_best_weights,
+    has_best_weights,
+    load_best_weights,
+    weights_versions,
+)
 from tfvae.runs import (
     RUN_FORMAT,
     TEXT_DATASET,
@@ -239,6 +246,9 @@ def _fill_run(run_dir, model_config, settings, dataset, verbose, extra_callbacks
         state = run_state(run_dir, model_config, settings)
     if state == "finished":
         return load_run(run_dir), read_metrics(run_dir)
+    if state != "new" and weights_versions(run_dir) and not has_best_weights(run_dir):
+        # The other Keras's backup and checkpoint cannot be read here: resuming would silently start over.
+        check_best_weights(run_dir)
     keras.utils.set_random_seed(settings.seed)
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -255,7 +265,7 @@ def _fill_run(run_dir, model_config, settings, dataset, verbose, extra_callbacks
     # the best checkpoint is then the one with the best ELBO, which every epoch measures alike.
     annealed = bool(settings.kl_warmup_steps or settings.kl_cycle_steps)
     monitor = ("val_" if data.valid_data is not None else "") + ("negative_elbo" if annealed else "loss")
-    best = str(run_dir / "checkpoints" / "best")
+    best = str(best_weights_path(run_dir))
     stopper = (
         EarlyStopping(run_dir / "history.csv", monitor, settings.early_stopping) if settings.early_stopping else None
     )
@@ -272,7 +282,7 @@ def _fill_run(run_dir, model_config, settings, dataset, verbose, extra_callbacks
         verbose=verbose,
     )
     _check_finite(history, run_dir, best, monitor)
-    model.load_weights(best).expect_partial()
+    load_best_weights(model, run_dir)
     # Every invocation's epochs: this one's fit may have had none left to train (a run killed after its
     # last epoch, before metrics.json), and a resumed or continued run's earlier epochs count too.
     seconds, untimed = history_seconds(run_dir / "history.csv")
@@ -378,7 +388,7 @@ def _check_finite(history, run_dir, best, monitor):
     # The backup holds the diverged weights: resuming from it would only diverge again.
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     # ModelCheckpoint writes only finite improvements of the monitored loss, so an index means good weights.
-    if Path(best + ".index").exists():
+    if has_best_weights(run_dir):
         raise FloatingPointError(
             f"training diverged (loss is not finite); the best weights of the epochs that "
             f"finished with a finite {monitor} are in {best}"

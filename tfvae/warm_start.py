@@ -43,8 +43,9 @@ def source_model(path: str | Path):
 
 
 def _learned(model):
-    """``model.variables`` without ``kl_weight``, which is the run's own (``beta``, or its annealing schedule's)."""
-    return [v for v in model.variables if v is not model.kl_weight]
+    """``model.portable_variables`` without ``kl_weight``, which is the run's own (``beta``, or its annealing
+    schedule's)."""
+    return [v for v in model.portable_variables if v is not model.kl_weight]
 
 
 def warm_start(model, path: str | Path, vocabulary: text.Vocabulary | None = None) -> None:

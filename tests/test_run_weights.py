@@ -1,0 +1,76 @@
+"""``tfvae.run_weights``: a run trained under one Keras is refused in one line under the other, and
+``tfvae convert-weights`` makes it open there with the same outputs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from tfvae.backend import KERAS_VERSION
+from tfvae.cli import main
+from tfvae.run_weights import best_weights_path, weights_versions
+from tfvae.runs import load_run
+
+OTHER = 3 if KERAS_VERSION == 2 else 2
+
+# Trains a one-epoch run under the other Keras and writes its encoder's means of fixed inputs.
+TRAIN_UNDER_OTHER = """
+import sys, numpy as np
+from tfvae.cli import main
+from tfvae.runs import load_run
+data, run, means = sys.argv[1:]
+argv = ["train", "--data-dir", data, "--epochs", "1", "--batch-size", "64", "--validation-size", "64",
+        "--latent-dim", "2", "--hidden-units", "16", "--verbose", "0", "--out", run]
+assert main(argv) == 0
+x = np.random.default_rng(0).uniform(size=(5, 28, 28, 1)).astype(np.float32)
+np.save(means, load_run(run).encode(x).mean().numpy())
+"""
+
+
+@pytest.fixture(scope="module")
+def other_keras_run(tmp_path_factory, tiny_idx_dir):
+    """(run directory trained under the other Keras, its encoder means of the fixed inputs)."""
+    base = tmp_path_factory.mktemp("other_keras")
+    run, means = base / "run", base / "means.npy"
+    env = {**os.environ, "TFVAE_KERAS": str(OTHER), "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", TRAIN_UNDER_OTHER, str(tiny_idx_dir), str(run), str(means)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run, np.load(means)
+
+
+def test_a_run_of_the_other_keras_is_one_error_line_then_converts_to_the_same_outputs(other_keras_run, capsys):
+    run, means = other_keras_run
+    assert weights_versions(run) == [OTHER]
+    assert main(["evaluate", str(run), "-k", "2", "--limit", "10"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and f"tfvae convert-weights {run}" in error, error
+
+    assert main(["convert-weights", str(run)]) == 0
+    assert f"wrote {best_weights_path(run)}" in capsys.readouterr().out
+    assert weights_versions(run) == [2, 3]  # the old file is kept
+    x = np.random.default_rng(0).uniform(size=(5, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_allclose(load_run(run).encode(x).mean().numpy(), means, rtol=1e-6, atol=1e-6)
+    assert json.loads((run / "config.json").read_text())["class"] == "VAE"
+
+    assert main(["convert-weights", str(run)]) == 2  # a second time: nothing to do, said in one line
+    assert "already holds" in capsys.readouterr().err
+
+
+def test_converting_a_run_without_weights_or_an_export_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"class": "VAE", "model": {}, "train": {"dataset": "mnist"}}))
+    assert main(["convert-weights", str(run)]) == 2
+    assert "holds no trained weights" in capsys.readouterr().err
+    export = REPO / "saved_models" / "mnist_mlp_vamp" / "1"
+    assert main(["convert-weights", str(export)]) == 2
+    assert "exports do not depend on the Keras version" in capsys.readouterr().err
