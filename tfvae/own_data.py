@@ -28,8 +28,14 @@ validate. The same seed finds the same test split again (``tfvae evaluate``).
 
 Bad data raises ``tfvae.data.DataError``: one line naming the file and the fix,
 before anything is written.
+
+``open_examples`` reads the same files a batch at a time, to score them
+(``tfvae score``, ``tfvae.scoring``): every example of the file or folder, in
+order, with its id (a file name, or a row number), in the memory of one batch.
 """
 
+import dataclasses
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -224,3 +230,96 @@ def _read_image(path, image_size):
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise DataError(f"{path}: cannot read the image ({error}); replace it or move it out") from None
     return array[..., None] if array.ndim == 2 else array
+
+
+# --- a batch at a time, to score -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Examples:
+    """Examples read a batch at a time (``open_examples``).
+
+    Attributes:
+        source: where they are, for messages.
+        count: how many.
+        shape: one example's shape, e.g. ``(28, 28, 1)`` or ``(D,)``.
+        batches: ``batches(batch_size)`` yields ``(ids, raw examples [b, *shape])``, in order; an id is a file
+            name (relative to the folder) or a row number. Raw: ``uint8``, ``bool`` or floats, as stored.
+    """
+
+    source: str
+    count: int
+    shape: tuple
+    batches: Callable[[int], Iterator[tuple[list, np.ndarray]]]
+
+
+def open_examples(path, image_size=None) -> Examples:
+    """Every example of a folder of images or a ``.npy``/``.npz`` file, read a batch at a time.
+
+    A folder's images are those ``read_image_folder`` reads (all of its splits), ``image_size`` as there; their
+    ids are their paths relative to ``path``. A ``.npy`` is memory-mapped; a ``.npz`` holds one array, or named
+    splits, of which the ``test`` array is read. An array's ids are its row numbers.
+
+    Raises:
+        DataError: one line naming the file, and the fix.
+    """
+    try:
+        kind = data_kind(str(path))
+    except ValueError as error:
+        raise DataError(str(error).replace("--data ", "")) from None
+    return _image_examples(Path(path), image_size) if kind == "images" else _array_examples(Path(path))
+
+
+def in_memory_examples(source, examples) -> Examples:
+    """``Examples`` of an array already read (e.g. a run's test split); ids are row numbers."""
+    examples = examples[..., None] if examples.ndim == 3 else examples
+
+    def batches(batch_size):
+        for start in range(0, len(examples), batch_size):
+            yield list(range(start, min(start + batch_size, len(examples)))), examples[start : start + batch_size]
+
+    return Examples(source, len(examples), tuple(examples.shape[1:]), batches)
+
+
+def _array_examples(path):
+    try:
+        if path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as loaded:
+                names = loaded.files
+                name = "test" if "test" in names and len(names) > 1 else names[0] if len(names) == 1 else None
+                if name is None:
+                    raise DataError(f"{path}: holds arrays {sorted(names)}; expected one array, or a 'test' array")
+                examples = np.asarray(loaded[name])
+        else:
+            examples = np.load(path, mmap_mode="r", allow_pickle=False)  # rows are read as they are scored
+    except (OSError, ValueError, EOFError) as error:
+        raise DataError(f"{path}: not a readable {'/'.join(ARRAY_SUFFIXES)} file ({error})") from None
+    if examples.ndim not in (2, 3, 4):
+        raise DataError(
+            f"{path}: an array of shape {examples.shape}; expected [N, D] vectors, [N, H, W] or [N, H, W, C] "
+            "images (one row per example)"
+        )
+    return in_memory_examples(str(path), examples)
+
+
+def _image_examples(path, image_size):
+    files = [
+        file for folder in _split_folders(path).values() for file, _ in _labelled_files(folder)
+    ]  # every split: all of the folder is scored
+    if not files:
+        raise DataError(f"{path}: holds no PNG/JPEG images")
+    first = _read_image(files[0], image_size)
+
+    def batches(batch_size):
+        for start in range(0, len(files), batch_size):
+            chunk = files[start : start + batch_size]
+            images = [_read_image(file, image_size) for file in chunk]
+            for file, image in zip(chunk, images):
+                if image.shape != first.shape:
+                    raise DataError(
+                        f"{file}: {_describe(image.shape)}, but {files[0]} is {_describe(first.shape)}; "
+                        "resize them to one size (the model's)"
+                    )
+            yield [file.relative_to(path).as_posix() for file in chunk], np.stack(images)
+
+    return Examples(str(path), len(files), first.shape, batches)
