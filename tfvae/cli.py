@@ -399,8 +399,11 @@ def check_flags(args):
     if args.command == "train" and args.data and args.dataset == "mnist":
         args.dataset = options.data_kind(args.data)  # --data replaces the default dataset by its kind
     if args.command == "train":
+        # A CSV's run takes real-valued defaults where the flags are left at the image defaults.
+        values = options.table_defaults({option.name: getattr(args, option.dest) for option in options.OPTIONS})
+        for option in options.OPTIONS:
+            setattr(args, option.dest, values[option.name])
         # The rules over several flags are the option table's, the same that the constructors apply.
-        values = {option.name: getattr(args, option.dest) for option in options.OPTIONS}
         options.check_rules(values, "train", style="flag")
 
 

@@ -1,13 +1,13 @@
 """``tfvae score MODEL [DATA] --out scores.csv``: one row of numbers per example, e.g. to find anomalies.
 
-Each example of ``DATA`` (a folder of images or a ``.npy``/``.npz`` array, as
-``tfvae.own_data.open_examples`` reads it; without ``DATA``, the model's own
-test split) gets a row::
+Each example of ``DATA`` (a folder of images, a ``.npy``/``.npz`` array or a
+CSV of features, as ``tfvae.own_data.open_examples`` reads it; without
+``DATA``, the model's own test split) gets a row::
 
     id,log_px,elbo,reconstruction,bits_per_dim,num_samples
     test/7/0001.png,-92.3,-97.1,-75.4,0.170,1000
 
-- ``id``: the file name (relative to the folder), or the row number of an array;
+- ``id``: the file name (relative to the folder), or the row number (from 0) of an array or a CSV;
 - ``log_px``: the K-sample importance-weighted estimate of log p(x), in nats (K = ``num_samples``, the last
   column); the lowest are the least likely, the anomalies;
 - ``elbo`` and ``reconstruction`` (E_q log p(x|z), a log-likelihood: ``tfvae evaluate``'s ``reconstruction`` is
@@ -21,11 +21,16 @@ give the same numbers with the same ``batch_size`` and K (each estimate depends 
 
 Examples are prepared as ``tfvae evaluate`` prepares test data: scaled to [0, 1] and, for a model trained on
 binarised data, binarised once, each example with its own seed (``TEST_BINARIZATION_SEED``, its position), so
-its binarisation does not depend on the batch size either. The data is read, scored and written a batch at a
-time; the CSV is written beside ``out`` and renamed into place once complete, so an error leaves no CSV.
+its binarisation does not depend on the batch size either. A CSV model's rows are raw feature values, in the
+columns it was trained on: a run standardises them with its recorded means and stds, an export inside its
+signatures; log densities are those of the standardised features (as ``tfvae evaluate``'s).
+
+The data is read, scored and written a batch at a time; the CSV is written beside ``out`` and renamed into
+place once complete, so an error leaves no CSV.
 """
 
 import csv
+import dataclasses
 import heapq
 import math
 import os
@@ -34,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfvae.data import DataError, to_unit_interval
+# tfvae.data (TensorFlow) is imported where used: the command line reads this module's defaults without it.
 
 DEFAULT_SAMPLES = 1000  # K: a fifth of evaluate's 5000, as a score is wanted for every example of large data
 DEFAULT_BATCH = 100
@@ -71,8 +76,12 @@ def score(
         ValueError: a text or conditional model, an export with a seed other than 0, or an ``out`` that cannot be
             written; ``DataError``: data that does not fit the model (its shape, its values).
     """
+    from tfvae.data import UNIT_RANGE, DataError
+
     _check_target(artifact, out, seed)
     examples = _examples(artifact, data, data_dir)
+    features = artifact.features()
+    _check_columns(examples, features)
     data_shape = tuple(artifact.model_config["data_shape"])
     if tuple(examples.shape) != data_shape:
         raise DataError(
@@ -82,6 +91,8 @@ def score(
         )
     step = _export_scorer(artifact, num_samples) if artifact.is_export else _run_scorer(artifact, num_samples, seed)
     binarization = artifact.binarization()
+    value_range = None if features else UNIT_RANGE
+    standardise = None if artifact.is_export else features  # an export standardises raw values itself
     images = len(data_shape) == 3
     columns = ["id", "log_px", "elbo", "reconstruction", *(["bits_per_dim"] if images else []), "num_samples"]
     bits = int(np.prod(data_shape)) * math.log(2.0)
@@ -98,7 +109,8 @@ def score(
             writer = csv.writer(file)
             writer.writerow(columns)
             for i, (ids, raw) in enumerate(examples.batches(batch_size)):
-                x = prepare(raw, count, binarization, f"{examples.source} (examples {count}..{count + len(raw) - 1})")
+                where = f"{examples.source} (examples {count}..{count + len(raw) - 1})"
+                x = prepare(raw, count, binarization, where, value_range, standardise)
                 numbers = step(x)
                 for row, example_id in enumerate(ids):
                     log_px = float(numbers["log_px"][row])
@@ -124,16 +136,22 @@ def score(
     }
 
 
-def prepare(raw, first_row, binarization, where="data"):
+def prepare(raw, first_row, binarization, where="data", value_range=(0.0, 1.0), features=None):
     """Raw examples (``uint8``, ``bool`` or floats in [0, 1]) as the model's float32 inputs: scaled to [0, 1], and
     binarised (unless ``binarization`` is ``"none"``) with one seed per example, ``(TEST_BINARIZATION_SEED, its
-    position)``, ``first_row`` being the position of ``raw[0]``; ``where`` names them in a ``DataError``."""
+    position)``, ``first_row`` being the position of ``raw[0]``; ``where`` names them in a ``DataError``.
+
+    Real-valued features (``value_range`` ``None``) are checked to be finite and, with ``features`` (a CSV
+    model's ``{"mean", "std", ...}``), standardised."""
+    from tfvae.data import DataError, as_inputs
     from tfvae.training import TEST_BINARIZATION_SEED
 
     try:
-        x = to_unit_interval(raw)
+        x = as_inputs(raw, value_range)
     except DataError as error:
         raise DataError(f"{where}: {error}") from None
+    if features:
+        return ((x - np.array(features["mean"])) / np.array(features["std"])).astype(np.float32)
     if binarization == "none":
         return x
     uniform = np.stack(
@@ -160,6 +178,21 @@ def _check_target(artifact, out, seed):
         raise FileNotFoundError(f"--out {out}: no directory {out.parent}; create it first")
 
 
+def _check_columns(examples, features):
+    """A CSV model scores a CSV (or its own test split) of the columns it was trained on; other models, no CSV."""
+    from tfvae.data import DataError
+
+    if features and examples.columns is None:
+        raise DataError(f"{examples.source}: this model was trained on a CSV of features; score a CSV of its columns")
+    if features and examples.columns is not None and examples.columns != list(features["columns"]):
+        raise DataError(
+            f"{examples.source}: columns {examples.columns}, but the model was trained on "
+            f"{list(features['columns'])}; give the same columns in the same order"
+        )
+    if not features and examples.columns is not None:
+        raise DataError(f"{examples.source}: a CSV of features, but this model was not trained on one")
+
+
 def _examples(artifact, data, data_dir):
     """The ``tfvae.own_data.Examples`` to score: ``data``, or the model's own test split."""
     from tfvae.own_data import in_memory_examples, open_examples
@@ -168,8 +201,13 @@ def _examples(artifact, data, data_dir):
         return open_examples(data, artifact.data_settings().image_size)  # images resized as in training
     from tfvae.training import load_images
 
-    dataset = load_images(artifact.data_settings(), None, data_dir)
-    return in_memory_examples(f"{dataset.name} test split", dataset.test_images)
+    features = artifact.features()
+    dataset = load_images(artifact.data_settings(), None, data_dir, features=features)
+    test = dataset.test_images
+    if features:  # raw values again, as a CSV holds them: scoring standardises them
+        test = test.astype(np.float64) * np.array(features["std"]) + np.array(features["mean"])
+    examples = in_memory_examples(f"{dataset.name} test split", test)
+    return dataclasses.replace(examples, columns=list(features["columns"])) if features else examples
 
 
 def _run_scorer(artifact, num_samples, seed):
