@@ -14,8 +14,9 @@ scored with ``tfvae score RUN test.npy -k K``. The anomalies are the images of d
   numpy.
 
 AUROC: the probability that a random anomaly scores above a random normal image (ties count half), 0.5 for
-chance. Everything runs on the CPU; the training runs go to a temporary directory (``--work`` keeps them). Writes
-``scripts/results/anomaly-scores-<date>.json`` with the command, the settings, the per-digit AUROCs and timings.
+chance. Everything runs on the CPU; the training runs go to a temporary directory (``--work`` keeps them).
+Writes ``scripts/results/anomaly-scores-<date>-digits-<digits>.json`` with the command, the settings, the
+per-digit AUROCs and timings.
 """
 
 import argparse
@@ -114,7 +115,7 @@ def main():
     parser.add_argument("--num-samples", "-k", type=int, default=100, help="K of log p(x)")
     parser.add_argument("--pca-components", type=int, default=16, help="the baseline's components (16: the latents)")
     parser.add_argument("--work", default=None, help="keep the runs and CSVs here (default: a temporary directory)")
-    parser.add_argument("--out", default=None, help="JSON to write (default scripts/results/anomaly-scores-DATE.json)")
+    parser.add_argument("--out", default=None, help="JSON to write (default scripts/results/anomaly-scores-...json)")
     args = parser.parse_args()
 
     data = load_idx_dataset(args.data_dir)
@@ -136,7 +137,8 @@ def main():
         "mean_auroc": {name: float(np.mean([r["auroc"][name] for r in results])) for name in names},
         "seconds": time.perf_counter() - start,
     }
-    out = Path(args.out or Path(__file__).parent / "results" / f"anomaly-scores-{datetime.date.today()}.json")
+    name = f"anomaly-scores-{datetime.date.today()}-digits-{'-'.join(map(str, args.digits))}.json"
+    out = Path(args.out or Path(__file__).parent / "results" / name)
     out.write_text(json.dumps(summary, indent=2))
     print(f"{'digit':>5}  " + "  ".join(f"{name:>14}" for name in names))
     for r in results:

@@ -82,7 +82,13 @@ def test_a_csv_trains_with_its_training_split_standardisation_recorded(table_run
 
     status, out, err = _main(["evaluate", table_run / "run", "-k", "10"], capsys)
     assert status == 0, err
-    assert json.loads((table_run / "run" / "eval.json").read_text())["num_examples"] == 30
+    evaluated = json.loads((table_run / "run" / "eval.json").read_text())
+    assert evaluated["num_examples"] == 30
+    # The export finds the same test split, takes it raw, and (one batch, seed (0, 0)) gives the same NLL.
+    exported = table_run / "exported.json"
+    status, out, err = _main(["evaluate", table_run / "exported" / "1", "-k", "10", "--out", exported], capsys)
+    assert status == 0, err
+    assert json.loads(exported.read_text())["nll"] == pytest.approx(evaluated["nll"], rel=1e-5)
 
 
 def test_the_export_takes_raw_values_and_scores_as_the_run(table_run, tmp_path, capsys):
