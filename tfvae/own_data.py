@@ -1,4 +1,4 @@
-"""A user's own data (``tfvae train --data PATH``): a folder of images or a NumPy array file, as an ``ImageDataset``.
+"""A user's own data (``tfvae train --data PATH``): a folder of images, a NumPy array or a CSV, as an ``ImageDataset``.
 
 A folder of PNG/JPEG images (``--dataset images``) is read with Pillow. Its
 layout is one of:
