@@ -85,10 +85,10 @@ def evaluate(args):
             raise ValueError("an exported model is evaluated on the test split only")
     images, labels, dataset = load_split(artifact, args.split, args.data_dir, args.limit, args.data)
     if artifact.is_export:
-        features = artifact.features()
-        if features:  # the export standardises raw features itself
-            images = images * np.array(features["std"], np.float32) + np.array(features["mean"], np.float32)
-        results = evaluate_saved_model(artifact.path, images, num_samples=args.num_samples, batch_size=args.batch_size)
+        features, served = artifact.features(), images
+        if features:  # the export standardises raw features itself (the rebuilt model below does not)
+            served = images * np.array(features["std"], np.float32) + np.array(features["mean"], np.float32)
+        results = evaluate_saved_model(artifact.path, served, num_samples=args.num_samples, batch_size=args.batch_size)
         if len(artifact.model_config.get("latent_dims") or [0]) > 1:
             # The signatures give totals; each layer's KL and active units need the model behind them.
             results.update(layer_diagnostics(artifact.model(), images))

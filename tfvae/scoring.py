@@ -61,7 +61,8 @@ def score(
     Args:
         artifact: a run or an export of an image model (``tfvae.artifacts.open_artifact``).
         out: the CSV to write.
-        data: a folder of images or a ``.npy``/``.npz`` file; ``None``: the model's own test split.
+        data: a folder of images, a ``.npy``/``.npz`` file or a CSV of features (``tfvae.own_data.open_examples``);
+            ``None``: the model's own test split.
         num_samples: K of the importance-weighted estimate.
         batch_size: examples per step (memory: batch_size * min(K, 500) decoder outputs).
         seed: seed of the samples; an export's signature draws with seed 0 only.
@@ -118,7 +119,10 @@ def score(
                     values += [-log_px / bits] if images else []
                     writer.writerow([example_id, *(f"{float(v):.9g}" for v in values), num_samples])
                     entry = (-log_px, count + row, example_id)
-                    (heapq.heappush if len(lowest) < LOWEST else heapq.heappushpop)(lowest, entry)
+                    if len(lowest) < LOWEST:
+                        heapq.heappush(lowest, entry)
+                    else:  # drops the likeliest of the kept
+                        heapq.heappushpop(lowest, entry)
                 total += float(np.sum(numbers["log_px"], dtype=np.float64))
                 count += len(ids)
                 progress.update(i + 1)
