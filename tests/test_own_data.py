@@ -190,8 +190,8 @@ def _bad_cases(tmp_path, digits):
     cases["floats above 1"] = (tmp_path / "big.npy", [], ["big.npy", "[0, 1]"])
     np.save(tmp_path / "one.npy", np.zeros((1, 4), np.uint8))
     cases["one example"] = (tmp_path / "one.npy", [], ["one.npy", "1 example", "at least 2"])
-    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
-    cases["unknown file"] = (tmp_path / "data.csv", [], ["data.csv", ".npy/.npz"])
+    (tmp_path / "data.txt").write_text("a,b\n1,2\n")
+    cases["unknown file"] = (tmp_path / "data.txt", [], ["data.txt", ".npy/.npz"])
     cases["missing"] = (tmp_path / "nothing_here", [], ["nothing_here", "no such file or folder"])
     cases["size for an array"] = (tmp_path / "one.npy", ["--image-size", "8"], ["--image-size", "--dataset array"])
     return cases

@@ -135,7 +135,7 @@ QUICK_SHELL = [
         "the benchmark's minimum: one warm-up and one timed epoch",
     ),
     (
-        rf"^({TFVAE} evaluate|python scripts/(train_mnist|compare_objectives)\.py)\b",
+        rf"^({TFVAE} (evaluate|score)|python scripts/(train_mnist|compare_objectives)\.py)\b",
         r"(--num-samples|-k) \d{3,}",
         r"\1 5",
         "K = 5 runs the same chunked importance-weighted estimator as K = 5000 (K >= 100 is an evaluation; "

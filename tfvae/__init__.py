@@ -38,6 +38,7 @@ _SUBMODULES = (
     "plots",
     "priors",
     "runs",
+    "scoring",
     "sentence",
     "sentence_export",
     "served",

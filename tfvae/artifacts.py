@@ -77,6 +77,13 @@ class Artifact:
         own = self.description.get("preprocessing", {}).get("data")
         return TrainSettings(**own) if own else TrainSettings(dataset=self.dataset)
 
+    def features(self) -> dict | None:
+        """A CSV-trained model's ``{"columns", "mean", "std"}`` (``tfvae.own_data``): a run's ``config.json``
+        ``features``, an export's ``tfvae.json`` ``preprocessing.features``; ``None`` for other models."""
+        if self.is_export:
+            return self.description.get("preprocessing", {}).get("features")
+        return self.description.get("features")
+
     def binarization(self) -> str:
         """How training images were binarised (``"dynamic"``, ``"fixed"``, ``"none"``): test images are prepared so."""
         if self.is_export:

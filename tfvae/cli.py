@@ -1,4 +1,4 @@
-"""The ``tfvae`` command line: ``tfvae train|evaluate|sample|plot|export``.
+"""The ``tfvae`` command line: ``tfvae train|evaluate|sample|plot|export|score``.
 
 Here: each command's flags and its dispatch. ``tfvae train``'s flags are the
 rows of ``tfvae.options``; the other commands open their run directory or
@@ -294,6 +294,54 @@ def _run_convert_weights(args):
         print(f"wrote {convert_weights(args.run_dir)}")
 
 
+def _add_score(subparsers):
+    from tfvae.scoring import DEFAULT_BATCH, DEFAULT_SAMPLES
+
+    p = subparsers.add_parser(
+        "score",
+        help="a CSV of log p(x), ELBO and reconstruction per example (e.g. the least likely: anomalies)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "run_dir", metavar="MODEL", help="a run directory written by 'tfvae train', or an exported saved_models/NAME/N"
+    )
+    p.add_argument(
+        "data",
+        nargs="?",
+        default=None,
+        metavar="DATA",
+        help="a folder of PNG/JPEG images or a .npy/.npz array to score (default: the model's own test split)",
+    )
+    p.add_argument("--out", default="scores.csv", help="the CSV to write (one row per example)")
+    p.add_argument(
+        "--num-samples", "-k", type=_positive_int, default=DEFAULT_SAMPLES, help="K of the importance-weighted log p(x)"
+    )
+    p.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH, help="examples per step")
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples (an export: 0 only)")
+    p.add_argument("--data-dir", default=None, help="without DATA: override the run's data directory")
+    p.set_defaults(run=_run_score)
+
+
+def _run_score(args):
+    from tfvae.scoring import score
+
+    summary = score(
+        args.artifact,
+        args.out,
+        data=args.data,
+        num_samples=args.num_samples,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        data_dir=args.data_dir,
+    )
+    print(
+        f"scored {summary['num_examples']} examples (K={summary['num_samples']}, seed {summary['seed']}) in "
+        f"{summary['seconds']:.1f} s: mean log p(x) {summary['mean_log_px']:.2f} nats"
+    )
+    print("least likely: " + ", ".join(f"{example_id} ({log_px:.2f})" for log_px, example_id in summary["lowest"]))
+    print(f"wrote {summary['out']}")
+
+
 def build_parser():
     """The argument parser of the ``tfvae`` command."""
     parser = argparse.ArgumentParser(prog="tfvae", description="Variational auto-encoders on TensorFlow Probability.")
@@ -306,6 +354,7 @@ def build_parser():
     _add_sample(subparsers)
     _add_plot(subparsers)
     _add_export(subparsers)
+    _add_score(subparsers)
     _add_convert_weights(subparsers)
     return parser
 
@@ -355,8 +404,9 @@ def check_flags(args):
     for dest, value in vars(args).items():
         _check_range(dest, value)
     out = getattr(args, "out", None)
-    if args.command in ("sample", "plot", "evaluate") and out and Path(out).is_dir():
-        example = Path(out) / ("eval.json" if args.command == "evaluate" else f"{args.command}.png")
+    if args.command in ("sample", "plot", "evaluate", "score") and out and Path(out).is_dir():
+        names = {"evaluate": "eval.json", "score": "scores.csv"}
+        example = Path(out) / names.get(args.command, f"{args.command}.png")
         raise ValueError(f"--out {out} is a directory: name the file to write, e.g. {example}")
     if args.command in ("sample", "plot") and out and not Path(out).suffix:
         # matplotlib would add ".png" itself, and "wrote OUT" would name a file that does not exist.
@@ -371,8 +421,11 @@ def check_flags(args):
     if args.command == "train" and args.data and args.dataset == "mnist":
         args.dataset = options.data_kind(args.data)  # --data replaces the default dataset by its kind
     if args.command == "train":
+        # A CSV's run takes real-valued defaults where the flags are left at the image defaults.
+        values = options.table_defaults({option.name: getattr(args, option.dest) for option in options.OPTIONS})
+        for option in options.OPTIONS:
+            setattr(args, option.dest, values[option.name])
         # The rules over several flags are the option table's, the same that the constructors apply.
-        values = {option.name: getattr(args, option.dest) for option in options.OPTIONS}
         options.check_rules(values, "train", style="flag")
 
 

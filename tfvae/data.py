@@ -52,6 +52,10 @@ class ImageDataset:
     # A validation split of its own (a user's data, tfvae.own_data); None: held out of the training split.
     valid_images: np.ndarray | None = None
     valid_labels: np.ndarray | None = None
+    # The values the examples take once scaled (``as_inputs``): [0, 1], or None (any finite value: standardised
+    # features of a CSV, whose ``features`` record the columns and their training mean and std).
+    value_range: tuple | None = (0.0, 1.0)
+    features: dict | None = None
 
     @property
     def data_shape(self):
@@ -236,6 +240,30 @@ def to_unit_interval(images):
     return images
 
 
+UNIT_RANGE = (0.0, 1.0)  # pixels, scaled
+
+
+def as_inputs(examples, value_range=UNIT_RANGE):
+    """Examples as float32 model inputs: ``to_unit_interval`` for ``value_range`` [0, 1] (images); for ``None``
+    (real-valued features), float values kept as they are, checked to be finite.
+
+    Raises:
+        DataError: what ``to_unit_interval`` refuses; for ``None``, a dtype that is not float, NaN or infinity.
+    """
+    if value_range is not None:
+        return to_unit_interval(examples)
+    examples = np.asarray(examples)
+    if not np.issubdtype(examples.dtype, np.floating):
+        raise DataError(f"examples of dtype {examples.dtype}: expected float features")
+    examples = examples.astype(np.float32)
+    if not np.all(np.isfinite(examples)):
+        raise DataError(
+            f"examples contain NaN or infinite values ({int(np.size(examples) - np.isfinite(examples).sum())} "
+            "of them); remove or replace them"
+        )
+    return examples
+
+
 def binarize_fixed(images, seed=0):
     """Binarises once: ``x ~ Bernoulli(pixel intensity)`` with NumPy seed ``seed``."""
     probs = to_unit_interval(images)
@@ -259,8 +287,17 @@ def _binarize_batch(images, seed):
     return tf.cast(uniform < probs, tf.float32)
 
 
-def make_pipeline(images, batch_size=128, binarize="dynamic", shuffle=True, seed=0, labels=None, drop_remainder=False):
-    """A ``tf.data`` pipeline of float32 images in [0, 1].
+def make_pipeline(
+    images,
+    batch_size=128,
+    binarize="dynamic",
+    shuffle=True,
+    seed=0,
+    labels=None,
+    drop_remainder=False,
+    value_range=UNIT_RANGE,
+):
+    """A ``tf.data`` pipeline of float32 images in [0, 1] (or of real-valued features, for ``value_range`` None).
 
     Args:
         images: ``uint8`` (0..255) or float ([0, 1]) array ``[N, ...]``.
@@ -272,6 +309,8 @@ def make_pipeline(images, batch_size=128, binarize="dynamic", shuffle=True, seed
             sequence of batches.
         labels: optional ``[N]`` or ``[N, k]`` array; batches are then ``(x, labels)``.
         drop_remainder: drop the last partial batch.
+        value_range: the values of the scaled examples (``as_inputs``): [0, 1], or ``None``: any finite float
+            (``binarize`` must then be ``"none"``).
 
     Returns:
         A ``tf.data.Dataset`` yielding ``x`` or ``(x, labels)`` batches,
@@ -294,8 +333,10 @@ def make_pipeline(images, batch_size=128, binarize="dynamic", shuffle=True, seed
         raise DataError("no images to build a pipeline from")
     if labels is not None and len(labels) != len(images):
         raise DataError(f"labels must have one entry per image: {len(labels)} labels for {len(images)} images")
+    if value_range is None and binarize != "none":
+        raise ValueError(f"binarize={binarize!r} binarises values in [0, 1]; real-valued features take 'none'")
     if images.dtype != np.uint8:
-        images = to_unit_interval(images)
+        images = as_inputs(images, value_range)
     if binarize == "fixed":
         images = binarize_fixed(images, seed)
     elements = images if labels is None else (images, np.asarray(labels))

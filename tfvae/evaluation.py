@@ -112,8 +112,16 @@ def log_mean_weight(model, x, samples, log_posterior, chunk_size=None, condition
     return total - tf.math.log(tf.cast(num_samples, tf.float32))
 
 
-def _batch_statistics(model, x, condition, num_samples, seed, chunk_size):
-    """Per-example log p(x) estimate, ELBO terms and posterior means for one batch."""
+def example_statistics(model, x, condition, num_samples, seed, chunk_size=None):
+    """Per-example numbers of one batch ``x``, as ``[B, ...]`` tensors: what ``evaluate`` averages and
+    ``tfvae score`` (``tfvae.scoring``) writes one row per example.
+
+    ``log_px`` is the K-sample importance-weighted estimate of log p(x); ``elbo`` and ``reconstruction``
+    (-E_q log p(x|z), a loss) and ``kl`` come from one sample of q; all samples are drawn with the stateless
+    ``seed`` (a pair of ints). Then the per-layer and per-dimension KL, and the posterior means.
+    With ``seed`` (0, 0) and ``chunk_size`` 500 these are the numbers of an export's ``log_likelihood``
+    signature (``tfvae.export``).
+    """
     terms = model.elbo_terms(x, seed=seed, num_samples=1, condition=condition)
     statistics = {
         "log_px": importance_weighted_log_likelihood(model, x, num_samples, seed, chunk_size, condition),
@@ -195,7 +203,7 @@ def _evaluation_loop(model, batches, num_batches, num_samples, chunk_size, seed,
     # No XLA here: measured 10x slower than plain graph mode for this loop on CPU.
     step = tf.function(
         lambda x, c, s: {
-            **_batch_statistics(model, x, c, num_samples, s, chunk_size),
+            **example_statistics(model, x, c, num_samples, s, chunk_size),
             **(extra(x) if extra else {}),
         },
         reduce_retracing=True,

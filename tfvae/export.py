@@ -31,6 +31,16 @@ signature               inputs                                       outputs
 ``serving_default``     = ``reconstruct``
 ======================  ===========================================  ======================================
 
+A model trained on a CSV of features (``tfvae.own_data``) takes RAW feature
+values as ``x`` (any finite values: ``preprocessing.input_range`` is null):
+every signature standardises them with the training split's mean and std
+(``preprocessing.features`` in ``tfvae.json``, with the column names, which
+``x``'s last axis must follow), and the image means it returns (``mean``,
+``x``, and ``decode``'s ``loc`` and ``scale``) are in raw units again. Its log
+densities (``log_px``, ``elbo``, ``log_joint``) are those of the
+standardised features: add ``preprocessing.features.log_jacobian``
+(-sum log std) for a density over raw values.
+
 A conditional model takes one more input, ``condition`` float32 ``[B, c]``
 (``sample``: ``[1, c]`` or ``[num_samples, c]``), in every signature.
 
@@ -79,6 +89,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from tfvae import validation
 from tfvae.backend import tf
@@ -152,12 +164,21 @@ class ServingModule(tf.Module):
 
 
 class _Signatures(ServingModule):
-    """The image VAE's serving functions (the table of the module docstring)."""
+    """The image VAE's serving functions (the table of the module docstring).
+
+    ``value_range``: the values ``x`` must take, ``(0, 1)`` for images or ``None`` (any finite value);
+    ``features``: a CSV model's ``{"columns", "mean", "std"}``: ``x`` is standardised inside, outputs unstandardised.
+    """
 
     SIGNATURES = ("encode", "decode", "reconstruct", "sample", "log_likelihood", "posterior_sample", "log_joint")
 
-    def __init__(self, model):
+    def __init__(self, model, value_range=(0.0, 1.0), features=None):
         super().__init__(model, name="tfvae")
+        self.value_range = None if value_range is None else tuple(value_range)
+        if features:
+            self.feature_mean = tf.constant(features["mean"], tf.float32)
+            self.feature_std = tf.constant(features["std"], tf.float32)
+        self.standardised = bool(features)
         x_spec = tf.TensorSpec([None, *model.data_shape], tf.float32, name="x")
         signature, count, seed = self._signature, COUNT_SPEC, SEED_SPEC
         self.encode = signature(self._encode, x_spec)
@@ -176,16 +197,26 @@ class _Signatures(ServingModule):
 
     def _check_images(self, x, condition=None):
         # A signature does not check the shapes it is fed (EnsureShape does, naming both); the values
-        # must be finite and in [0, 1] (the documented input_range), whatever the likelihood.
+        # must be finite and in the documented input_range ([0, 1] for images), whatever the likelihood.
         model = self._get_model()
-        checks = [validation.check_values(tf.ensure_shape(x, [None, *model.data_shape]), (0.0, 1.0), "x")]
+        checks = [validation.check_values(tf.ensure_shape(x, [None, *model.data_shape]), self.value_range, "x")]
         if condition is not None:
             checks.append(tf.ensure_shape(condition, [None, model.condition_dim]))
         return checks
 
+    def _model_x(self, x):
+        """``x`` as the model saw it in training: standardised (a CSV model), or as it is."""
+        return (x - self.feature_mean) / self.feature_std if self.standardised else x
+
+    def _raw(self, values, scale_only=False):
+        """Model-space values (means; ``scale_only``: scales) in the units of ``x``."""
+        if not self.standardised:
+            return values
+        return values * self.feature_std if scale_only else values * self.feature_std + self.feature_mean
+
     def _encode(self, x, condition=None):
         with tf.control_dependencies(self._check_images(x, condition)):
-            layers = self._get_model().encode_layers(x, condition)
+            layers = self._get_model().encode_layers(self._model_x(x), condition)
         q = layers[0]
         # Layers above z_1, along the path through the means (see VAE.encode_layers).
         upper = {
@@ -200,11 +231,15 @@ class _Signatures(ServingModule):
         z = tf.ensure_shape(z, [None, self._get_model().latent_dim])
         p = self._get_model().decode(z, condition)
         head = self._get_model().likelihood
-        return {"mean": p.mean(), **(head.serving_outputs(p) if hasattr(head, "serving_outputs") else {})}
+        outputs = {"mean": p.mean(), **(head.serving_outputs(p) if hasattr(head, "serving_outputs") else {})}
+        return {
+            name: self._raw(value, scale_only=name == "scale") if name in ("mean", "loc", "scale") else value
+            for name, value in outputs.items()
+        }
 
     def _reconstruct(self, x, condition=None):
         with tf.control_dependencies(self._check_images(x, condition)):
-            return {"mean": self._get_model().reconstruct(x, condition)}
+            return {"mean": self._raw(self._get_model().reconstruct(self._model_x(x), condition))}
 
     def _broadcast_condition(self, condition, num_samples):
         if condition is None:
@@ -216,7 +251,7 @@ class _Signatures(ServingModule):
         # Everything that reads the count waits for its check: a condition broadcast to 10^9 rows takes 16 GB.
         with tf.control_dependencies(check_count(num_samples)):
             z = model.sample_latents(num_samples, seed=tf.stack([seed, 0]))
-            return {"x": model.decode(z, self._broadcast_condition(condition, num_samples)).mean()}
+            return {"x": self._raw(model.decode(z, self._broadcast_condition(condition, num_samples)).mean())}
 
     def _sample_unseeded(self, num_samples, condition=None):
         # Only for the standard-Normal prior: tf.random.normal is a TFLite builtin. LiteRT has no assertion
@@ -226,15 +261,15 @@ class _Signatures(ServingModule):
         valid = tf.logical_and(num_samples >= 1, num_samples <= MAX_SAMPLES)
         count = tf.where(valid, num_samples, 0)
         z = model.sample_latents(count, noise=tf.random.normal)
-        return {"x": model.decode(z, self._broadcast_condition(condition, count)).mean(), "valid": valid}
+        return {"x": self._raw(model.decode(z, self._broadcast_condition(condition, count)).mean()), "valid": valid}
 
     def _log_likelihood(self, x, num_samples, condition=None):
-        return self._bounds(x, num_samples, self._check_images(x, condition), condition)
+        return self._bounds(self._model_x(x), num_samples, self._check_images(x, condition), condition)
 
     def _posterior_sample(self, x, num_samples, seed, condition=None):
         model = self._get_model()
         with tf.control_dependencies(self._check_images(x, condition) + check_count(num_samples)):
-            posteriors, samples, _ = model.infer(x, num_samples, tf.stack([seed, 0]), condition)
+            posteriors, samples, _ = model.infer(self._model_x(x), num_samples, tf.stack([seed, 0]), condition)
         # The samples and log q that importance_weighted_log_likelihood draws with the seed (seed, 0).
         return {**dict(zip(layer_names(model), samples)), "log_posterior": joint_log_posterior(posteriors, samples)}
 
@@ -260,9 +295,15 @@ class _Signatures(ServingModule):
                 ),
             ]
         with tf.control_dependencies(checks):
-            log_px_given_z = model.log_px_given_z(x, samples[0], condition)
+            log_px_given_z = model.log_px_given_z(self._model_x(x), samples[0], condition)
             log_pz = model.log_prior(samples)
         return {"log_joint": log_px_given_z + log_pz, "log_px_given_z": log_px_given_z, "log_pz": log_pz}
+
+
+def _signatures(model, preprocessing=None):
+    """``_Signatures`` of ``model`` for data prepared as ``preprocessing`` (``default_preprocessing``) says."""
+    preprocessing = preprocessing or default_preprocessing()
+    return _Signatures(model, preprocessing.get("input_range", (0.0, 1.0)), preprocessing.get("features"))
 
 
 def layer_names(model):
@@ -316,9 +357,20 @@ def tfvae_json(signatures, **fields):
     }
 
 
-def default_preprocessing(binarize="dynamic", data=None):
+def default_preprocessing(binarize="dynamic", data=None, features=None):
     """How training data was prepared, for ``tfvae.json``; ``data``: what finds a user's own data and its test
-    split again (``tfvae.own_data``: dataset, data, image_size, seed, validation_size), kept as ``data``."""
+    split again (``tfvae.own_data``: dataset, data, image_size, seed, validation_size), kept as ``data``;
+    ``features``: a CSV's columns and standardisation, which the signatures apply to raw values."""
+    if features:
+        log_jacobian = -float(np.sum(np.log(features["std"])))
+        return {
+            **({"data": data} if data else {}),
+            "input_range": None,
+            "scaling": "raw feature values: (x - mean) / std per column, inside the signatures",
+            "features": {**features, "log_jacobian": log_jacobian},
+            "binarization": "none",
+            "training_binarization": "none",
+        }
     return {
         **({"data": data} if data else {}),
         "input_range": [0.0, 1.0],
@@ -405,7 +457,7 @@ def export_saved_model(model, base_dir, version=1, preprocessing=None):
     return export(model, base_dir, version, preprocessing=preprocessing)
 
 
-def export_tflite(model, directory):
+def export_tflite(model, directory, preprocessing=None):
     """Writes ``vae.tflite`` (float32) and ``vae_fp16.tflite`` (float16 weights) to ``directory``.
 
     Each holds the signatures ``encode``, ``decode`` and, for the
@@ -413,7 +465,7 @@ def export_tflite(model, directory):
     outputs ``x`` and ``valid``, see the module docstring), with builtin ops
     only. Returns the two paths.
     """
-    module = _Signatures(model)
+    module = _signatures(model, preprocessing)
     signatures = {"encode": module.encode, "decode": module.decode}
     if model.prior_kind == "normal":
         signatures["sample"] = module.sample_unseeded
@@ -457,7 +509,7 @@ def export(
     if dataset:
         description["dataset"] = dataset
     with new_version(base_dir, version, metrics) as staging:
-        save(_Signatures(model), staging, description)
+        save(_signatures(model, description["preprocessing"]), staging, description)
         if tflite:
-            export_tflite(model, staging)
+            export_tflite(model, staging, description["preprocessing"])
     return Path(base_dir) / str(int(version))

@@ -8,6 +8,8 @@ models here, text models to ``tfvae.text_commands``: each family module has
 
 from pathlib import Path
 
+import numpy as np
+
 GAPS_LIMIT = 500  # examples for --gaps by default: per-example VI costs ~steps/2 evaluations of the same images
 DEFAULT_SAMPLES = 64  # images in tfvae sample's grid
 
@@ -26,7 +28,7 @@ def load_split(artifact, split, data_dir, limit=None, data=None):
     if not artifact.dataset_recorded:
         print(f"tfvae: note: {artifact.path} records no dataset (exported by tfvae < 0.3): scoring MNIST")
     settings = artifact.data_settings()
-    dataset = load_images(settings, data, data_dir)
+    dataset = load_images(settings, data, data_dir, features=artifact.features())
     if split == "test":
         images, labels = dataset.test_images, dataset.test_labels
     else:
@@ -36,7 +38,7 @@ def load_split(artifact, split, data_dir, limit=None, data=None):
         raise ValueError(f"{artifact.path} has no {split} examples (its data held too few to hold some out)")
     if limit:
         images, labels = images[:limit], labels[:limit]
-    return evaluation_images(images, artifact.binarization()), labels, dataset.name
+    return evaluation_images(images, artifact.binarization(), dataset.value_range), labels, dataset.name
 
 
 def check_pictures(model, command):
@@ -83,7 +85,10 @@ def evaluate(args):
             raise ValueError("an exported model is evaluated on the test split only")
     images, labels, dataset = load_split(artifact, args.split, args.data_dir, args.limit, args.data)
     if artifact.is_export:
-        results = evaluate_saved_model(artifact.path, images, num_samples=args.num_samples, batch_size=args.batch_size)
+        features, served = artifact.features(), images
+        if features:  # the export standardises raw features itself (the rebuilt model below does not)
+            served = images * np.array(features["std"], np.float32) + np.array(features["mean"], np.float32)
+        results = evaluate_saved_model(artifact.path, served, num_samples=args.num_samples, batch_size=args.batch_size)
         if len(artifact.model_config.get("latent_dims") or [0]) > 1:
             # The signatures give totals; each layer's KL and active units need the model behind them.
             results.update(layer_diagnostics(artifact.model(), images))
@@ -192,7 +197,7 @@ def export(args, version, metrics=None):
         args.out,
         version,
         tflite=args.tflite,
-        preprocessing=default_preprocessing(settings.binarize, own_data_record(settings)),
+        preprocessing=default_preprocessing(settings.binarize, own_data_record(settings), args.artifact.features()),
         metrics=metrics,
         dataset=settings.dataset,
     )

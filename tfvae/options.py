@@ -51,8 +51,16 @@ KL_WARMUP_SHAPES = ("linear", "logistic")  # tfvae.callbacks: LinearWarmup, Logi
 JIT_MODES = ("auto", "on", "off")  # --jit-compile: TrainSettings.jit_compile None, True, False
 LEARNED_SCALES = ("global", "pixel")  # likelihood_scale: a learned Normal sigma
 # --dataset values of a user's own data given by --data (tfvae.own_data reads them): what each is.
-OWN_DATASETS = {"images": "a folder of PNG/JPEG images", "array": "a .npy/.npz file of examples"}
+OWN_DATASETS = {
+    "images": "a folder of PNG/JPEG images",
+    "array": "a .npy/.npz file of examples",
+    "table": "a CSV file of numeric features",
+}
 ARRAY_SUFFIXES = (".npy", ".npz")
+TABLE_SUFFIXES = (".csv",)
+TABLE = "table"  # real-valued features, standardised: any finite value, a Normal likelihood
+# What a table's run takes instead of the image defaults, where the flags are left at those defaults.
+TABLE_DEFAULTS = {"binarize": "none", "likelihood": "normal", "likelihood_scale": "global"}
 
 # --- tfvae sample's text decoding settings (tfvae.decoding runs them; its docstring has the table) ---
 
@@ -262,8 +270,9 @@ OPTIONS = (
     ),
     Option(
         "data",
-        "your own data: a folder of PNG/JPEG images (flat, in class subfolders, or in train/ valid/ test/) or a "
-        ".npy/.npz array of examples; sets --dataset to images or array (see README, 'Your own data')",
+        "your own data: a folder of PNG/JPEG images (flat, in class subfolders, or in train/ valid/ test/), a "
+        ".npy/.npz array of examples, or a .csv of numeric features; sets --dataset to images, array or table "
+        "(see README, 'Your own data')",
         _TRAIN,
         metavar="PATH",
     ),
@@ -765,6 +774,10 @@ class RuleValues:
         option = BY_NAME[name]
         return self.values.get(option.name_in(self.family), option.default)
 
+    def present(self, name: str) -> bool:
+        """Whether ``values`` hold the option (not just its default)."""
+        return BY_NAME[name].name_in(self.family) in self.values
+
     def given(self, name: str) -> bool:
         """Whether the option's value is not its default (a list and a tuple of the same items are the same)."""
         return _as_list(self[name]) != _as_list(BY_NAME[name].default)
@@ -856,6 +869,27 @@ RULES = (
             else f"{v.name('data')} is your own data, not {v.show('dataset')}: leave {v.name('dataset')} out"
         ),
         {"dataset": "images"},
+    ),
+    Rule(
+        ("dataset", "binarize"),
+        _IMAGES,
+        lambda v: v["dataset"] == TABLE and v["binarize"] != "none",
+        lambda v: (
+            f"{v.show('dataset')} holds real-valued features (standardised): {v.show('binarize')} cannot "
+            f"binarise them; use {v.show('binarize', 'none')}"
+        ),
+        {"dataset": TABLE, "data": "features.csv", "binarize": "fixed"},
+    ),
+    Rule(
+        ("dataset", "likelihood"),
+        _IMAGES,
+        # Training settings alone do not hold the likelihood (the model's): checked where both are known.
+        lambda v: v["dataset"] == TABLE and v.present("likelihood") and v["likelihood"] != "normal",
+        lambda v: (
+            f"{v.show('dataset')} holds real-valued features (standardised, any sign): {v.show('likelihood')} "
+            f"models values in [0, 1]; use {v.show('likelihood', 'normal')}"
+        ),
+        {"dataset": TABLE, "data": "features.csv", "binarize": "none", "likelihood": "continuous_bernoulli"},
     ),
     Rule(
         ("image_size",),
@@ -1191,9 +1225,25 @@ def data_kind(path: str) -> str:
         return "images"
     if not os.path.exists(path):
         raise ValueError(f"--data {path}: no such file or folder")
-    if os.path.splitext(path)[1].lower() in ARRAY_SUFFIXES:
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in ARRAY_SUFFIXES:
         return "array"
+    if suffix in TABLE_SUFFIXES:
+        return TABLE
     raise ValueError(
-        f"--data {path}: expected a folder of PNG/JPEG images or a {'/'.join(ARRAY_SUFFIXES)} file "
-        "(numbers in a CSV are not read yet)"
+        f"--data {path}: expected a folder of PNG/JPEG images, a {'/'.join(ARRAY_SUFFIXES)} file or a "
+        f"{'/'.join(TABLE_SUFFIXES)} file of numeric features"
     )
+
+
+def table_defaults(values: dict) -> dict:
+    """``values`` (``tfvae train``'s, by option name) with ``TABLE_DEFAULTS`` where a table's run left the image
+    defaults: a CSV of features is real-valued (``--binarize none``, a Normal likelihood with a learned sigma).
+    A value given otherwise is kept, and ``RULES`` refuse one that does not fit."""
+    if values.get("dataset") != TABLE:
+        return values
+    changed = dict(values)
+    for name, value in TABLE_DEFAULTS.items():
+        if changed.get(name, BY_NAME[name].default) == BY_NAME[name].default:
+            changed[name] = value
+    return changed

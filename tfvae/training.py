@@ -34,11 +34,11 @@ from tfvae.callbacks import (
     TrimHistory,
 )
 from tfvae.core import BaseVAE
-from tfvae.data import ImageDataset, binarize_fixed, load_dataset, make_pipeline, one_hot, to_unit_interval
+from tfvae.data import UNIT_RANGE, ImageDataset, as_inputs, binarize_fixed, load_dataset, make_pipeline, one_hot
 from tfvae.model import VAE
 from tfvae.objectives import objective_key, objective_name
 from tfvae.optimization import check_optimizer_settings, make_optimizer
-from tfvae.options import OWN_DATASETS, STRATEGIES  # defined once, with the options
+from tfvae.options import OWN_DATASETS, STRATEGIES, check_rules  # defined once, with the options
 from tfvae.own_data import load_own_data
 from tfvae.ownership import owned
 from tfvae.run_weights import (
@@ -141,12 +141,18 @@ def split_validation(images, labels, validation_size):
     return (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
 
 
-def load_images(settings, data=None, data_dir=None) -> ImageDataset:
+def load_images(settings, data=None, data_dir=None, features=None) -> ImageDataset:
     """The run's images: its own data (``settings.data``, or ``data`` instead: the same data moved), or the named
-    dataset from ``data_dir``, ``settings.data_dir``, ``$TFVAE_DATA_DIR`` or TFDS."""
+    dataset from ``data_dir``, ``settings.data_dir``, ``$TFVAE_DATA_DIR`` or TFDS. ``features``: a CSV's
+    recorded columns and standardisation (``ImageDataset.features``), applied instead of fitting them again."""
     if settings.dataset in OWN_DATASETS:
         return load_own_data(
-            data or settings.data, settings.dataset, settings.image_size, settings.seed, settings.validation_size
+            data or settings.data,
+            settings.dataset,
+            settings.image_size,
+            settings.seed,
+            settings.validation_size,
+            features=features,
         )
     return load_dataset(settings.dataset, data_dir or settings.data_dir)
 
@@ -159,14 +165,24 @@ def train_and_validation(data, validation_size):
     return split_validation(data.train_images, data.train_labels, validation_size)
 
 
-def evaluation_images(images, binarize):
-    """Test-time images: binarised once with a fixed seed, or just scaled."""
+def evaluation_images(images, binarize, value_range=UNIT_RANGE):
+    """Test-time images: binarised once with a fixed seed, or just scaled (``as_inputs``: real-valued features,
+    for ``value_range`` None, are kept)."""
     if binarize == "none":
-        return to_unit_interval(images)
+        return as_inputs(images, value_range)
     return binarize_fixed(images, TEST_BINARIZATION_SEED)
 
 
-def model_inputs(images, conditions=None, batch_size=128, binarize="none", shuffle=False, seed=0, drop_remainder=False):
+def model_inputs(
+    images,
+    conditions=None,
+    batch_size=128,
+    binarize="none",
+    shuffle=False,
+    seed=0,
+    drop_remainder=False,
+    value_range=UNIT_RANGE,
+):
     """A pipeline of model inputs: ``x`` batches, or ``((x, c),)`` for a conditional model.
 
     The extra tuple level tells Keras that ``(x, c)`` is the input, not ``(x, y)``.
@@ -179,17 +195,20 @@ def model_inputs(images, conditions=None, batch_size=128, binarize="none", shuff
         seed=seed,
         labels=conditions,
         drop_remainder=drop_remainder,
+        value_range=value_range,
     )
     if conditions is None:
         return dataset
     return dataset.map(lambda x, c: ((x, c),))
 
 
-def evaluate_negative_elbo(model, images, conditions=None, batch_size=EVALUATION_BATCH, dataset=None):
+def evaluate_negative_elbo(
+    model, images, conditions=None, batch_size=EVALUATION_BATCH, dataset=None, value_range=UNIT_RANGE
+):
     """Keras's ``evaluate`` on fixed images (or on ``dataset``), per example: the objective
     (``loss``, and again under its own name, e.g. ``negative_iwae_bound_k5``), the plain
-    ``negative_elbo`` (beta 1, no free bits), reconstruction, KL and ELBO."""
-    dataset = model_inputs(images, conditions, batch_size) if dataset is None else dataset
+    ``negative_elbo`` (beta 1, no free bits), reconstruction, KL and ELBO. ``value_range``: as ``model_inputs``'."""
+    dataset = model_inputs(images, conditions, batch_size, value_range=value_range) if dataset is None else dataset
     results = {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
     results[objective_key(model)] = results["loss"]
     results["negative_elbo"] = -results["elbo"]
@@ -260,7 +279,7 @@ def _fill_run(run_dir, model_config, settings, dataset, verbose, extra_callbacks
     if settings.init_from and not (backup.is_dir() and any(backup.iterdir())):
         # A resumed or continued run's BackupAndRestore loads its own later weights instead.
         warm_start(model, settings.init_from, data.vocabulary)
-    _write_run_config(run_dir, model, settings, data.vocabulary)
+    _write_run_config(run_dir, model, settings, data.vocabulary, data.features)
     # Under KL annealing the loss weighs the KL by less than 1, so the first epochs would look best;
     # the best checkpoint is then the one with the best ELBO, which every epoch measures alike.
     annealed = bool(settings.kl_warmup_steps or settings.kl_cycle_steps)
@@ -315,14 +334,16 @@ def _compiled_model(settings, data, strategy):
     return model
 
 
-def _write_run_config(run_dir, model, settings, vocabulary):
-    """``config.json`` (the model's config and the settings; what ``load_run`` rebuilds from) and the vocabulary."""
+def _write_run_config(run_dir, model, settings, vocabulary, features=None):
+    """``config.json`` (the model's config and the settings; what ``load_run`` rebuilds from; a CSV's ``features``,
+    its columns and standardisation) and the vocabulary."""
     config = {
         "tfvae_version": __version__,
         "format": RUN_FORMAT,
         "class": type(model).__name__,
         "model": model.get_config(),
         "train": dataclasses.asdict(settings),
+        **({"features": features} if features else {}),
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
@@ -414,6 +435,7 @@ class PreparedData:
     image_logger: object = None  # log_dir -> an ImageLogger, or None
     diagnostics: object = None  # a callback that logs per-layer diagnostics, or None
     vocabulary: text.Vocabulary | None = None
+    features: dict | None = None  # a CSV's columns and standardisation (ImageDataset.features), for config.json
     steps_per_execution: int | None = None  # instead of the setting
     # Set for a repeated (endless) training pipeline: fit's epoch length. A finite pipeline that fit
     # re-iterates every epoch pays for a new iterator (and shuffle buffer) at each epoch boundary:
@@ -426,6 +448,16 @@ def _prepare_images(settings, dataset, model_config, global_batch):
 
     Longer than most functions here because most of it is one ``PreparedData``, a field a line.
     """
+    # The model's likelihood must fit the data (a CSV's: Normal), a rule over settings and model together.
+    check_rules(
+        {
+            "dataset": settings.dataset,
+            "data": settings.data,
+            "binarize": settings.binarize,
+            "likelihood": model_config.get("likelihood", "bernoulli"),
+        },
+        "train",
+    )
     data = dataset if dataset is not None else load_images(settings)
     (train_x, train_y), (valid_x, valid_y) = train_and_validation(data, settings.validation_size)
     num_classes = int(data.train_labels.max()) + 1
@@ -436,7 +468,10 @@ def _prepare_images(settings, dataset, model_config, global_batch):
     valid_data = None
     if len(valid_x):
         valid_data = model_inputs(
-            evaluation_images(valid_x, settings.binarize), conditions(valid_y), max(EVALUATION_BATCH, global_batch)
+            evaluation_images(valid_x, settings.binarize, data.value_range),
+            conditions(valid_y),
+            max(EVALUATION_BATCH, global_batch),
+            value_range=data.value_range,
         )
     source_x, source_y = (valid_x, valid_y) if len(valid_x) else (train_x, train_y)
 
@@ -444,12 +479,16 @@ def _prepare_images(settings, dataset, model_config, global_batch):
         return {
             "train": evaluate_negative_elbo(
                 model,
-                evaluation_images(train_x[:TRAIN_EVALUATION_SIZE], settings.binarize),
+                evaluation_images(train_x[:TRAIN_EVALUATION_SIZE], settings.binarize, data.value_range),
                 conditions(train_y[:TRAIN_EVALUATION_SIZE]),
+                value_range=data.value_range,
             ),
             "train_examples": min(len(train_x), TRAIN_EVALUATION_SIZE),
             "test": evaluate_negative_elbo(
-                model, evaluation_images(data.test_images, settings.binarize), conditions(data.test_labels)
+                model,
+                evaluation_images(data.test_images, settings.binarize, data.value_range),
+                conditions(data.test_labels),
+                value_range=data.value_range,
             ),
             "test_binarization_seed": TEST_BINARIZATION_SEED,
         }
@@ -472,19 +511,22 @@ def _prepare_images(settings, dataset, model_config, global_batch):
             shuffle=True,
             seed=settings.seed,
             drop_remainder=drop_remainder,
+            value_range=data.value_range,
         ).repeat(),
         fit_steps_per_epoch=steps_per_epoch,
         diagnostics=LayerDiagnostics(
-            evaluation_images(source_x[:DIAGNOSTIC_IMAGES], settings.binarize), conditions(source_y[:DIAGNOSTIC_IMAGES])
+            evaluation_images(source_x[:DIAGNOSTIC_IMAGES], settings.binarize, data.value_range),
+            conditions(source_y[:DIAGNOSTIC_IMAGES]),
         ),
         valid_data=valid_data,
         final_metrics=final_metrics,
+        features=data.features,
         # Vectors (an [N, D] array of the user's) have no picture to log.
         image_logger=None
         if len(data.data_shape) != 3
         else lambda log_dir: ImageLogger(
             log_dir,
-            evaluation_images(source_x[:8], settings.binarize),
+            evaluation_images(source_x[:8], settings.binarize, data.value_range),
             every=settings.image_every,
             seed=settings.seed,
             conditions=conditions(source_y[:8]),
