@@ -38,6 +38,7 @@ _SUBMODULES = (
     "plots",
     "priors",
     "runs",
+    "run_weights",
     "scoring",
     "sentence",
     "sentence_export",
@@ -48,6 +49,7 @@ _SUBMODULES = (
     "training",
     "validation",
     "warm_start",
+    "weights_conversion",
 )
 _INTERNAL = ("__main__", "quiet")  # submodules that are not public API (still importable by name)
 _ATTRIBUTES = {"VAE": "model", "SentenceVAE": "sentence"}  # name -> submodule that defines it

@@ -278,7 +278,7 @@ def _add_convert_weights(subparsers):
         "convert-weights",
         help="let a run trained under tf_keras be opened under Keras 3, or the reverse",
         description="Writes a run's best weights in the format of the Keras tfvae runs on now (TFVAE_KERAS), read "
-        "from the other Keras's file, which is kept (tfvae.run_weights).",
+        "from the other Keras's file, which is kept (tfvae.weights_conversion).",
     )
     p.add_argument("run_dir", help="a run directory written by 'tfvae train'")
     p.set_defaults(run=_run_convert_weights)
@@ -286,7 +286,7 @@ def _add_convert_weights(subparsers):
 
 def _run_convert_weights(args):
     from tfvae.ownership import owned
-    from tfvae.run_weights import convert_weights
+    from tfvae.weights_conversion import convert_weights
 
     if args.artifact.is_export:
         raise ValueError(f"{args.run_dir} is an export: exports do not depend on the Keras version")
