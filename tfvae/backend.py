@@ -64,6 +64,14 @@ def check_keras_object(obj, role):
             return
 
 
+def input_layer(shape):
+    """``keras.layers.InputLayer`` of examples of ``shape``: Keras 3 names the argument ``shape`` (and warns on
+    tf_keras's ``input_shape``), tf_keras ``input_shape``."""
+    if KERAS_VERSION == 3:
+        return keras.layers.InputLayer(shape=tuple(shape))
+    return keras.layers.InputLayer(input_shape=tuple(shape))
+
+
 tfd = tfp.distributions
 tfb = tfp.bijectors
 tfpl = tfp.layers
@@ -78,4 +86,5 @@ __all__ = [
     "create_autocast_variable",
     "KERAS_VERSION",
     "check_keras_object",
+    "input_layer",
 ]

@@ -131,10 +131,15 @@ class TrimHistory(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         """Rewrites the file in place (the CSV logger holds it open for appending)."""
-        state = getattr(self.model, "_training_state", None)
-        if state is None or not self.path.exists():
+        if not self.path.exists():
             return
-        done = int(state._ckpt_saved_epoch.numpy()) + 1  # -1 when nothing was saved
+        state = getattr(self.model, "_training_state", None)  # tf_keras's BackupAndRestore state
+        if state is not None:
+            done = int(state._ckpt_saved_epoch.numpy()) + 1  # -1 when nothing was saved
+        else:
+            done = getattr(self.model, "_initial_epoch", None)  # where Keras 3's BackupAndRestore resumes
+            if done is None:
+                return
         lines = self.path.read_text().splitlines(keepends=True)
         kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < done]
         if len(kept) != len(lines):
@@ -169,7 +174,7 @@ class HistoryCSV(keras.callbacks.CSVLogger):
                     writer = csv.DictWriter(f, fieldnames=["epoch"] + self.keys, restval="")
                     writer.writeheader()
                     writer.writerows(rows)
-            self.csv_file = tf.io.gfile.GFile(self.filename, "a")
+            self.csv_file = open(self.filename, "a")  # noqa: SIM115 (the logger closes it at the end of training)
         super().on_epoch_end(epoch, logs)
 
 

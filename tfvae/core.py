@@ -214,8 +214,8 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
                 shape=self.seed_generator.state.shape,
                 dtype="int64",
                 trainable=False,
-                initializer=keras.initializers.Constant(self.seed_generator.state.numpy()),
             )
+            state.assign(self.seed_generator.state)  # exactly: an initializer would round the int64s as floats
             self.seed_generator = tf.random.Generator(state=state.value, alg=self.seed_generator.algorithm)
         # The logged per-example means (Keras 3 has no add_metric). Held in a namespace that neither Keras
         # nor tf.train tracks, so checkpoints keep the objects they had; ``metrics`` lists them.
@@ -447,11 +447,10 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
             "validate_inputs": self.validate_inputs,
         }
         taken = self.core_arguments()
-        config = super().get_config()
-        if isinstance(config.get("dtype"), dict):
-            # A dtype policy as its name ("float32", "mixed_bfloat16"), which both Kerases read: Keras 3 writes
-            # a dict that tf_keras cannot, so a run's config.json opens under either.
-            config["dtype"] = config["dtype"].get("config", {}).get("name")
+        # Keras 3's base config adds the layer's name, trainable and dtype policy, which tf_keras's does not;
+        # left out, a run's config.json is the same under both (and opens under either), and an automatic name
+        # ("vae_22") never makes two runs' configs differ. The dtype comes from the policy in force when built.
+        config = {k: v for k, v in super().get_config().items() if k not in ("name", "trainable", "dtype")}
         return {**config, **{name: value for name, value in values.items() if name in taken}}
 
     @classmethod

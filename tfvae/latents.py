@@ -19,7 +19,7 @@ its bottom-up estimate) comes from the VAE's encoder; a ``LatentLayer`` holds
 the two networks that join layer l - 1 to layer l.
 """
 
-from tfvae.backend import keras, tf, tfd, tfp
+from tfvae.backend import input_layer, keras, tf, tfd, tfp
 from tfvae.distributions import POSTERIOR_MIN_SCALE, DiagonalNormalPosterior
 from tfvae.objectives import kl_divergence
 from tfvae.options import INFERENCES  # defined once, with the options
@@ -33,7 +33,7 @@ def _apply(network, inputs):
 
 def _mlp(input_size, output_size, hidden_units, activation, name, batch_norm=False):
     """An MLP to distribution parameters; ``batch_norm`` normalises each hidden layer before its activation."""
-    layers = [keras.layers.InputLayer(input_shape=(int(input_size),))]
+    layers = [input_layer((int(input_size),))]
     for units in hidden_units:
         if batch_norm:
             # No bias: the normalisation's own shift replaces it.

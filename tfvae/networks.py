@@ -6,13 +6,13 @@ parameters of p(x|z). Their output sizes come from the heads' ``params_size``.
 
 import numpy as np
 
-from tfvae.backend import check_keras_object, keras, tf
+from tfvae.backend import check_keras_object, input_layer, keras, tf
 from tfvae.options import ARCHITECTURES  # defined once, with the options
 
 
 def mlp_encoder(input_shape, output_size, hidden_units=(512, 256), activation="relu"):
     """Flatten -> Dense layers of ``hidden_units`` -> ``output_size`` linear outputs."""
-    layers = [keras.layers.InputLayer(input_shape=tuple(input_shape)), keras.layers.Flatten()]
+    layers = [input_layer(input_shape), keras.layers.Flatten()]
     layers += [keras.layers.Dense(units, activation=activation) for units in hidden_units]
     layers.append(keras.layers.Dense(output_size, name="params"))
     return keras.Sequential(layers, name="encoder")
@@ -20,7 +20,7 @@ def mlp_encoder(input_shape, output_size, hidden_units=(512, 256), activation="r
 
 def mlp_decoder(latent_dim, output_size, hidden_units=(256, 512), activation="relu"):
     """Dense layers of ``hidden_units`` -> ``output_size`` linear outputs."""
-    layers = [keras.layers.InputLayer(input_shape=(latent_dim,))]
+    layers = [input_layer((latent_dim,))]
     layers += [keras.layers.Dense(units, activation=activation) for units in hidden_units]
     layers.append(keras.layers.Dense(output_size, name="params"))
     return keras.Sequential(layers, name="decoder")
@@ -28,7 +28,7 @@ def mlp_decoder(latent_dim, output_size, hidden_units=(256, 512), activation="re
 
 def conv_encoder(input_shape, output_size, filters=(32, 64), kernel_size=3, activation="relu"):
     """Strided 3x3 convolutions (each halves H and W) -> ``output_size`` outputs."""
-    layers = [keras.layers.InputLayer(input_shape=tuple(input_shape))]
+    layers = [input_layer(input_shape)]
     layers += [keras.layers.Conv2D(f, kernel_size, strides=2, padding="same", activation=activation) for f in filters]
     layers += [keras.layers.Flatten(), keras.layers.Dense(output_size, name="params")]
     return keras.Sequential(layers, name="encoder")
@@ -51,7 +51,7 @@ def conv_decoder(latent_dim, output_shape, output_size, filters=(64, 32), kernel
     if remainder:
         raise ValueError(f"output_size {output_size} is not a multiple of {height}x{width}")
     layers = [
-        keras.layers.InputLayer(input_shape=(latent_dim,)),
+        input_layer((latent_dim,)),
         keras.layers.Dense((height // factor) * (width // factor) * filters[0], activation=activation),
         keras.layers.Reshape((height // factor, width // factor, filters[0])),
     ]

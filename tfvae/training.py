@@ -299,6 +299,7 @@ def _fill_run(run_dir, model_config, settings, dataset, verbose, extra_callbacks
         steps_per_epoch=data.fit_steps_per_epoch,
         callbacks=callbacks,
         verbose=verbose,
+        shuffle=False,  # the tf.data pipelines shuffle; Keras 3 warns about shuffle=True on a dataset
     )
     _check_finite(history, run_dir, best, monitor)
     load_best_weights(model, run_dir)
@@ -329,7 +330,8 @@ def _compiled_model(settings, data, strategy):
         model.compile(
             optimizer=make_optimizer(settings, data.steps_per_epoch, settings.epochs),
             jit_compile=use_jit(settings, model.architecture, steps=data.steps_per_epoch * settings.epochs),
-            steps_per_execution=data.steps_per_execution or settings.steps_per_execution,
+            # At most an epoch's steps: Keras 3 would run the whole count on a repeating pipeline.
+            steps_per_execution=max(1, min(data.steps_per_execution or settings.steps_per_execution, data.steps_per_epoch)),
         )
     return model
 
@@ -379,6 +381,7 @@ def _callbacks(run_dir, model, settings, data, monitor, best, stopper, extra_cal
         keras.callbacks.ModelCheckpoint(
             best,
             monitor=monitor,
+            mode="min",  # every monitor is a loss; Keras 3 cannot tell from the name negative_elbo
             save_best_only=True,
             save_weights_only=True,
             initial_value_threshold=best_so_far(run_dir / "history.csv", monitor),
