@@ -325,13 +325,14 @@ def _compiled_model(settings, data, strategy):
     """The model of ``data.model_config``, built and compiled in the strategy's scope and the compute policy."""
     policy_name = compute_policy(settings)
     policy = dtype_policy(policy_name) if policy_name else contextlib.nullcontext()
+    # At most an epoch's steps per execution: Keras 3 would run the whole count on a repeating pipeline.
+    steps_per_execution = max(1, min(data.steps_per_execution or settings.steps_per_execution, data.steps_per_epoch))
     with strategy.scope(), policy:
         model = data.model_class(**data.model_config)
         model.compile(
             optimizer=make_optimizer(settings, data.steps_per_epoch, settings.epochs),
             jit_compile=use_jit(settings, model.architecture, steps=data.steps_per_epoch * settings.epochs),
-            # At most an epoch's steps: Keras 3 would run the whole count on a repeating pipeline.
-            steps_per_execution=max(1, min(data.steps_per_execution or settings.steps_per_execution, data.steps_per_epoch)),
+            steps_per_execution=steps_per_execution,
         )
     return model
 
