@@ -112,3 +112,20 @@ def pytest_collection_modifyitems(items):
     one worker busy while the other idles (the PTB page's block ran alone for its last 6 minutes of a 44-minute run).
     """
     items.sort(key=lambda item: 0 if "test_readme_block[" in item.nodeid else 1)
+
+
+def run_cli(argv, capsys):
+    """``tfvae ARGV`` in this process: (exit status, stdout, stderr)."""
+    from tfvae import cli
+
+    status = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def read_csv_rows(path):
+    """The rows of a CSV file with a header, as dicts."""
+    import csv
+
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))

@@ -1,29 +1,16 @@
 """``tfvae score`` (issue 39, part 2): one CSV row per example; its numbers are ``tfvae.evaluation``'s for a run and
 the export's ``log_likelihood`` signature's for its export; bad input is one ``tfvae: error:`` line and no CSV."""
 
-import csv
-
 import numpy as np
 import pytest
 
-from conftest import REPO, mnist_dir
+from conftest import REPO, mnist_dir, read_csv_rows, run_cli
 from tfvae import cli
 
 N = 100
 K = 20
 BATCH = 40  # three batches, the last one short
 FAST = ["--epochs", "1", "--batch-size", "50", "--hidden-units", "32", "--latent-dim", "2", "--verbose", "0"]
-
-
-def _main(argv, capsys):
-    status = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def _read(path):
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +41,10 @@ def test_a_run_scores_what_evaluation_computes_per_example(trained, tmp_path, ca
 
     out = tmp_path / "scores.csv"
     args = ["score", trained / "run", trained / "test.npy", "--out", out, "-k", K, "--batch-size", BATCH]
-    status, printed, err = _main(args, capsys)
+    status, printed, err = run_cli(args, capsys)
     assert status == 0, err
     assert f"scored {N} examples (K={K}" in printed
-    rows = _read(out)
+    rows = read_csv_rows(out)
     assert list(rows[0]) == ["id", "log_px", "elbo", "reconstruction", "bits_per_dim", "num_samples"]
     assert [r["id"] for r in rows] == [str(i) for i in range(N)] and {r["num_samples"] for r in rows} == {str(K)}
     log_px, elbo, recon, bits = (np.array([float(r[c]) for r in rows]) for c in list(rows[0])[1:5])
@@ -91,9 +78,9 @@ def test_an_export_scores_through_its_signature_as_its_run_does(trained, tmp_pat
     run_out, export_out = tmp_path / "run.csv", tmp_path / "export.csv"
     for model, out in ((trained / "run", run_out), (export, export_out)):
         args = ["score", model, trained / "test.npy", "--out", out, "-k", K, "--batch-size", BATCH]
-        status, _, err = _main(args, capsys)
+        status, _, err = run_cli(args, capsys)
         assert status == 0, err
-    run_rows, export_rows = _read(run_out), _read(export_out)
+    run_rows, export_rows = read_csv_rows(run_out), read_csv_rows(export_out)
     for column in ("log_px", "elbo", "reconstruction"):
         np.testing.assert_allclose(
             [float(r[column]) for r in export_rows], [float(r[column]) for r in run_rows], rtol=1e-4, atol=1e-4
@@ -107,19 +94,19 @@ def test_an_export_scores_through_its_signature_as_its_run_does(trained, tmp_pat
 
 def test_a_folder_is_scored_by_file_name_and_no_data_is_the_test_split(trained, tmp_path, capsys):
     out = tmp_path / "pngs.csv"
-    status, _, err = _main(["score", trained / "run", trained / "pngs", "--out", out, "-k", 5], capsys)
+    status, _, err = run_cli(["score", trained / "run", trained / "pngs", "--out", out, "-k", 5], capsys)
     assert status == 0, err
-    assert [r["id"] for r in _read(out)] == [f"a/{i}.png" for i in range(5)]
+    assert [r["id"] for r in read_csv_rows(out)] == [f"a/{i}.png" for i in range(5)]
     # The PNGs are the first test digits: the same inputs, so the same numbers in a batch of the same examples.
     array = tmp_path / "five.csv"
     np.save(tmp_path / "five.npy", np.load(trained / "test.npy")[:5])
-    assert _main(["score", trained / "run", tmp_path / "five.npy", "--out", array, "-k", 5], capsys)[0] == 0
-    assert [r["log_px"] for r in _read(out)] == [r["log_px"] for r in _read(array)]
+    assert run_cli(["score", trained / "run", tmp_path / "five.npy", "--out", array, "-k", 5], capsys)[0] == 0
+    assert [r["log_px"] for r in read_csv_rows(out)] == [r["log_px"] for r in read_csv_rows(array)]
 
     own = tmp_path / "own.csv"
-    status, printed, err = _main(["score", trained / "run", "--out", own, "-k", 2], capsys)
+    status, printed, err = run_cli(["score", trained / "run", "--out", own, "-k", 2], capsys)
     assert status == 0, err
-    assert len(_read(own)) == 30  # the run's own test split: 10% of its 300 digits
+    assert len(read_csv_rows(own)) == 30  # the run's own test split: 10% of its 300 digits
 
 
 BAD = {
@@ -147,6 +134,6 @@ def test_bad_input_is_one_line_and_leaves_no_csv(case, trained, tmp_path, capsys
         model, extra = trained / "exported" / "1", ["--seed", "3"]
     data = trained / "test.npy" if name in ("text", "seed") else tmp_path / name
     out = tmp_path / "scores.csv"
-    status, _, err = _main(["score", model, data, "--out", out, "-k", 2, "--batch-size", BATCH, *extra], capsys)
+    status, _, err = run_cli(["score", model, data, "--out", out, "-k", 2, "--batch-size", BATCH, *extra], capsys)
     assert status == 2 and message in err and err.count("\n") == 1, err
     assert not any(p.suffix == ".csv" or ".tmp-" in p.name for p in tmp_path.iterdir())

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import read_csv_rows, run_cli
 from tfvae import cli
 
 COLUMNS = ["amount", "age", "hour", "items"]
@@ -34,17 +35,6 @@ def _write_csv(path, rows, columns=COLUMNS):
         writer.writerow(columns)
         writer.writerows(rows)
     return path
-
-
-def _main(argv, capsys):
-    status = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def _read(path):
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +70,13 @@ def test_a_csv_trains_with_its_training_split_standardisation_recorded(table_run
     # Below independent standard Normals (1.42 nats a feature): it learned how the features go together.
     assert np.isfinite(metrics["test"]["loss"]) and metrics["test"]["loss"] < 4 * 1.42
 
-    status, out, err = _main(["evaluate", table_run / "run", "-k", "10"], capsys)
+    status, out, err = run_cli(["evaluate", table_run / "run", "-k", "10"], capsys)
     assert status == 0, err
     evaluated = json.loads((table_run / "run" / "eval.json").read_text())
     assert evaluated["num_examples"] == 30
     # The export finds the same test split, takes it raw, and (one batch, seed (0, 0)) gives the same NLL.
     exported = table_run / "exported.json"
-    status, out, err = _main(["evaluate", table_run / "exported" / "1", "-k", "10", "--out", exported], capsys)
+    status, out, err = run_cli(["evaluate", table_run / "exported" / "1", "-k", "10", "--out", exported], capsys)
     assert status == 0, err
     assert json.loads(exported.read_text())["nll"] == pytest.approx(evaluated["nll"], rel=1e-5)
 
@@ -105,9 +95,9 @@ def test_the_export_takes_raw_values_and_scores_as_the_run(table_run, tmp_path, 
     outs = {}
     for name, model in (("run", table_run / "run"), ("export", export)):
         outs[name] = tmp_path / f"{name}.csv"
-        status, printed, err = _main(["score", model, table_run / "new.csv", "--out", outs[name], "-k", 50], capsys)
+        status, printed, err = run_cli(["score", model, table_run / "new.csv", "--out", outs[name], "-k", 50], capsys)
         assert status == 0, err
-    run_rows, export_rows = _read(outs["run"]), _read(outs["export"])
+    run_rows, export_rows = read_csv_rows(outs["run"]), read_csv_rows(outs["export"])
     assert list(run_rows[0]) == ["id", "log_px", "elbo", "reconstruction", "num_samples"]  # no bits/dim: not images
     assert [r["id"] for r in run_rows] == [str(i) for i in range(43)]
     for column in ("log_px", "elbo", "reconstruction"):
@@ -128,8 +118,8 @@ def test_the_export_takes_raw_values_and_scores_as_the_run(table_run, tmp_path, 
 
     # Without DATA: the run's own test split, its raw values standardised again.
     own = tmp_path / "own.csv"
-    assert _main(["score", table_run / "run", "--out", own, "-k", 5], capsys)[0] == 0
-    assert len(_read(own)) == 30
+    assert run_cli(["score", table_run / "run", "--out", own, "-k", 5], capsys)[0] == 0
+    assert len(read_csv_rows(own)) == 30
 
 
 def _bad_csv(path, case):
@@ -163,7 +153,7 @@ BAD = {
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_a_bad_csv_is_one_line_naming_the_line_and_column(case, tmp_path, capsys):
     data = _bad_csv(tmp_path / "bad.csv", case)
-    status, _, err = _main(["train", "--data", data, "--out", tmp_path / "run", *FAST], capsys)
+    status, _, err = run_cli(["train", "--data", data, "--out", tmp_path / "run", *FAST], capsys)
     assert status == 2 and BAD[case] in err and err.count("\n") == 1, err
     assert not (tmp_path / "run").exists()
 
@@ -177,12 +167,12 @@ def test_scoring_a_csv_checks_its_columns_and_values(table_run, tmp_path, capsys
     }
     np.save(tmp_path / "array.npy", rows.astype(np.float32))
     for data, message in cases.values():
-        status, _, err = _main(["score", table_run / "run", data, "--out", tmp_path / "s.csv"], capsys)
+        status, _, err = run_cli(["score", table_run / "run", data, "--out", tmp_path / "s.csv"], capsys)
         assert status == 2 and message in err and err.count("\n") == 1, err
         assert not (tmp_path / "s.csv").exists()
 
 
 def test_explicit_image_settings_for_a_csv_are_refused(tmp_path, capsys):
     data = _write_csv(tmp_path / "f.csv", _features(20))
-    status, _, err = _main(["train", "--data", data, "--out", tmp_path / "run", "--binarize", "fixed"], capsys)
+    status, _, err = run_cli(["train", "--data", data, "--out", tmp_path / "run", "--binarize", "fixed"], capsys)
     assert status == 2 and "--binarize none" in err, err
