@@ -400,6 +400,16 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
         check_keras_object(optimizer, "optimizer")
         return super().compile(optimizer, *args, **kwargs)
 
+    def compile_from_config(self, config):
+        """Compiles a model that Keras loads from a ``.keras`` file, as Keras does for models whose ``compile`` it
+        knows (it skips, with a warning, any model that overrides ``compile``; tfvae's only adds a check), so a
+        loaded model goes on training with its optimizer's state."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        # Keras creates the optimizer's variables here, for the saved ones to load into; tf_keras's legacy
+        # optimizers have no ``build``.
+        if self.built and hasattr(self.optimizer, "build"):
+            self.optimizer.build(self.trainable_variables)
+
     # Keras 3 keeps random-stream state as variables that tf_keras does not have: tfvae's own (``build_parts``)
     # and each Keras 3 ``Dropout``'s ``SeedGenerator``. Keras fixes both names.
     KERAS3_STREAM_STATE = ("seed_state", "seed_generator_state")
