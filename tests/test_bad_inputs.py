@@ -227,13 +227,15 @@ def test_python_api(models, case):
 
 
 def test_failed_fit_leaves_the_weights_alone(models):
-    """A bad batch stops fit before it reaches the weights (under XLA too, where checks run in the pipeline)."""
+    """A bad batch stops fit before it reaches the weights (under XLA too, where checks run in the pipeline).
+
+    The learned weights (``portable_variables``): Keras 3's random-stream state may advance, as after any step."""
     for model in (models.plain, models.xla):
-        before = [w.copy() for w in model.get_weights()]
+        before = [v.numpy().copy() for v in model.portable_variables]
         for bad in (_with(np.nan), _dataset(_with(np.nan))):
             with pytest.raises((ValueError, INVALID)):
                 _fit(model, bad)
-        assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+        assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.portable_variables))
 
 
 def test_documented_behaviours_of_the_python_api(models):
@@ -435,7 +437,7 @@ SERVING_CASES = [
         "TFLite: image of another size",
         lambda s, lite: lite.get_signature_runner("encode")(x=X[:, :, :27]),
         RuntimeError,
-        "failed to prepare",
+        "failed to (prepare|invoke)",  # tf_keras's Flatten fails the shape check, Keras 3's reshape the run
     ),
     (
         "TFLite: signature it does not hold",

@@ -74,3 +74,35 @@ def test_converting_a_run_without_weights_or_an_export_is_refused(tmp_path, caps
     export = REPO / "saved_models" / "mnist_mlp_vamp" / "1"
     assert main(["convert-weights", str(export)]) == 2
     assert "exports do not depend on the Keras version" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(KERAS_VERSION != 3, reason="tf_keras's TF checkpoint writes its index last and fails cleanly")
+def test_best_weights_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """Keras 3 writes the best weights to a partial file that replaces the best one only once complete, and a
+    disk without room for them is one ENOSPC error before h5py starts (its full-disk failure crashes the process
+    at exit); the previous best is kept either way."""
+    import errno
+    import shutil
+
+    from tfvae import run_weights
+    from tfvae.model import VAE
+
+    model = VAE(latent_dim=2, hidden_units=(8,), seed=0)
+    x = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype(np.float32)
+    model(x)
+    checkpoint = run_weights.BestWeightsCheckpoint(tmp_path, "val_loss")
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0, {"val_loss": 5.0})
+    best = best_weights_path(tmp_path)
+    assert best.exists() and not (best.parent / run_weights.PARTIAL).exists()
+    written = best.read_bytes()
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(run_weights.shutil, "disk_usage", lambda path: usage._replace(free=4096))
+    with pytest.raises(OSError) as raised:
+        checkpoint.on_epoch_end(1, {"val_loss": 4.0})  # an improvement, so it would write
+    assert raised.value.errno == errno.ENOSPC and "4096 bytes free" in str(raised.value)
+    assert best.read_bytes() == written and not (best.parent / run_weights.PARTIAL).exists()
+
+    checkpoint.on_epoch_end(2, {"val_loss": float("nan")})  # never a best: Keras 3 compares with inf, not None
+    assert best.read_bytes() == written

@@ -283,16 +283,18 @@ def test_under_kl_warmup_the_best_checkpoint_is_the_best_elbo_not_the_annealed_l
 ):
     # The warm-up weighs the KL by less than 1, so the annealed val_loss sits below the ELBO by an amount that
     # shrinks as the weight grows: it would favour early epochs. The best checkpoint follows the validation ELBO.
-    from tfvae.backend import keras, tf
+    from tfvae import training
+    from tfvae.backend import tf
+    from tfvae.run_weights import BestWeightsCheckpoint
 
     monitors = []
 
-    class RecordingCheckpoint(keras.callbacks.ModelCheckpoint):
+    class RecordingCheckpoint(BestWeightsCheckpoint):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             monitors.append(self.monitor)
 
-    monkeypatch.setattr(keras.callbacks, "ModelCheckpoint", RecordingCheckpoint)
+    monkeypatch.setattr(training, "BestWeightsCheckpoint", RecordingCheckpoint)
     run = tmp_path / "run"
     assert (
         main(

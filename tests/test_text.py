@@ -244,11 +244,15 @@ def test_importance_weighting_is_above_the_elbo_and_rises_with_k(vocabulary):
         terms = model.elbo_terms(x, seed=[5, 5], num_samples=k)
         monte_carlo_elbo = tf.reduce_mean(terms["log_likelihood"] + terms["log_prior"] - terms["log_posterior"], 0)
         assert np.all(iw >= monte_carlo_elbo.numpy() - 1e-4)
+    # The rise with k, on an untrained model: once trained, q is so close to the true posterior that the rise
+    # (0.01 nats from k = 10 to 100) is below the Monte Carlo noise (sd 0.02) under either Keras. Untrained, it
+    # is 0.5 and 0.06 nats, with a standard error of 0.01 over 20 seeds.
+    untrained = small(vocabulary, seed=1)
     means = [
-        np.mean([importance_weighted_log_likelihood(model, x, k, [s, 0]).numpy().mean() for s in range(5)])
+        np.mean([importance_weighted_log_likelihood(untrained, x, k, [s, 0]).numpy().mean() for s in range(20)])
         for k in (1, 10, 100)
     ]
-    assert means[0] < means[1] < means[2]
+    assert means[0] < means[1] < means[2], means
 
 
 def test_mutual_information_from_zero_to_log_n():

@@ -8,9 +8,13 @@ under the other after one command (``tfvae.weights_conversion``)::
     tfvae convert-weights runs/mnist_mlp      # writes the format of the Keras tfvae runs on now
 """
 
+import errno
+import math
+import os
+import shutil
 from pathlib import Path
 
-from tfvae.backend import KERAS_VERSION
+from tfvae.backend import KERAS_VERSION, keras
 
 CHECKPOINTS = "checkpoints"
 BEST = {2: "best", 3: "best.weights.h5"}  # the file (tf_keras: the checkpoint's prefix) of each Keras
@@ -64,3 +68,61 @@ def load_best_weights(model, run_dir: str | Path) -> None:
     status = model.load_weights(str(check_best_weights(run_dir)))
     if KERAS_VERSION == 2:
         status.expect_partial()  # the checkpoint also holds the optimizer's slots, unused here
+
+
+class BestWeightsCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras's ``ModelCheckpoint`` of a run's best weights (``save_best_only``, lowest ``monitor``), written so
+    that a run never keeps a broken file.
+
+    Keras 3 writes ``best.weights.h5`` in place: a process killed or a disk filled mid-write would leave a file
+    that ``has_best_weights`` takes for good weights, and the previous best lost. Here Keras writes a partial
+    file beside it, which replaces the best file only once complete (``os.replace`` is atomic). h5py fails
+    badly on a full disk (tracebacks from its clean-up, then a crash at exit), so the free space is checked
+    first and too little is one ``OSError`` (ENOSPC). tf_keras's TF checkpoint already writes its index last and
+    fails cleanly: it is passed through unchanged.
+    """
+
+    def __init__(self, run_dir, monitor, initial_value_threshold=math.inf):
+        self.best_path = best_weights_path(run_dir)
+        partial = self.best_path.with_name(PARTIAL) if KERAS_VERSION == 3 else self.best_path
+        super().__init__(
+            str(partial),
+            monitor=monitor,
+            mode="min",  # every monitor is a loss; Keras 3 cannot tell from the name negative_elbo
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=initial_value_threshold,  # inf, not None: Keras 3 keeps a first NaN
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        if KERAS_VERSION != 3:
+            return super().on_epoch_end(epoch, logs)
+        partial = Path(self.filepath)
+        current = (logs or {}).get(self.monitor)
+        if current is not None and current < self.best:  # Keras writes only then (mode "min")
+            _check_free_space(partial.parent, sum(v.numpy().nbytes for v in self.model.weights))
+        try:
+            super().on_epoch_end(epoch, logs)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        if partial.exists():
+            os.replace(partial, self.best_path)
+
+
+PARTIAL = "best.partial.weights.h5"  # Keras 3 insists on the ``.weights.h5`` ending
+HDF5_MARGIN = 2**20  # bytes beyond the weights' own: the file's metadata, with room to spare
+
+
+def _check_free_space(directory: Path, weight_bytes: int) -> None:
+    """Raises ``OSError`` (ENOSPC) if ``directory``'s file system cannot take a weights file of ``weight_bytes``."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if free < weight_bytes + HDF5_MARGIN:
+        raise OSError(
+            errno.ENOSPC,
+            f"{os.strerror(errno.ENOSPC)}: {free} bytes free for {weight_bytes + HDF5_MARGIN} of weights",
+            str(directory),
+        )

@@ -218,13 +218,16 @@ def remove_run(run_dir: str | Path) -> None:
 
 
 def best_so_far(history_path, monitor):
-    """The best (lowest) ``monitor`` value in an earlier invocation's ``history.csv``, or ``None``."""
+    """The best (lowest) finite ``monitor`` value in an earlier invocation's ``history.csv``, or ``inf``.
+
+    ``inf`` rather than ``None``: Keras 3's ``ModelCheckpoint`` saves any first value against ``None``, a NaN
+    included, and nothing that is not finite may become a run's best weights."""
     if not history_path.exists():
-        return None
+        return math.inf
     with open(history_path) as f:
         values = [float(row[monitor]) for row in csv.DictReader(f) if row.get(monitor)]
     values = [v for v in values if math.isfinite(v)]
-    return min(values) if values else None
+    return min(values) if values else math.inf
 
 
 def history_length(history_path):

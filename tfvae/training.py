@@ -42,6 +42,7 @@ from tfvae.options import OWN_DATASETS, STRATEGIES, check_rules  # defined once,
 from tfvae.own_data import load_own_data
 from tfvae.ownership import owned
 from tfvae.run_weights import (
+    BestWeightsCheckpoint,
     best_weights_path,
     check_best_weights,
     has_best_weights,
@@ -288,7 +289,7 @@ def _fill_run(run_dir, model_config, settings, dataset, verbose, extra_callbacks
     stopper = (
         EarlyStopping(run_dir / "history.csv", monitor, settings.early_stopping) if settings.early_stopping else None
     )
-    callbacks = _callbacks(run_dir, model, settings, data, monitor, best, stopper, extra_callbacks)
+    callbacks = _callbacks(run_dir, model, settings, data, monitor, stopper, extra_callbacks)
     if state == "continue":
         # No longer finished: an interrupted continuation must resume, not report the old metrics.
         (run_dir / "metrics.json").unlink()
@@ -354,7 +355,7 @@ def _write_run_config(run_dir, model, settings, vocabulary, features=None):
         vocabulary.save(run_dir / text.VOCABULARY_FILE)
 
 
-def _callbacks(run_dir, model, settings, data, monitor, best, stopper, extra_callbacks):
+def _callbacks(run_dir, model, settings, data, monitor, stopper, extra_callbacks):
     """The callbacks of a run, in the order that matters: schedules and diagnostics, then loggers, then backup."""
     callbacks = []
     if settings.kl_warmup_steps or settings.kl_cycle_steps:
@@ -379,14 +380,7 @@ def _callbacks(run_dir, model, settings, data, monitor, best, stopper, extra_cal
     callbacks += [
         keras.callbacks.TerminateOnNaN(),
         # A resumed run keeps its best checkpoint unless a later epoch beats it.
-        keras.callbacks.ModelCheckpoint(
-            best,
-            monitor=monitor,
-            mode="min",  # every monitor is a loss; Keras 3 cannot tell from the name negative_elbo
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=best_so_far(run_dir / "history.csv", monitor),
-        ),
+        BestWeightsCheckpoint(run_dir, monitor, best_so_far(run_dir / "history.csv", monitor)),
         EpochTimer(),  # just before the CSV logger: the callbacks above count in the epoch's time
         HistoryCSV(str(run_dir / "history.csv")),
         *([stopper] if stopper else []),  # after the CSV logger: it reads history.csv on resume
