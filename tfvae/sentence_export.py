@@ -56,9 +56,14 @@ does not grow with the request (a request of 25 sentences or fewer is one
 group, with the seed (0, 0) of ``tfvae.json``).
 """
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
-from tfvae.backend import create_autocast_variable, tf
+from tfvae.backend import KERAS_VERSION, create_autocast_variable, tf
 from tfvae.decoding import Decoding
 from tfvae.evaluation import SENTENCE_SAMPLE_CHUNK
 from tfvae.export import (
@@ -73,7 +78,7 @@ from tfvae.export import (
     version_directory,
 )
 from tfvae.sentence import check_known_words, check_token_values
-from tfvae.text import PAD, VOCABULARY_FILE
+from tfvae.text import BOS, EOS, PAD, VOCABULARY_FILE
 
 CHUNK_SIZE = SENTENCE_SAMPLE_CHUNK  # samples decoded at once by log_likelihood: bounds its memory
 # Sentences scored at once by log_likelihood: the decoder's logits take GROUP_SIZE * CHUNK_SIZE * length *
@@ -346,9 +351,66 @@ def export_sentence_model(
             "export with the vocabulary it was trained with"
         )
     version_directory(base_dir, version)  # refused before the model is traced
+    if weights == "float16" and KERAS_VERSION == 3:
+        return _export_float16_under_tf_keras(model, vocabulary, base_dir, version, metrics)
     metadata = {**describe(model, vocabulary), "weights": weights, "dataset": "text"}
     if weights == "float16":
         model = float16_weights(model)
     with new_version(base_dir, version, metrics) as staging:
         save(_SentenceSignatures(model, vocabulary), staging, metadata, assets={VOCABULARY_FILE: vocabulary.save})
     return Path(base_dir) / str(int(version))
+
+
+def _export_float16_under_tf_keras(model, vocabulary, base_dir, version, metrics) -> Path:
+    """A float16 export of a Keras 3 model, written by tf_keras in a subprocess.
+
+    Keras 3 has no variable stored in float16 and read as float32 (tf_keras's ``AutoCastVariable``, which
+    ``float16_weights`` uses), and exports do not depend on the Keras that wrote them: the model's
+    ``portable_variables`` (the same list under both) go to a tf_keras process, which rebuilds the model from
+    its config and exports it there. tf_keras is installed beside Keras 3 (TensorFlow Probability needs it).
+    """
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        np.savez(scratch / "weights.npz", *[v.numpy() for v in model.portable_variables])
+        vocabulary.save(scratch / VOCABULARY_FILE)
+        settings = {
+            "model": model.get_config(),
+            "vocabulary": vocabulary.config(),
+            "base_dir": str(base_dir),
+            "version": int(version),
+            "metrics": metrics,
+        }
+        (scratch / "export.json").write_text(json.dumps(settings))
+        code = f"import tfvae.sentence_export as e; e._float16_export_job({str(scratch)!r})"
+        done = subprocess.run(
+            [sys.executable, "-c", code], env={**os.environ, "TFVAE_KERAS": "2"}, capture_output=True, text=True
+        )
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"the float16 export under tf_keras failed: {last}")
+    return Path(base_dir) / str(int(version))
+
+
+def _float16_export_job(scratch: str) -> None:
+    """(In the subprocess, under tf_keras.) Rebuilds the model that ``scratch`` describes and exports it in
+    float16."""
+    import numpy as np
+
+    from tfvae.sentence import SentenceVAE
+    from tfvae.served import copy_weights
+    from tfvae.text import Vocabulary
+
+    scratch = Path(scratch)
+    settings = json.loads((scratch / "export.json").read_text())
+    vocabulary_settings = {k: v for k, v in settings["vocabulary"].items() if k != "size"}
+    vocabulary = Vocabulary.load(scratch / VOCABULARY_FILE, **vocabulary_settings)
+    model = SentenceVAE.from_config(settings["model"])
+    model(tf.constant([[BOS, EOS]], tf.int32))  # builds its variables
+    with np.load(scratch / "weights.npz") as arrays:
+        values = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    copy_weights(model.portable_variables, values, "the Keras 3 model", "a tfvae bug: please report it")
+    export_sentence_model(
+        model, vocabulary, settings["base_dir"], settings["version"], weights="float16", metrics=settings["metrics"]
+    )
