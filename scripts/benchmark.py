@@ -34,7 +34,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfvae.backend import keras, tf, tfd, tfpl  # noqa: E402
+import tf_keras as tutorial_keras  # noqa: E402 - the baseline is the TFP tutorial, on tf_keras
+
+from tfvae.backend import KERAS_PACKAGE, keras, tf, tfd, tfpl  # noqa: E402
 from tfvae.data import binarize_fixed, load_dataset, make_pipeline  # noqa: E402
 from tfvae.model import VAE  # noqa: E402
 from tfvae.runs import TrainSettings  # noqa: E402
@@ -44,17 +46,20 @@ BATCH = 128
 LATENT = 16
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Wall-clock seconds of every epoch."""
+def epoch_timer(package=keras):
+    """A callback of ``package`` (a Keras module) recording the wall-clock seconds of every epoch."""
 
-    def on_train_begin(self, logs=None):
-        self.seconds = []
+    class EpochTimer(package.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seconds = []
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.start)
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.start)
+
+    return EpochTimer()
 
 
 def matmul_peak_gflops(size=2048, repeats=20):
@@ -86,9 +91,10 @@ def forward_flops(function, *specs):
 
 
 def baseline_model(architecture):
-    """Encoder/decoder Sequentials of tfp.layers heads in one functional model."""
+    """Encoder/decoder Sequentials of tfp.layers heads in one functional model, in tf_keras (the TFP
+    tutorial's Keras, which ``tfp.layers`` need) whichever Keras tfvae runs on."""
     prior = tfd.Independent(tfd.Normal(loc=tf.zeros(LATENT), scale=1.0), reinterpreted_batch_ndims=1)
-    layers = keras.layers
+    layers = tutorial_keras.layers
     if architecture == "mlp":
         encoder_trunk = [layers.Flatten(), layers.Dense(512, "relu"), layers.Dense(256, "relu")]
         decoder_trunk = [layers.Dense(256, "relu"), layers.Dense(512, "relu"), layers.Dense(784)]
@@ -106,7 +112,7 @@ def baseline_model(architecture):
             layers.Conv2D(1, 3, padding="same"),
             layers.Flatten(),
         ]
-    encoder = keras.Sequential(
+    encoder = tutorial_keras.Sequential(
         [
             layers.InputLayer(input_shape=(28, 28, 1)),
             *encoder_trunk,
@@ -118,15 +124,15 @@ def baseline_model(architecture):
             tfpl.KLDivergenceAddLoss(prior, weight=1.0),
         ]
     )
-    decoder = keras.Sequential(
+    decoder = tutorial_keras.Sequential(
         [
             layers.InputLayer(input_shape=(LATENT,)),
             *decoder_trunk,
             tfpl.IndependentBernoulli((28, 28, 1), tfd.Bernoulli.logits),
         ]
     )
-    model = keras.Model(inputs=encoder.inputs, outputs=decoder(encoder.outputs[0]))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=lambda x, rv_x: -rv_x.log_prob(x))
+    model = tutorial_keras.Model(inputs=encoder.inputs, outputs=decoder(encoder.outputs[0]))
+    model.compile(optimizer=tutorial_keras.optimizers.Adam(1e-3), loss=lambda x, rv_x: -rv_x.log_prob(x))
     return model
 
 
@@ -168,7 +174,8 @@ def baseline_pipeline(images, seed=0):
 def run(name, architecture, train_images, test_x, epochs, settings=None):
     """Trains one configuration; returns its row of the table."""
     keras.utils.set_random_seed(0)
-    timer = EpochTimer()
+    tutorial_keras.utils.set_random_seed(0)
+    timer = epoch_timer(tutorial_keras if name == "baseline" else keras)
     if name == "baseline":
         model = baseline_model(architecture)
         model.fit(baseline_pipeline(train_images), epochs=epochs, callbacks=[timer], verbose=0)
@@ -247,7 +254,7 @@ def validation_cost(architecture, train_images, rounds, settings=None):
     overhead = {True: [], False: []}
     for i in range(rounds):
         for flag in (True, False) if i % 2 == 0 else (False, True):
-            timer = EpochTimer()
+            timer = epoch_timer()
             start = time.perf_counter()
             models[flag].fit(data, epochs=1, verbose=0, callbacks=[timer])
             seconds[flag].append(timer.seconds[0])  # the epoch itself
@@ -391,6 +398,7 @@ def main():
             "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
             "tensorflow": tf.__version__,
+            "tfvae_keras": f"{KERAS_PACKAGE} {keras.__version__}",
             "matmul_peak_gflops": peak,
         },
         "command": "python scripts/benchmark.py " + " ".join(os.sys.argv[1:]),

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import KERAS3, SENTENCES, WEIGHTS, sentence_vocabulary, small
 from tfvae import VAE, SentenceVAE, text
-from tfvae.backend import keras, tf
+from tfvae.backend import input_layer, keras, tf
 from tfvae.decoding import STRATEGIES, Decoding
 from tfvae.evaluation import importance_weighted_log_likelihood, log_joint, log_mean_weight
 from tfvae.export import LOG_LIKELIHOOD_SEED, export
@@ -31,7 +31,7 @@ def _custom_networks():
     """A user's own Keras networks in place of the presets."""
     encoder = keras.Sequential(
         [
-            keras.layers.InputLayer(input_shape=SHAPE),
+            input_layer(SHAPE),
             keras.layers.Flatten(),
             keras.layers.Dense(24, activation="tanh"),
             keras.layers.Dense(6),
@@ -39,7 +39,7 @@ def _custom_networks():
         name="my_encoder",
     )
     decoder = keras.Sequential(
-        [keras.layers.InputLayer(input_shape=(3,)), keras.layers.Dense(24, activation="elu"), keras.layers.Dense(64)],
+        [input_layer((3,)), keras.layers.Dense(24, activation="elu"), keras.layers.Dense(64)],
         name="my_decoder",
     )
     return {"encoder": encoder, "decoder": decoder}

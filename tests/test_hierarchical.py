@@ -12,7 +12,7 @@ import scipy.special
 import scipy.stats
 
 from tfvae import VAE, latents
-from tfvae.backend import keras, tf
+from tfvae.backend import input_layer, keras, tf
 from tfvae.callbacks import LayerDiagnostics
 from tfvae.evaluation import active_units, importance_weighted_log_likelihood
 
@@ -86,8 +86,8 @@ def _linear_gaussian_model():
     """
     A, a, s1 = np.array([[1.5], [-0.7]]), np.array([0.3, -0.2]), 0.6
     B, b, s0 = np.array([[1.0, 0.5], [-0.4, 1.2], [0.8, -0.9]]), np.array([0.1, 0.0, -0.3]), 0.5
-    decoder = keras.Sequential([keras.layers.InputLayer(input_shape=(2,)), keras.layers.Dense(3)])
-    encoder = keras.Sequential([keras.layers.InputLayer(input_shape=(3,)), keras.layers.Dense(4)])
+    decoder = keras.Sequential([input_layer((2,)), keras.layers.Dense(3)])
+    encoder = keras.Sequential([input_layer((3,)), keras.layers.Dense(4)])
     model = VAE(
         data_shape=(3,),
         latent_dims=(2, 1),

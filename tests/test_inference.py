@@ -6,7 +6,7 @@ import scipy.stats
 
 from conftest import REPO
 from tfvae import VAE
-from tfvae.backend import keras
+from tfvae.backend import input_layer, keras
 from tfvae.inference import elbo_under, fit_posteriors, inference_gaps
 
 W = np.array([[1.2, -0.5], [0.3, 0.9], [-0.7, 0.4]])
@@ -16,8 +16,8 @@ SIGMA = 0.5
 
 def _linear_gaussian(encoder_weights=None):
     """p(z) = N(0, I_2), p(x|z) = N(W z + b, sigma^2 I_3); the encoder is given or random."""
-    decoder = keras.Sequential([keras.layers.InputLayer(input_shape=(2,)), keras.layers.Dense(3)])
-    encoder = keras.Sequential([keras.layers.InputLayer(input_shape=(3,)), keras.layers.Dense(4)])
+    decoder = keras.Sequential([input_layer((2,)), keras.layers.Dense(3)])
+    encoder = keras.Sequential([input_layer((3,)), keras.layers.Dense(4)])
     model = VAE(
         data_shape=(3,),
         latent_dim=2,

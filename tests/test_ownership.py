@@ -142,9 +142,10 @@ def test_a_lock_left_by_a_killed_train_blocks_nothing(tmp_path, tiny_idx_dir):
     args = ["train", "--data-dir", tiny_idx_dir, *FAST, "--out", out]
     owner = start(*args, "--epochs", "1000")
     try:
-        # A backup file of either Keras: tf_keras's checkpoint index, Keras 3's latest.weights.h5.
+        # A backup of either Keras: tf_keras's checkpoint index, Keras 3's latest.weights.h5 (renamed into place
+        # once whole: the kill may still fall while a later epoch's partial file is written).
         backup = out / "backup"
-        wait_until(lambda: backup.is_dir() and any(backup.rglob("*.index")) or any(backup.rglob("*.h5")), owner)
+        wait_until(lambda: any(backup.rglob("*.index")) or (backup / "latest.weights.h5").exists(), owner)
     finally:
         kill(owner)
     assert owned_by(out, owner)  # its lock file stays, with its PID, but nothing holds the lock

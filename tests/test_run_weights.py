@@ -106,3 +106,48 @@ def test_best_weights_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
 
     checkpoint.on_epoch_end(2, {"val_loss": float("nan")})  # never a best: Keras 3 compares with inf, not None
     assert best.read_bytes() == written
+
+
+@pytest.mark.skipif(KERAS_VERSION != 3, reason="tf_keras's TF checkpoint writes its index last")
+def test_a_backup_killed_mid_write_leaves_the_last_one_readable(tmp_path, monkeypatch):
+    """Keras 3's ``BackupAndRestore`` wrote ``latest.weights.h5`` in place: a kill mid-write left a file the next
+    ``tfvae train`` could not open. ``RunBackup`` writes partial files and renames them: a write that dies half
+    way (here h5py's writer raising after the partial file exists) leaves the previous epoch's backup, which a
+    new callback restores with its epoch."""
+    from tfvae import run_weights
+    from tfvae.backend import keras
+    from tfvae.model import VAE
+
+    x = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype(np.float32)
+    model = VAE(latent_dim=2, hidden_units=(8,), seed=0)
+    model.compile(optimizer="adam")
+    model(x)
+    backup = run_weights.RunBackup(tmp_path)
+    backup.set_model(model)
+    backup.on_epoch_end(0)
+    saved = [v.numpy() for v in model.portable_variables]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.weights.h5", "training_metadata.json"]
+
+    for v in model.trainable_variables:
+        v.assign(v + 1.0)
+    save_weights = keras.Model.save_weights
+
+    def dies_half_way(self, filepath, **kwargs):
+        open(filepath, "wb").write(b"\x89HDF\r\n")  # what a killed h5py leaves: a header, no objects
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "save_weights", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        backup.on_epoch_end(1)
+    monkeypatch.setattr(keras.Model, "save_weights", save_weights)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.weights.h5", "training_metadata.json"]
+
+    restored = VAE(latent_dim=2, hidden_units=(8,), seed=1)
+    restored.compile(optimizer="adam")
+    restored(x)
+    again = run_weights.RunBackup(tmp_path)
+    again.set_model(restored)
+    again.on_train_begin()
+    assert restored._initial_epoch == 1  # epoch 0 done: the run resumes at epoch 1
+    for a, b in zip(saved, (v.numpy() for v in restored.portable_variables)):
+        np.testing.assert_array_equal(a, b)

@@ -44,7 +44,10 @@ def table_run(tmp_path_factory):
     _write_csv(root / "train.csv", _features(300))
     unusual = _features(3, seed=2) * np.array([1, 1, 1, -1]) + np.array([3000, 0, 0, 0])  # far off, wrong sign
     _write_csv(root / "new.csv", np.concatenate([_features(40, seed=1), unusual]))
-    argv = ["train", "--data", str(root / "train.csv"), "--out", str(root / "run"), *FAST, "--epochs", "30"]
+    # 60 epochs of 10 steps: about 1 nat below independent Normals under either Keras (30 of 5 steps: 0.01-0.09 above
+    # or below, by the seed's luck).
+    argv = ["train", "--data", str(root / "train.csv"), "--out", str(root / "run"), *FAST, "--epochs", "60"]
+    argv += ["--batch-size", "25"]
     assert cli.main(argv) == 0
     assert cli.main(["export", str(root / "run"), "--out", str(root / "exported")]) == 0
     return root

@@ -12,7 +12,7 @@ function is ``tfvae.export.export``.
 
 import importlib
 
-__version__ = "0.2.0"  # the one place the version is written (pyproject.toml reads it)
+__version__ = "0.3.0"  # the one place the version is written (pyproject.toml reads it)
 
 # The public submodules, each imported on first use as ``tfvae.NAME``.
 _SUBMODULES = (

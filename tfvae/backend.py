@@ -1,8 +1,12 @@
 """The one place tfvae imports Keras and TensorFlow Probability.
 
-TFP's distribution layers (``tfp.layers``) are built on Keras 2, so tfvae uses
-the ``tf_keras`` package everywhere and never Keras 3. Importing this module
-changes no global Keras setting; it adds one AutoGraph rule (below).
+tfvae runs on Keras 3 (``import keras``, what ``pip install tensorflow`` gives)
+by default, and on the legacy ``tf_keras`` (Keras 2) when the environment sets
+``TFVAE_KERAS=2`` before tfvae is imported. Every module takes ``keras`` from
+here, so one process uses one Keras throughout; the heads are plain Keras layers
+returning TFP distributions (not ``tfp.layers``, which need Keras 2), so the
+model code is the same on both. Importing this module changes no global Keras
+setting; it adds one AutoGraph rule (below).
 """
 
 import os
@@ -10,8 +14,11 @@ import os
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-# Study switch (issue 37): TFVAE_KERAS=3 runs tfvae on Keras 3; anything else on tf_keras.
-KERAS_VERSION = 3 if os.environ.get("TFVAE_KERAS", "2") == "3" else 2
+# Issue 37: Keras 3 by default; TFVAE_KERAS=2 keeps a tf_keras user's code and run directories working.
+_CHOICE = os.environ.get("TFVAE_KERAS", "3").strip() or "3"
+if _CHOICE not in ("2", "3"):
+    raise ImportError(f"TFVAE_KERAS={_CHOICE!r}: tfvae runs on Keras 3 (TFVAE_KERAS=3, the default) or tf_keras (2)")
+KERAS_VERSION = int(_CHOICE)
 if KERAS_VERSION == 3:
     import keras
 

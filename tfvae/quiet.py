@@ -19,9 +19,9 @@ every real failure also raises a Python exception, which the command prints
 as one ``tfvae: error:`` line. Only the command line calls it; importing
 ``tfvae`` as a library changes nothing.
 
-It also sets ``TF_USE_LEGACY_KERAS=1`` (unless the environment sets it), so
-that TensorFlow's own ``tf.keras`` does not import Keras 3, which tfvae never
-uses, at every start.
+Under ``TFVAE_KERAS=2`` (tfvae on tf_keras) it also sets ``TF_USE_LEGACY_KERAS=1``
+(unless the environment sets it), so that TensorFlow's own ``tf.keras`` does not
+import Keras 3, which tfvae then does not use, at every start.
 
 ``TFVAE_TF_LOGS=1`` in the environment (or ``tfvae train --verbose 2``) shows
 everything, as TensorFlow prints it.
@@ -63,12 +63,12 @@ def show_logs(verbose=None):
 def import_tensorflow(show=False):
     """Imports TensorFlow, TFP and tf_keras; hides their start-up lines unless ``show``.
 
-    Returns the captured lines that were hidden (for tests). It also sets
-    ``TF_USE_LEGACY_KERAS=1`` (unless set): tfvae runs on ``tf_keras`` only, and
-    without it ``import tensorflow`` also imports Keras 3 for ``tf.keras``, a
-    quarter of the import time here (``python -X importtime``).
+    Returns the captured lines that were hidden (for tests). Under ``TFVAE_KERAS=2``
+    it also sets ``TF_USE_LEGACY_KERAS=1`` (unless set): tfvae then runs on
+    ``tf_keras`` only, and without it ``import tensorflow`` also imports Keras 3
+    for ``tf.keras``, a quarter of the import time here (``python -X importtime``).
     """
-    if "tensorflow" not in sys.modules:
+    if "tensorflow" not in sys.modules and os.environ.get("TFVAE_KERAS", "").strip() == "2":
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     if show or "tensorflow" in sys.modules:
         import tfvae.backend  # noqa: F401

@@ -110,6 +110,39 @@ class BestWeightsCheckpoint(keras.callbacks.ModelCheckpoint):
             os.replace(partial, self.best_path)
 
 
+class RunBackup(keras.callbacks.BackupAndRestore):
+    """Keras's ``BackupAndRestore`` of a run (``RUN_DIR/backup``, kept after the last epoch so that a larger
+    ``--epochs`` continues it), written so that a kill never leaves a backup that cannot be read.
+
+    Keras 3 writes ``latest.weights.h5`` and ``training_metadata.json`` in place, so a process killed mid-write
+    left an h5 file that the next ``tfvae train`` failed to open ("bad object header version number") instead of
+    resuming. Here each is written as a partial file and renamed into place (weights first: a kill between the
+    two renames repeats the last epoch rather than skip one). tf_keras's TF checkpoint writes its index last and
+    is passed through unchanged.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(str(backup_dir), delete_checkpoint=False)
+
+    def _save_model(self):  # Keras 3's one writer of the backup (called by on_epoch_end)
+        finals = [Path(self._weights_path), Path(self._training_metadata_path)]
+        partials = [finals[0].with_name("latest.partial.weights.h5"), finals[1].with_name(f"{finals[1].name}.partial")]
+        optimizer = getattr(self.model, "optimizer", None)
+        variables = [*self.model.weights, *(getattr(optimizer, "variables", None) or [])]  # the optimizer's too
+        _check_free_space(finals[0].parent, sum(v.numpy().nbytes for v in variables))
+        self._weights_path, self._training_metadata_path = map(str, partials)
+        try:
+            super()._save_model()
+        except BaseException:
+            for partial in partials:
+                partial.unlink(missing_ok=True)
+            raise
+        finally:
+            self._weights_path, self._training_metadata_path = map(str, finals)
+        for partial, final in zip(partials, finals):
+            os.replace(partial, final)
+
+
 PARTIAL = "best.partial.weights.h5"  # Keras 3 insists on the ``.weights.h5`` ending
 HDF5_MARGIN = 2**20  # bytes beyond the weights' own: the file's metadata, with room to spare
 

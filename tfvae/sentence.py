@@ -102,11 +102,14 @@ class SentenceEncoder(keras.layers.Layer):
         self.vocab_size, self.output_size, self.latent_dim = int(vocab_size), int(output_size), int(latent_dim)
         self.embedding_dim, self.units, self.rnn_kind = int(embedding_dim), int(units), rnn
         self.bidirectional, self.batch_norm_gamma = bool(bidirectional), float(batch_norm_gamma)
-        self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, mask_zero=True)
-        rnn_layer = _rnn_layer(rnn, self.units)
-        self.rnn = keras.layers.Bidirectional(rnn_layer) if self.bidirectional else rnn_layer
-        # No layer for the language model's empty output (Keras 3 refuses Dense(0); it was never built).
-        self.params = keras.layers.Dense(self.output_size, name="params") if self.output_size else None
+        # The language model (output_size 0) infers nothing: no layers, none left unbuilt (Keras 3 warns of
+        # those and refuses Dense(0)).
+        self.embedding = self.rnn = self.params = None
+        if self.output_size:
+            self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, mask_zero=True)
+            rnn_layer = _rnn_layer(rnn, self.units)
+            self.rnn = keras.layers.Bidirectional(rnn_layer) if self.bidirectional else rnn_layer
+            self.params = keras.layers.Dense(self.output_size, name="params")
         self.mean_norm = (
             keras.layers.BatchNormalization(scale=False, epsilon=BN_VAE_EPSILON, name="mean_norm")
             if self.batch_norm_gamma > 0

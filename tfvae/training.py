@@ -43,6 +43,7 @@ from tfvae.own_data import load_own_data
 from tfvae.ownership import owned
 from tfvae.run_weights import (
     BestWeightsCheckpoint,
+    RunBackup,
     best_weights_path,
     check_best_weights,
     has_best_weights,
@@ -394,7 +395,7 @@ def _callbacks(run_dir, model, settings, data, monitor, stopper, extra_callbacks
         # the last epoch, so a larger --epochs continues the run. A kill between the loggers
         # and the backup repeats that epoch, and TrimHistory drops its first row.
         callbacks += [
-            keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),
+            RunBackup(run_dir / "backup"),
             TrimHistory(run_dir / "history.csv"),
         ]
     return callbacks
