@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tfvae import __version__, text
-from tfvae.backend import keras, tf
+from tfvae.backend import KERAS_VERSION, keras, tf
 from tfvae.callbacks import (
     CyclicalSchedule,
     EarlyStopping,
@@ -103,13 +103,21 @@ def use_jit(settings, architecture, steps=None):
 def get_strategy(name: str = "default") -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy named ``name``.
 
-    ``"multiworker"`` reads the cluster from the ``TF_CONFIG`` environment variable.
+    ``"multiworker"`` reads the cluster from the ``TF_CONFIG`` environment variable. It needs tfvae on tf_keras
+    (``TFVAE_KERAS=2``): Keras 3's ``fit`` and ``evaluate`` fail under ``MultiWorkerMirroredStrategy`` for every
+    model ("Invalid reduction dimension 0 for input with 0 dimensions": Keras 3 reduces each scalar metric across
+    workers along an axis it does not have; tensorflow/tensorflow#72388, Keras 3.15), so it is refused here.
     """
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
+        if KERAS_VERSION == 3:
+            raise ValueError(
+                "--strategy multiworker needs tfvae on tf_keras: set TFVAE_KERAS=2 on every worker (Keras 3's fit "
+                "fails under MultiWorkerMirroredStrategy for any model, tensorflow/tensorflow#72388)"
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
 
