@@ -401,6 +401,9 @@ class CheckedEntryPoints:
         arguments = _bind(keras.Model.fit, self, args, kwargs)
         for i, callback in enumerate(arguments.get("callbacks") or ()):
             check_keras_object(callback, f"callbacks[{i}]")
+        if "shuffle" not in arguments and isinstance(arguments.get("x"), tf.data.Dataset):
+            # Keras ignores shuffle for a dataset; Keras 3 also warns at every fit(dataset) of its default True.
+            arguments["shuffle"] = False
         arguments["x"] = self._checked_source(arguments.get("x"), element=False)
         if arguments.get("validation_data") is not None:
             arguments["validation_data"] = self._checked_source(arguments["validation_data"], element=True)
