@@ -155,8 +155,13 @@ def test_tflite_matches_saved_model(which, request):
     lite = runner(num_samples=np.array(2000, np.int32))["x"]
     full = saved["sample"](num_samples=tf.constant(2000), seed=tf.constant(3))["x"].numpy()
     assert lite.shape == full.shape == (2000, 28, 28, 1)
-    standard_error = np.sqrt(full.var(0) / 2000 * 2) + 1e-6
-    assert np.mean(np.abs(lite.mean(0) - full.mean(0)) / standard_error) < 1.5  # ~0.8 for equal distributions
+    # Per-image statistics (4 fixed random projections), compared as two samples of 2000. Pixels move together
+    # through z, so a per-pixel average of differences is one heavy-tailed draw: it failed about 1 run in 20.
+    projections = np.random.default_rng(5).normal(size=(28 * 28, 4))
+    a, b = lite.reshape(2000, -1) @ projections, full.reshape(2000, -1) @ projections
+    z_scores = np.abs(a.mean(0) - b.mean(0)) / np.sqrt(a.var(0) / 2000 + b.var(0) / 2000)
+    assert np.all(z_scores < 4.5), z_scores  # a false alarm about once in 10^5 runs
+    np.testing.assert_allclose(a.std(0), b.std(0), rtol=0.15)  # the spread too (5 standard errors)
 
 
 def test_serving_contract_with_predict_requests(bernoulli_export):
