@@ -155,6 +155,12 @@ QUICK_SHELL = [
         "MultiWorkerMirroredStrategy",
     ),
     (
+        r"^python scripts/anomaly_tabular\.py\b",
+        r"--seeds [\d ]+",
+        "--seeds 0 ",
+        "one split runs the same commands and baselines as five",
+    ),
+    (
         r"^python scripts/ptb_table\.py\b.*--convergence",
         r"--limit \d+",
         "--limit 10",
@@ -186,6 +192,12 @@ ADDED_FLAGS = [
         "--epochs",
         "1",
         "one epoch of each config's run: the same configs, processes and resumable runs as training to early stopping",
+    ),
+    (
+        r"^python scripts/anomaly_tabular\.py\b",
+        "--epochs",
+        "20",
+        "20 epochs of the same tfvae train, score and baselines as 100 (the bar of 0.9 is tests/test_table.py's)",
     ),
     (rf"^{TFVAE} train\b.*--dataset text", "--rnn-units", "32", "a 32-unit LSTM runs the same code as 256 units"),
     (rf"^{TFVAE} train\b.*--dataset text", "--embedding-dim", "32", "so do 32-dimensional word embeddings"),
