@@ -20,6 +20,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from test_bad_inputs import _errors
 
@@ -298,3 +299,68 @@ def test_the_core_keeps_every_argument_and_each_face_takes_only_its_own():
         VAE(latent_dim=2, word_dropout=0.3)
     with pytest.raises(ValueError, match=r"does not take colour \(help\(tfvae.VAE\) lists its arguments\)"):
         VAE(latent_dim=2, colour="red")
+
+
+def _tiny(family, **arguments):
+    from tfvae.model import VAE
+    from tfvae.sentence import SentenceVAE
+
+    if family == "image":
+        return VAE(**{"data_shape": (6,), "latent_dim": 2, "hidden_units": (8,), **arguments})
+    return SentenceVAE(12, **{"latent_dim": 2, "embedding_dim": 8, "units": 8, **arguments})
+
+
+@pytest.mark.parametrize("family", ["image", "text"])
+def test_a_model_stores_and_configures_its_arguments_by_their_rows(family):
+    """A new option is one row and one constructor argument: the model keeps every row argument under the row's
+    ``attribute`` (or its name), typed by the row, and ``get_config`` gives each back; nothing else is listed."""
+    model = _tiny(family)
+    config = model.get_config()
+    for option in options.options(family):
+        name = option.name_in(family)
+        stored = getattr(model, option.attribute or name)
+        assert config[name] == (list(stored) if isinstance(stored, tuple) else stored), name
+        if stored is not None and option.nargs is None:
+            assert isinstance(stored, options.PYTHON_TYPES.get(option.type, option.type)), name
+    without_rows = set(config) - {option.name_in(family) for option in options.options(family)}
+    assert without_rows == set(NOT_OPTIONS[family]) - {"encoder", "decoder"}
+    # A list from JSON is stored as the tuple a constructor gives, and configured as a list again.
+    model = _tiny(family, **({"hidden_units": [4, 4]} if family == "image" else {"units": 8.0, "embedding_dim": 8.0}))
+    assert model.get_config() == type(model).from_config(json.loads(json.dumps(model.get_config()))).get_config()
+
+
+# For each row marked fine_tuning: a value other than the default (with what the rules ask beside it). A new row
+# marked so needs its entry here, and the test shows that it adds or reshapes no variable.
+FINE_TUNING_VALUES = {
+    "objective": {"objective": "iwae", "num_samples": 2},
+    "num_samples": {"objective": "iwae", "num_samples": 5},
+    "free_bits": {"objective": "free_bits", "free_bits": 2.0},
+    "beta": {"beta": 0.3},
+    "kl_estimate": {"kl_estimate": "sample"},
+    "word_dropout": {"word_dropout": 0.4},
+    "decoder_dropout": {"decoder_dropout": 0.5},
+}
+
+
+def test_what_a_warm_start_may_change_are_the_rows_marked_fine_tuning_and_they_add_no_variable():
+    from tfvae import warm_start
+    from tfvae.core import ARGUMENTS_WITHOUT_ROWS
+
+    marked = options.fine_tuning_arguments()
+    assert set(warm_start.MAY_DIFFER) == set(marked) | set(ARGUMENTS_WITHOUT_ROWS)
+    assert set(marked) == set(FINE_TUNING_VALUES), "give a row marked fine_tuning its value above"
+    for name, arguments in FINE_TUNING_VALUES.items():
+        family = "text" if options.model_row(name).families == ("text",) else "image"
+        base, changed = _tiny(family), _tiny(family, **arguments)
+        data = np.zeros((2, 6), np.float32) if family == "image" else np.array([[2, 5, 6, 3, 0], [2, 7, 3, 0, 0]])
+        base(data), changed(data)
+        shapes = [tuple(v.shape) for v in base.portable_variables]
+        assert [tuple(v.shape) for v in changed.portable_variables] == shapes, name
+
+
+def test_what_a_resumed_run_may_change_are_the_rows_marked_runtime():
+    from tfvae import runs
+
+    assert set(runs.RUNTIME_SETTINGS) == set(options.runtime_settings()) | set(NOT_OPTIONS["train"])
+    assert all(option.families == ("train",) for option in OPTIONS if option.runtime)
+    assert all(set(option.families) & {"image", "text"} for option in OPTIONS if option.fine_tuning or option.attribute)

@@ -39,7 +39,8 @@ from tfvae.latents import LatentLayer
 from tfvae.objectives import make_objective, negative_elbo, reconstruction
 from tfvae.priors import make_prior
 
-# Core arguments that no option row describes (they are no hyperparameters), taken by every face.
+# Core arguments that no option row describes (they are no hyperparameters: a warm start may change both), taken by
+# every face.
 ARGUMENTS_WITHOUT_ROWS = ("seed", "validate_inputs")
 # What keras.Model's constructor takes from a subclass: passed through unchecked.
 KERAS_ARGUMENTS = ("name", "trainable", "dtype", "dynamic", "autocast")
@@ -116,22 +117,12 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
     ):
         if type(self) is BaseVAE:
             raise TypeError("BaseVAE is the core of tfvae's models: build a tfvae.VAE or a tfvae.SentenceVAE")
+        rows = self.row_arguments(locals(), BaseVAE)  # first: locals() is the arguments alone here
         super().__init__(**kwargs)
         latent_dims = _latent_dims(latent_dim, latent_dims, self.min_latent_dim)
         self.latent_dims = latent_dims
         self.latent_dim = latent_dims[0]  # the layer the decoder reads
-        self.inference = inference
-        self.latent_hidden_units = tuple(int(u) for u in latent_hidden_units)
-        self.latent_batch_norm = bool(latent_batch_norm)
-        self.activation = activation
-        self.posterior_kind = posterior
-        self.prior_kind = prior
-        self.prior_components = None if prior_components is None else int(prior_components)
-        self.objective_kind = objective
-        self.num_samples = int(num_samples)
-        self.free_bits = float(free_bits)
-        self.beta = float(beta)
-        self.kl_estimate = kl_estimate
+        self.store_arguments(rows)
         self.seed = seed
         self.validate_inputs = bool(validate_inputs)
 
@@ -149,6 +140,43 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
             for name, default in _defaults(BaseVAE).items()
             if name in rows or name in ARGUMENTS_WITHOUT_ROWS
         }
+
+    @classmethod
+    def row_names(cls, constructor=None) -> tuple[str, ...]:
+        """The constructor arguments that are rows of the option table, in the signature's order.
+
+        Args:
+            constructor: whose signature: ``BaseVAE`` for the core's; by default the face's own arguments (``cls``'s,
+                without the core's, such as ``latent_dim``, that it hands on).
+
+        The latent sizes (``latent_dim``, ``latent_dims``) are the core's to resolve, so they are left out.
+        """
+        names = _defaults(constructor or cls)
+        if constructor is None:
+            names = {name: default for name, default in names.items() if name not in _defaults(BaseVAE)}
+        return tuple(name for name in names if name not in ("latent_dim", "latent_dims") and _is_model_row(name))
+
+    @classmethod
+    def row_arguments(cls, arguments: dict, constructor=None) -> dict:
+        """``{name: value}`` of the ``row_names`` from ``arguments``: ``locals()`` at the top of the constructor
+        (its arguments by name), for ``store_arguments``."""
+        return {name: arguments[name] for name in cls.row_names(constructor)}
+
+    def store_arguments(self, arguments: dict) -> None:
+        """Sets each of ``arguments`` (``row_arguments``) on the model, as its row says: under the row's
+        ``attribute`` (``posterior_kind``) or its name, typed by the row (a list as a tuple of ints, ...)."""
+        for name, value in arguments.items():
+            row = options.model_row(name)
+            setattr(self, row.attribute or name, options.python_value(row, value))
+
+    def argument_config(self, names) -> dict:
+        """``{name: value}`` of the row arguments ``names`` as stored (``store_arguments``), JSON-ready: a tuple as a
+        list. ``get_config`` is made of these."""
+        config = {}
+        for name in names:
+            value = getattr(self, options.model_row(name).attribute or name)
+            config[name] = list(value) if isinstance(value, tuple) else value
+        return config
 
     @classmethod
     def check_arguments(cls, own: dict, core: dict) -> None:
@@ -438,25 +466,14 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
 
     def get_config(self):
         """Keras's config and the core's arguments that this face takes; the face adds its own."""
+        taken = self.core_arguments()
         values = {
             "latent_dim": self.latent_dim,
             "latent_dims": list(self.latent_dims),
-            "inference": self.inference,
-            "latent_hidden_units": list(self.latent_hidden_units),
-            "latent_batch_norm": self.latent_batch_norm,
-            "activation": self.activation,
-            "posterior": self.posterior_kind,
-            "prior": self.prior_kind,
-            "prior_components": self.prior_components,
-            "objective": self.objective_kind,
-            "num_samples": self.num_samples,
-            "free_bits": self.free_bits,
-            "beta": self.beta,
-            "kl_estimate": self.kl_estimate,
+            **self.argument_config(name for name in self.row_names(BaseVAE) if name in taken),
             "seed": self.seed,
             "validate_inputs": self.validate_inputs,
         }
-        taken = self.core_arguments()
         # Keras 3's base config adds the layer's name, trainable and dtype policy, which tf_keras's does not;
         # left out, a run's config.json is the same under both (and opens under either), and an automatic name
         # ("vae_22") never makes two runs' configs differ. The dtype comes from the policy in force when built.
@@ -518,6 +535,15 @@ def _log_densities(start, distributions, samples):
     for distribution, z in zip(distributions, samples):
         start = start + distribution.log_prob(z)
     return start
+
+
+def _is_model_row(name) -> bool:
+    """Whether ``name`` is a model argument with a row in the option table."""
+    try:
+        options.model_row(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _defaults(cls) -> dict:

@@ -86,25 +86,16 @@ class VAE(BaseVAE):
         condition_dim=0,
         **core,
     ):
-        own = {
-            "architecture": architecture,
-            "hidden_units": tuple(hidden_units),
-            "filters": tuple(filters),
-            "likelihood": likelihood,
-            "likelihood_scale": likelihood_scale,
-        }
+        own = self.row_arguments(locals())  # first: locals() is the arguments alone here
+        checked = dict(own)
         if encoder is not None and decoder is not None:
-            del own["architecture"]  # the presets' name: with networks of one's own, any name will do
+            del checked["architecture"]  # the presets' name: with networks of one's own, any name will do
         if int(condition_dim) < 0:
             raise ValueError(f"condition_dim must be >= 0 (0: unconditional), got {condition_dim}")
-        self.check_arguments(own, {"latent_dim": latent_dim, **core})
+        self.check_arguments(checked, {"latent_dim": latent_dim, **core})
         super().__init__(latent_dim=latent_dim, **core)
+        self.store_arguments(own)  # self.architecture, self.hidden_units, ..., self.likelihood_kind
         self.data_shape = tuple(None if d is None else int(d) for d in data_shape)
-        self.architecture = architecture
-        self.hidden_units = tuple(int(u) for u in hidden_units)
-        self.filters = tuple(int(f) for f in filters)
-        self.likelihood_kind = likelihood
-        self.likelihood_scale = likelihood_scale
         self.condition_dim = int(condition_dim)
         if self.prior_kind == "vamp" and self.condition_dim:
             raise ValueError("the VampPrior is unconditional; use prior='normal' or 'mixture' with condition_dim")
@@ -216,7 +207,7 @@ class VAE(BaseVAE):
             **{key: value for key, value in config.items() if key not in core},  # Keras's: name, trainable, ...
             "data_shape": list(self.data_shape),  # first, as in earlier versions' config.json
             **{key: value for key, value in config.items() if key in core},
-            "architecture": self.architecture,
+            **self.argument_config(self.row_names()),  # architecture, hidden_units, ..., likelihood_scale
             # Custom networks as Keras serializes them, as JSON would give them back (Keras 3 writes tuples);
             # presets are rebuilt from the hyperparameters.
             **{
@@ -224,10 +215,6 @@ class VAE(BaseVAE):
                 for name, custom in self.custom_networks.items()
                 if custom
             },
-            "hidden_units": list(self.hidden_units),
-            "filters": list(self.filters),
-            "likelihood": self.likelihood_kind,
-            "likelihood_scale": self.likelihood_scale,
             "condition_dim": self.condition_dim,
         }
 

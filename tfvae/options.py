@@ -5,8 +5,11 @@ Each ``Option`` row names one setting: the argument it is in Python (a
 field), its flag (derived from the name unless the row renames it), type,
 default, allowed values (choices, or a range), the families it belongs to and
 its help text. From the rows come the ``tfvae train`` parser
-(``add_arguments``), the ranges the command line checks (``flag_ranges``) and
-the value checks of the library (``check_value``).
+(``add_arguments``), the ranges the command line checks (``flag_ranges``),
+the value checks of the library (``check_value``), how a model stores its
+arguments and configures them (``model_row``, ``python_value``: see
+``tfvae.core.BaseVAE.store_arguments``), and which settings a warm start and a
+resumed run may change (the ``fine_tuning`` and ``runtime`` columns).
 
 The rules over several options (``RULES``: ``--free-bits`` needs ``--objective
 free_bits``, image flags are refused on text, ...) are written once below, too:
@@ -159,6 +162,15 @@ class Option:
         metavar: argparse's ``metavar``.
         group: the help section the flag is listed in (``None``: the main one).
         required: the flag must be given.
+        attribute: the model's attribute that holds a model argument, when it
+            is not the argument's name (``posterior_kind``: ``posterior`` is the
+            head); the model stores, and ``get_config`` reads, the arguments by
+            their rows (``BaseVAE.store_arguments``).
+        runtime: a ``TrainSettings`` field that may change between the
+            invocations of one run: it changes where and how fast the run goes,
+            not what it trains (``runtime_settings``).
+        fine_tuning: a model argument that a warm start may change: it adds no
+            variable and leaves what each weight means (``fine_tuning_arguments``).
     """
 
     name: str
@@ -177,6 +189,9 @@ class Option:
     metavar: str | None = None
     group: str | None = None
     required: bool = False
+    attribute: str | None = None
+    runtime: bool = False
+    fine_tuning: bool = False
 
     @property
     def flag_name(self) -> str:
@@ -266,7 +281,10 @@ OPTIONS = (
         default="mnist",
     ),
     Option(
-        "data_dir", "directory of MNIST-format IDX files (default $TFVAE_DATA_DIR, then TFDS), or of sentences", _TRAIN
+        "data_dir",
+        "directory of MNIST-format IDX files (default $TFVAE_DATA_DIR, then TFDS), or of sentences",
+        _TRAIN,
+        runtime=True,  # the same data, moved
     ),
     Option(
         "data",
@@ -275,6 +293,7 @@ OPTIONS = (
         "(see README, 'Your own data')",
         _TRAIN,
         metavar="PATH",
+        runtime=True,  # the same data, moved
     ),
     Option(
         "image_size",
@@ -286,7 +305,7 @@ OPTIONS = (
         metavar="N",
         **_POSITIVE,
     ),
-    Option("epochs", "training epochs", _TRAIN, positive_int, 10, **_POSITIVE),
+    Option("epochs", "training epochs", _TRAIN, positive_int, 10, runtime=True, **_POSITIVE),
     Option("batch_size", "examples per batch and device", _TRAIN, positive_int, 128, **_POSITIVE),
     Option("learning_rate", "Adam learning rate (the schedule's first)", _TRAIN, float, 1e-3, low=0, low_open=True),
     Option(
@@ -325,6 +344,7 @@ OPTIONS = (
         int,
         0,
         metavar="PATIENCE",
+        runtime=True,
         **_NONNEGATIVE,
     ),
     Option("beta_1", "Adam beta_1", _TRAIN, float, 0.9, flag="adam-beta1", low=0, high=1, high_open=True),
@@ -409,13 +429,16 @@ OPTIONS = (
         "filters", "conv encoder filters (decoder mirrors them)", _IMAGE, positive_int, (32, 64), nargs="+", **_POSITIVE
     ),
     Option("activation", "hidden activation (any Keras name)", _IMAGE, default="relu"),
-    Option("posterior", "q(z|x) covariance", _MODEL, default="diagonal", choices=POSTERIORS),
+    Option(
+        "posterior", "q(z|x) covariance", _MODEL, default="diagonal", choices=POSTERIORS, attribute="posterior_kind"
+    ),
     Option(
         "likelihood",
         "p(x|z); use --binarize none for the last two (grey/8-bit images)",
         _IMAGE,
         default="bernoulli",
         choices=LIKELIHOODS,
+        attribute="likelihood_kind",
     ),
     Option(
         "likelihood_scale",
@@ -432,6 +455,7 @@ OPTIONS = (
         _MODEL,
         default="normal",
         choices=PRIORS,
+        attribute="prior_kind",
     ),
     Option(
         "prior_components",
@@ -447,6 +471,8 @@ OPTIONS = (
         _MODEL,
         default="elbo",
         choices=OBJECTIVES,
+        attribute="objective_kind",
+        fine_tuning=True,
     ),
     Option(
         "num_samples",
@@ -454,10 +480,19 @@ OPTIONS = (
         _MODEL,
         positive_int,
         1,
+        fine_tuning=True,
         **_POSITIVE,
     ),
-    Option("free_bits", "KL floor per latent dimension (nats), free_bits only", _MODEL, float, 0.5, **_NONNEGATIVE),
-    Option("beta", "weight of the KL term", _MODEL, float, 1.0, **_NONNEGATIVE),
+    Option(
+        "free_bits",
+        "KL floor per latent dimension (nats), free_bits only",
+        _MODEL,
+        float,
+        0.5,
+        fine_tuning=True,
+        **_NONNEGATIVE,
+    ),
+    Option("beta", "weight of the KL term", _MODEL, float, 1.0, fine_tuning=True, **_NONNEGATIVE),
     Option("kl_warmup_steps", "KL warm-up from 0 to beta over N steps", _TRAIN, int, 0, **_NONNEGATIVE),
     Option(
         "kl_warmup_shape",
@@ -468,13 +503,16 @@ OPTIONS = (
     ),
     Option("kl_cycle_steps", "cyclical KL annealing with period N steps", _TRAIN, int, 0, **_NONNEGATIVE),
     Option("conditional", "conditional VAE: encoder and decoder also see the one-hot label", _TRAIN, bool, False),
-    Option("kl_estimate", "closed-form or Monte Carlo KL", _MODEL, default="auto", choices=KL_ESTIMATES),
+    Option(
+        "kl_estimate", "closed-form or Monte Carlo KL", _MODEL, default="auto", choices=KL_ESTIMATES, fine_tuning=True
+    ),
     Option(
         "strategy",
         "tf.distribute strategy (multiworker reads TF_CONFIG)",
         _TRAIN,
         default="default",
         choices=STRATEGIES,
+        runtime=True,
     ),
     Option(
         "jit_compile",
@@ -483,10 +521,13 @@ OPTIONS = (
         _TRAIN,
         default="auto",
         choices=JIT_MODES,
+        runtime=True,
     ),
-    Option("steps_per_execution", "batches per tf.function call", _TRAIN, positive_int, 20, **_POSITIVE),
+    Option("steps_per_execution", "batches per tf.function call", _TRAIN, positive_int, 20, runtime=True, **_POSITIVE),
     # A switch that turns the setting off: TrainSettings.backup is True unless --no-backup is given.
-    Option("backup", "do not keep BackupAndRestore state for resuming", _TRAIN, bool, False, flag="no-backup"),
+    Option(
+        "backup", "do not keep BackupAndRestore state for resuming", _TRAIN, bool, False, flag="no-backup", runtime=True
+    ),
     Option(
         "mixed_precision",
         "mixed_float16 compute (for GPUs); variables, distributions and loss stay float32",
@@ -558,6 +599,7 @@ OPTIONS = (
         high=1,
         high_open=True,
         group=TEXT_GROUP,
+        fine_tuning=True,
     ),
     Option(
         "tie_embeddings",
@@ -578,6 +620,7 @@ OPTIONS = (
         high=1,
         high_open=True,
         group=TEXT_GROUP,
+        fine_tuning=True,
     ),
     Option(
         "batch_norm_gamma",
@@ -609,6 +652,41 @@ def options(family: str | tuple[str, ...]) -> tuple[Option, ...]:
     if unknown:
         raise ValueError(f"families must be among {FAMILIES}, got {sorted(unknown)}")
     return tuple(option for option in OPTIONS if set(option.families) & set(families))
+
+
+def model_row(name: str) -> Option:
+    """The row of a ``VAE`` or ``SentenceVAE`` argument, by its name in either (``rnn`` is ``architecture``'s).
+
+    Raises:
+        KeyError: no model row has that name.
+    """
+    for family in ("image", "text"):
+        for option in options(family):
+            if option.name_in(family) == name:
+                return option
+    raise KeyError(f"{name} is no model argument of the option table")
+
+
+def python_value(option: Option, value):
+    """``value`` as a model holds the argument of ``option``: typed by the row, a list as a tuple; ``None`` and a
+    word its parse function takes (``"global"``) as they are."""
+    if value is None or (isinstance(value, str) and value in _STRING_VALUES.get(option.type, ())):
+        return value
+    if option.nargs:
+        return tuple(python_value(dataclasses.replace(option, nargs=None), item) for item in value)
+    cast = PYTHON_TYPES.get(option.type, option.type)
+    return cast(value) if cast in (int, float, bool) else value
+
+
+def runtime_settings() -> tuple[str, ...]:
+    """The ``TrainSettings`` fields with a ``runtime`` row: they may change between invocations of one run."""
+    return tuple(option.name_in("train") for option in options("train") if option.runtime)
+
+
+def fine_tuning_arguments() -> tuple[str, ...]:
+    """The model arguments with a ``fine_tuning`` row (either model's names): a warm start may change them."""
+    names = (option.name_in(family) for family in ("image", "text") for option in options(family) if option.fine_tuning)
+    return tuple(dict.fromkeys(names))
 
 
 def add_arguments(parser, family: str | tuple[str, ...] = FAMILIES) -> None:

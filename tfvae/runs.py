@@ -32,19 +32,9 @@ from tfvae.run_weights import check_best_weights, load_best_weights
 from tfvae.sentence import SentenceVAE
 
 RUN_FORMAT = 1  # layout of a run directory; bumped when an older tfvae could not read it
-# Settings that may change between invocations of one run: they change where
-# and how fast it runs, not what it trains.
-RUNTIME_SETTINGS = (
-    "epochs",
-    "early_stopping",
-    "data_dir",
-    "data",  # the same data, moved
-    "strategy",
-    "jit_compile",
-    "steps_per_execution",
-    "backup",
-    "image_every",
-)
+# Settings that may change between invocations of one run: they change where and how fast it runs, not what it
+# trains. The rows marked ``runtime`` in the option table, and the one field without a row (no flag).
+RUNTIME_SETTINGS = (*options.runtime_settings(), "image_every")
 # Files a run writes; --overwrite removes these and nothing else.
 RUN_FILES = (
     "config.json",

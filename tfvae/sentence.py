@@ -484,25 +484,11 @@ class SentenceVAE(BaseVAE):
     ):
         if int(vocab_size) < 5:
             raise ValueError(f"vocab_size must count the 4 special tokens and at least one word, got {vocab_size}")
-        own = {
-            "embedding_dim": embedding_dim,
-            "units": units,
-            "rnn": rnn,
-            "bidirectional": bidirectional,
-            "latent_injection": latent_injection,
-            "word_dropout": word_dropout,
-            "decoder_dropout": decoder_dropout,
-            "tie_embeddings": tie_embeddings,
-            "batch_norm_gamma": batch_norm_gamma,
-            "max_length": max_length,
-        }
+        own = self.row_arguments(locals())  # first: locals() is the arguments alone here
         self.check_arguments(own, {"latent_dim": latent_dim, **core})
         super().__init__(latent_dim=latent_dim, **core)
-        self.vocab_size, self.embedding_dim, self.units = int(vocab_size), int(embedding_dim), int(units)
-        self.rnn, self.bidirectional, self.latent_injection = rnn, bool(bidirectional), latent_injection
-        self.word_dropout, self.batch_norm_gamma = float(word_dropout), float(batch_norm_gamma)
-        self.decoder_dropout, self.tie_embeddings = float(decoder_dropout), bool(tie_embeddings)
-        self.max_length = int(max_length)
+        self.store_arguments(own)  # self.embedding_dim, self.units, self.rnn, ..., self.tie_embeddings
+        self.vocab_size = int(vocab_size)
         self.build_parts()
 
     @property
@@ -613,18 +599,4 @@ class SentenceVAE(BaseVAE):
 
     def get_config(self):
         """The constructor's arguments; ``SentenceVAE.from_config`` rebuilds the model."""
-        config = super().get_config()
-        config.update(
-            vocab_size=self.vocab_size,
-            embedding_dim=self.embedding_dim,
-            units=self.units,
-            rnn=self.rnn,
-            bidirectional=self.bidirectional,
-            latent_injection=self.latent_injection,
-            word_dropout=self.word_dropout,
-            decoder_dropout=self.decoder_dropout,
-            tie_embeddings=self.tie_embeddings,
-            batch_norm_gamma=self.batch_norm_gamma,
-            max_length=self.max_length,
-        )
-        return config
+        return {**super().get_config(), "vocab_size": self.vocab_size, **self.argument_config(self.row_names())}

@@ -11,22 +11,14 @@ changes: the objective and its KL weight, dropout, the seed. The KL weight
 
 from pathlib import Path
 
-from tfvae import text
+from tfvae import options, text
 from tfvae.artifacts import open_artifact
+from tfvae.core import ARGUMENTS_WITHOUT_ROWS
 from tfvae.served import copy_weights
 
-# Model settings a warm start may change: they add no variable and leave what a weight means as it was.
-MAY_DIFFER = (
-    "objective",
-    "num_samples",
-    "free_bits",
-    "beta",
-    "kl_estimate",
-    "seed",
-    "validate_inputs",
-    "word_dropout",
-    "decoder_dropout",
-)
+# Model settings a warm start may change: they add no variable and leave what a weight means as it was. The rows
+# marked ``fine_tuning`` in the option table, and the two model arguments without a row.
+MAY_DIFFER = (*options.fine_tuning_arguments(), *ARGUMENTS_WITHOUT_ROWS)
 
 
 def source_model(path: str | Path):
