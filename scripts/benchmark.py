@@ -37,10 +37,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tf_keras as tutorial_keras  # noqa: E402 - the baseline is the TFP tutorial, on tf_keras
 
 from tfvae.backend import KERAS_PACKAGE, keras, tf, tfd, tfpl  # noqa: E402
-from tfvae.data import binarize_fixed, load_dataset, make_pipeline  # noqa: E402
+from tfvae.data import TEST_BINARIZATION_SEED, binarize_fixed, load_dataset, make_pipeline  # noqa: E402
 from tfvae.model import VAE  # noqa: E402
 from tfvae.runs import TrainSettings  # noqa: E402
-from tfvae.training import TEST_BINARIZATION_SEED, use_jit  # noqa: E402
+from tfvae.training import use_jit  # noqa: E402
 
 BATCH = 128
 LATENT = 16

@@ -17,10 +17,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfvae.data import load_dataset  # noqa: E402
+from tfvae.data import evaluation_images, load_dataset  # noqa: E402
 from tfvae.evaluation import evaluate  # noqa: E402
 from tfvae.runs import TrainSettings  # noqa: E402
-from tfvae.training import evaluation_images, train  # noqa: E402
+from tfvae.training import train  # noqa: E402
 
 VARIANTS = {
     "ELBO": {},

@@ -180,11 +180,11 @@ def in_fit_epochs(data_dir, epochs):
 
     quiet.import_tensorflow()
     from tfvae.backend import keras
-    from tfvae.data import load_dataset
+    from tfvae.data import load_dataset, split_validation
     from tfvae.model import VAE
     from tfvae.optimization import make_optimizer
     from tfvae.runs import TrainSettings
-    from tfvae.training import model_inputs, split_validation, use_jit
+    from tfvae.training import model_inputs, use_jit
 
     settings = TrainSettings(epochs=epochs)
     mnist = load_dataset("mnist", data_dir)

@@ -39,7 +39,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from tfvae import text  # noqa: E402
 from tfvae.evaluation import evaluate_sentences  # noqa: E402
 from tfvae.runs import load_run, load_run_settings, load_vocabulary  # noqa: E402
-from tfvae.training import dtype_policy, load_text  # noqa: E402
+from tfvae.text import load_text  # noqa: E402
+from tfvae.training import dtype_policy  # noqa: E402
 
 TEST_SENTENCES, TARGET_K, BATCH_SIZE = 3761, 500, 25
 VARIANTS = (  # (name, Keras dtype policy, log-likelihood path)

@@ -44,7 +44,7 @@ from tfvae import text  # noqa: E402
 from tfvae.evaluation import evaluate_sentences  # noqa: E402
 from tfvae.plots import plot_collapse, read_history  # noqa: E402
 from tfvae.runs import EVALUATION_RECORD_KEYS, evaluation_records, load_run, load_run_settings, load_vocabulary  # noqa: E402  # noqa: E402
-from tfvae.training import load_text  # noqa: E402
+from tfvae.text import load_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = {  # name under configs/ptb -> what the row is

@@ -60,8 +60,8 @@ def test_a_folder_of_pngs_trains_evaluates_plots_and_exports(split_folder, digit
     assert results["num_examples"] == 20 and results["dataset"] == split_folder.name  # as metrics.json names it
 
     # The test split found again is the test/ folder (class by class): the same digits and labels.
+    from tfvae.own_data import load_images
     from tfvae.runs import load_run_settings
-    from tfvae.training import load_images
 
     found = load_images(load_run_settings(run))
     test_x, test_y = digits[1]

@@ -22,6 +22,7 @@ from tfvae.backend import tf
 from tfvae.options import BINARIZATIONS  # defined once, with the options
 
 DATA_DIR_ENV = "TFVAE_DATA_DIR"
+TEST_BINARIZATION_SEED = 0  # the one fixed draw of binary test images
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): only ubyte is used by MNIST.
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -357,3 +358,30 @@ def make_pipeline(
     else:
         dataset = dataset.map(lambda x, y: (_scale_batch(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+# --- a run's splits ---------------------------------------------------------------------------------
+
+
+def split_validation(images, labels, validation_size):
+    """Holds out the last ``validation_size`` training examples."""
+    if not 0 <= validation_size < len(images):
+        raise ValueError(f"validation_size must be in [0, {len(images)}), got {validation_size}")
+    cut = len(images) - validation_size
+    return (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
+
+
+def train_and_validation(data, validation_size):
+    """``((train_x, train_y), (valid_x, valid_y))``: the data's own validation split, or the last
+    ``validation_size`` training examples (``split_validation``)."""
+    if data.valid_images is not None:
+        return (data.train_images, data.train_labels), (data.valid_images, data.valid_labels)
+    return split_validation(data.train_images, data.train_labels, validation_size)
+
+
+def evaluation_images(images, binarize, value_range=UNIT_RANGE):
+    """Test-time images: binarised once with a fixed seed, or just scaled (``as_inputs``: real-valued features,
+    for ``value_range`` None, are kept)."""
+    if binarize == "none":
+        return as_inputs(images, value_range)
+    return binarize_fixed(images, TEST_BINARIZATION_SEED)

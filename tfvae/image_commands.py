@@ -21,7 +21,8 @@ def load_split(artifact, split, data_dir, limit=None, data=None):
     ``tfvae.json`` records (MNIST for one exported before tfvae 0.3, as a note says). ``data`` replaces the
     path of a user's own data (the same data, moved); ``data_dir`` a named dataset's folder.
     """
-    from tfvae.training import evaluation_images, load_images, train_and_validation
+    from tfvae.data import evaluation_images, train_and_validation
+    from tfvae.own_data import load_images
 
     if artifact.is_export and split != "test":
         raise ValueError("an exported model is used with the test split only")
@@ -59,8 +60,8 @@ def _conditions(model, labels):
 
 def _report(results, out, dataset, split, binarize, command):
     """Adds what data was scored to ``results``, writes them (and ``command``) to ``out``, prints the table."""
+    from tfvae.data import TEST_BINARIZATION_SEED
     from tfvae.evaluation import format_table, write_results
-    from tfvae.training import TEST_BINARIZATION_SEED
 
     results.update(
         dataset=dataset,

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfvae.data import DataError, ImageDataset, to_unit_interval
+from tfvae.data import DataError, ImageDataset, load_dataset, to_unit_interval
 from tfvae.options import ARRAY_SUFFIXES, OWN_DATASETS, TABLE, data_kind
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -91,6 +91,22 @@ def load_own_data(path, kind=None, image_size=None, seed=0, validation_size=5000
     else:
         splits = read_array_file(path)
     return _with_splits(Path(path).name, splits, seed, validation_size, path)
+
+
+def load_images(settings, data=None, data_dir=None, features=None) -> ImageDataset:
+    """The run's images: its own data (``settings.data``, or ``data`` instead: the same data moved), or the named
+    dataset from ``data_dir``, ``settings.data_dir``, ``$TFVAE_DATA_DIR`` or TFDS. ``features``: a CSV's
+    recorded columns and standardisation (``ImageDataset.features``), applied instead of fitting them again."""
+    if settings.dataset in OWN_DATASETS:
+        return load_own_data(
+            data or settings.data,
+            settings.dataset,
+            settings.image_size,
+            settings.seed,
+            settings.validation_size,
+            features=features,
+        )
+    return load_dataset(settings.dataset, data_dir or settings.data_dir)
 
 
 def _with_splits(name, splits, seed, validation_size, path):

@@ -147,8 +147,7 @@ def prepare(raw, first_row, binarization, where="data", value_range=(0.0, 1.0), 
 
     Real-valued features (``value_range`` ``None``) are checked to be finite and, with ``features`` (a CSV
     model's ``{"mean", "std", ...}``), standardised."""
-    from tfvae.data import DataError, as_inputs
-    from tfvae.training import TEST_BINARIZATION_SEED
+    from tfvae.data import TEST_BINARIZATION_SEED, DataError, as_inputs
 
     try:
         x = as_inputs(raw, value_range)
@@ -203,7 +202,7 @@ def _examples(artifact, data, data_dir):
 
     if data is not None:
         return open_examples(data, artifact.data_settings().image_size)  # images resized as in training
-    from tfvae.training import load_images
+    from tfvae.own_data import load_images
 
     features = artifact.features()
     dataset = load_images(artifact.data_settings(), None, data_dir, features=features)

@@ -85,6 +85,17 @@ def load_text_dir(data_dir: str | Path) -> TextDataset:
     return TextDataset(data_dir.name, **splits)
 
 
+def load_text(settings, dataset=None):
+    """The run's ``TextDataset``: given, from ``settings.data_dir`` or from TFDS (``settings.tfds_name``)."""
+    if dataset is not None:
+        return dataset
+    if settings.data_dir:
+        return load_text_dir(settings.data_dir)
+    if settings.tfds_name:
+        return load_tfds_text(settings.tfds_name)
+    raise ValueError("text data needs --data-dir (a directory of train/valid/test sentences) or --tfds-name")
+
+
 def load_tfds_text(name: str, feature: str | None = None) -> TextDataset:
     """A TFDS text dataset (e.g. ``"imdb_reviews"``) as sentences; needs a network the first time.
 

@@ -13,7 +13,7 @@ from tfvae import text
 def _sentences(run_dir, split, data_dir, limit):
     """The split's sentences of a text run, as the run read them."""
     from tfvae.runs import load_run_settings
-    from tfvae.training import load_text
+    from tfvae.text import load_text
 
     settings = load_run_settings(run_dir)
     if data_dir:

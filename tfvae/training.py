@@ -34,12 +34,20 @@ from tfvae.callbacks import (
     TrimHistory,
 )
 from tfvae.core import BaseVAE
-from tfvae.data import UNIT_RANGE, ImageDataset, as_inputs, binarize_fixed, load_dataset, make_pipeline, one_hot
+from tfvae.data import (
+    TEST_BINARIZATION_SEED,
+    UNIT_RANGE,
+    ImageDataset,
+    evaluation_images,
+    make_pipeline,
+    one_hot,
+    train_and_validation,
+)
 from tfvae.model import VAE
 from tfvae.objectives import objective_key, objective_name
 from tfvae.optimization import check_optimizer_settings, make_optimizer
-from tfvae.options import OWN_DATASETS, STRATEGIES, check_rules  # defined once, with the options
-from tfvae.own_data import load_own_data
+from tfvae.options import STRATEGIES, check_rules  # defined once, with the options
+from tfvae.own_data import load_images
 from tfvae.ownership import owned
 from tfvae.run_weights import (
     BestWeightsCheckpoint,
@@ -66,8 +74,6 @@ from tfvae.runs import (
 )
 from tfvae.sentence import SentenceVAE
 from tfvae.warm_start import warm_start
-
-TEST_BINARIZATION_SEED = 0  # the one fixed draw of binary test images
 
 # Batch of every evaluation pass (validation each epoch, and the final numbers): one batch shape, so the
 # XLA-compiled test function is compiled once and reused (5,000 validation and 10,000 test images divide
@@ -141,46 +147,6 @@ def dtype_policy(name):
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
-
-
-def split_validation(images, labels, validation_size):
-    """Holds out the last ``validation_size`` training examples."""
-    if not 0 <= validation_size < len(images):
-        raise ValueError(f"validation_size must be in [0, {len(images)}), got {validation_size}")
-    cut = len(images) - validation_size
-    return (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
-
-
-def load_images(settings, data=None, data_dir=None, features=None) -> ImageDataset:
-    """The run's images: its own data (``settings.data``, or ``data`` instead: the same data moved), or the named
-    dataset from ``data_dir``, ``settings.data_dir``, ``$TFVAE_DATA_DIR`` or TFDS. ``features``: a CSV's
-    recorded columns and standardisation (``ImageDataset.features``), applied instead of fitting them again."""
-    if settings.dataset in OWN_DATASETS:
-        return load_own_data(
-            data or settings.data,
-            settings.dataset,
-            settings.image_size,
-            settings.seed,
-            settings.validation_size,
-            features=features,
-        )
-    return load_dataset(settings.dataset, data_dir or settings.data_dir)
-
-
-def train_and_validation(data, validation_size):
-    """``((train_x, train_y), (valid_x, valid_y))``: the data's own validation split, or the last
-    ``validation_size`` training examples (``split_validation``)."""
-    if data.valid_images is not None:
-        return (data.train_images, data.train_labels), (data.valid_images, data.valid_labels)
-    return split_validation(data.train_images, data.train_labels, validation_size)
-
-
-def evaluation_images(images, binarize, value_range=UNIT_RANGE):
-    """Test-time images: binarised once with a fixed seed, or just scaled (``as_inputs``: real-valued features,
-    for ``value_range`` None, are kept)."""
-    if binarize == "none":
-        return as_inputs(images, value_range)
-    return binarize_fixed(images, TEST_BINARIZATION_SEED)
 
 
 def model_inputs(
@@ -541,20 +507,9 @@ def _prepare_images(settings, dataset, model_config, global_batch):
     )
 
 
-def load_text(settings, dataset=None):
-    """The run's ``TextDataset``: given, from ``settings.data_dir`` or from TFDS (``settings.tfds_name``)."""
-    if dataset is not None:
-        return dataset
-    if settings.data_dir:
-        return text.load_text_dir(settings.data_dir)
-    if settings.tfds_name:
-        return text.load_tfds_text(settings.tfds_name)
-    raise ValueError("text data needs --data-dir (a directory of train/valid/test sentences) or --tfds-name")
-
-
 def _prepare_text(settings, dataset, model_config, global_batch):
     """Sentences: a vocabulary from the training split, bucketed pipelines, and a ``SentenceVAE``."""
-    data = load_text(settings, dataset)
+    data = text.load_text(settings, dataset)
     vocabulary = text.Vocabulary.build(
         data.train, settings.max_vocab, settings.min_count, settings.tokenizer, settings.max_length
     )
