@@ -49,7 +49,7 @@ NOT_OPTIONS = {
 }
 # Rows whose flag default is resolved later, so it differs from the Python default on purpose.
 RESOLVED_LATER = {
-    ("image", "architecture"): "None: mlp for images, lstm for text (cli.image_model_config/text_model_config)",
+    ("image", "architecture"): "None: mlp for images, lstm for text (options.image_model_config/text_model_config)",
     ("text", "architecture"): "the same flag, --arch",
     ("text", "latent_dim"): "None: 16 for images, 32 for text",
     ("train", "backup"): "the flag --no-backup turns the setting off",

@@ -1,9 +1,11 @@
 """The ``tfvae`` command line: ``tfvae train|evaluate|sample|plot|export|score``.
 
 Here: each command's flags and its dispatch. ``tfvae train``'s flags are the
-rows of ``tfvae.options``; the other commands open their run directory or
-export once (``tfvae.artifacts.open_artifact``) and hand it to the handlers of
-its family, ``tfvae.image_commands`` or ``tfvae.text_commands``.
+rows of ``tfvae.options`` and its handler is ``tfvae.training.run_train_command``;
+``tfvae score``'s flags are beside its handler in ``tfvae.scoring``. The other
+commands open their run directory or export once
+(``tfvae.artifacts.open_artifact``) and hand it to the handlers of its family,
+``tfvae.image_commands`` or ``tfvae.text_commands``.
 
 Every command prints one ``tfvae: error: ...`` line and exits with status 2
 on bad flags or missing data, instead of a traceback.
@@ -18,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tfvae import image_commands, options
+from tfvae import image_commands, options, scoring
 
 # Flag types, shared with the train options.
 _positive_int, _likelihood_scale = options.positive_int, options.likelihood_scale
@@ -33,53 +35,9 @@ def _add_train(subparsers):
 
 
 def _run_train(args):
-    from tfvae.runs import TrainSettings, read_metrics, run_state
-    from tfvae.training import train
+    from tfvae.training import run_train_command
 
-    model_config = text_model_config(args) if args.dataset == "text" else image_model_config(args)
-    settings = TrainSettings(**options.settings_arguments(vars(args)))
-    state = "new" if args.overwrite else run_state(args.out, model_config, settings)
-    if state == "finished":
-        print(
-            f"{args.out} holds a finished run; its results are in {Path(args.out) / 'metrics.json'} "
-            "(a larger --epochs continues it, --overwrite starts afresh)"
-        )
-        metrics = read_metrics(args.out)
-    else:
-        if state in ("resume", "continue"):
-            print(f"{state[:-1]}ing the run in {args.out}")
-        _, metrics = train(args.out, model_config, settings, verbose=args.verbose, overwrite=args.overwrite)
-        print(json.dumps({split: metrics[split] for split in ("test", "train", "valid") if split in metrics}, indent=2))
-    _print_objective(metrics)
-    print(f"run directory: {args.out}")
-
-
-def image_model_config(args):
-    """The ``VAE`` arguments of ``tfvae train`` on images: the image rows of ``tfvae.options``."""
-    config = options.settings_arguments(vars(args), "image")
-    # Resolved here (check_flags refused a disagreement), so a stored run's config compares equal.
-    config["latent_dims"] = args.latent_dims or [16 if args.latent_dim is None else args.latent_dim]
-    config["latent_dim"] = config["latent_dims"][0]
-    config["architecture"] = args.arch or "mlp"
-    return config
-
-
-def text_model_config(args):
-    """The ``SentenceVAE`` arguments of ``tfvae train --dataset text``: the text rows of ``tfvae.options``."""
-    config = options.settings_arguments(vars(args), "text")
-    del config["max_length"]  # a setting: training passes it to the model with the vocabulary's size
-    config["latent_dim"] = 32 if args.latent_dim is None else args.latent_dim
-    config["rnn"] = args.arch or "lstm"
-    return config
-
-
-def _print_objective(metrics):
-    """The test numbers by name: the training objective, and the plain negative ELBO beside it."""
-    test = metrics["test"]
-    objective = metrics.get("objective", {"key": "negative_elbo", "name": "negative ELBO"})
-    print(f"test {objective['name']}: {test['loss']:.2f} nats")
-    if objective["key"] != "negative_elbo":
-        print(f"test negative ELBO: {-test['elbo']:.2f} nats")
+    run_train_command(args)
 
 
 def _add_evaluate(subparsers):
@@ -294,54 +252,6 @@ def _run_convert_weights(args):
         print(f"wrote {convert_weights(args.run_dir)}")
 
 
-def _add_score(subparsers):
-    from tfvae.scoring import DEFAULT_BATCH, DEFAULT_SAMPLES
-
-    p = subparsers.add_parser(
-        "score",
-        help="a CSV of log p(x), ELBO and reconstruction per example (e.g. the least likely: anomalies)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument(
-        "run_dir", metavar="MODEL", help="a run directory written by 'tfvae train', or an exported saved_models/NAME/N"
-    )
-    p.add_argument(
-        "data",
-        nargs="?",
-        default=None,
-        metavar="DATA",
-        help="a folder of PNG/JPEG images or a .npy/.npz array to score (default: the model's own test split)",
-    )
-    p.add_argument("--out", default="scores.csv", help="the CSV to write (one row per example)")
-    p.add_argument(
-        "--num-samples", "-k", type=_positive_int, default=DEFAULT_SAMPLES, help="K of the importance-weighted log p(x)"
-    )
-    p.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH, help="examples per step")
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples (an export: 0 only)")
-    p.add_argument("--data-dir", default=None, help="without DATA: override the run's data directory")
-    p.set_defaults(run=_run_score)
-
-
-def _run_score(args):
-    from tfvae.scoring import score
-
-    summary = score(
-        args.artifact,
-        args.out,
-        data=args.data,
-        num_samples=args.num_samples,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        data_dir=args.data_dir,
-    )
-    print(
-        f"scored {summary['num_examples']} examples (K={summary['num_samples']}, seed {summary['seed']}) in "
-        f"{summary['seconds']:.1f} s: mean log p(x) {summary['mean_log_px']:.2f} nats"
-    )
-    print("least likely: " + ", ".join(f"{example_id} ({log_px:.2f})" for log_px, example_id in summary["lowest"]))
-    print(f"wrote {summary['out']}")
-
-
 def build_parser():
     """The argument parser of the ``tfvae`` command."""
     parser = argparse.ArgumentParser(prog="tfvae", description="Variational auto-encoders on TensorFlow Probability.")
@@ -354,7 +264,7 @@ def build_parser():
     _add_sample(subparsers)
     _add_plot(subparsers)
     _add_export(subparsers)
-    _add_score(subparsers)
+    scoring.add_command(subparsers)
     _add_convert_weights(subparsers)
     return parser
 

@@ -737,6 +737,25 @@ def settings_arguments(values: dict, family: str = "train") -> dict:
     }
 
 
+def image_model_config(args):
+    """The ``VAE`` arguments of ``tfvae train`` on images: the image rows of ``tfvae.options``."""
+    config = settings_arguments(vars(args), "image")
+    # Resolved here (check_flags refused a disagreement), so a stored run's config compares equal.
+    config["latent_dims"] = args.latent_dims or [16 if args.latent_dim is None else args.latent_dim]
+    config["latent_dim"] = config["latent_dims"][0]
+    config["architecture"] = args.arch or "mlp"
+    return config
+
+
+def text_model_config(args):
+    """The ``SentenceVAE`` arguments of ``tfvae train --dataset text``: the text rows of ``tfvae.options``."""
+    config = settings_arguments(vars(args), "text")
+    del config["max_length"]  # a setting: training passes it to the model with the vocabulary's size
+    config["latent_dim"] = 32 if args.latent_dim is None else args.latent_dim
+    config["rnn"] = args.arch or "lstm"
+    return config
+
+
 def flag_ranges(family: str | tuple[str, ...] = FAMILIES) -> dict:
     """``{dest: (low, high, low_open, high_open)}`` of every row of ``family`` that has a range."""
     return {

@@ -29,6 +29,7 @@ The data is read, scored and written a batch at a time; the CSV is written besid
 place once complete, so an error leaves no CSV.
 """
 
+import argparse
 import csv
 import dataclasses
 import heapq
@@ -38,6 +39,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from tfvae.options import positive_int
 
 # tfvae.data (TensorFlow) is imported where used: the command line reads this module's defaults without it.
 
@@ -257,3 +260,52 @@ def _export_scorer(artifact, num_samples):
         }
 
     return step
+
+
+# --- the command ------------------------------------------------------------------------------------
+
+
+def add_command(subparsers):
+    """Adds ``tfvae score`` and its flags to the ``tfvae`` parser's ``subparsers`` (``tfvae.cli``)."""
+    p = subparsers.add_parser(
+        "score",
+        help="a CSV of log p(x), ELBO and reconstruction per example (e.g. the least likely: anomalies)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "run_dir", metavar="MODEL", help="a run directory written by 'tfvae train', or an exported saved_models/NAME/N"
+    )
+    p.add_argument(
+        "data",
+        nargs="?",
+        default=None,
+        metavar="DATA",
+        help="a folder of PNG/JPEG images or a .npy/.npz array to score (default: the model's own test split)",
+    )
+    p.add_argument("--out", default="scores.csv", help="the CSV to write (one row per example)")
+    p.add_argument(
+        "--num-samples", "-k", type=positive_int, default=DEFAULT_SAMPLES, help="K of the importance-weighted log p(x)"
+    )
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH, help="examples per step")
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples (an export: 0 only)")
+    p.add_argument("--data-dir", default=None, help="without DATA: override the run's data directory")
+    p.set_defaults(run=run_command)
+
+
+def run_command(args):
+    """``tfvae score``: scores the data, writes the CSV and prints the summary."""
+    summary = score(
+        args.artifact,
+        args.out,
+        data=args.data,
+        num_samples=args.num_samples,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        data_dir=args.data_dir,
+    )
+    print(
+        f"scored {summary['num_examples']} examples (K={summary['num_samples']}, seed {summary['seed']}) in "
+        f"{summary['seconds']:.1f} s: mean log p(x) {summary['mean_log_px']:.2f} nats"
+    )
+    print("least likely: " + ", ".join(f"{example_id} ({log_px:.2f})" for log_px, example_id in summary["lowest"]))
+    print(f"wrote {summary['out']}")

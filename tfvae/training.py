@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfvae import __version__, text
+from tfvae import __version__, options, text
 from tfvae.backend import KERAS_VERSION, keras, tf
 from tfvae.callbacks import (
     CyclicalSchedule,
@@ -556,3 +556,36 @@ def _sentence_diagnostics(ids, model_config):
         return None
     batches = text.make_text_pipeline(ids[:DIAGNOSTIC_SENTENCES], 250, shuffle=False, bucket=False)
     return SentenceDiagnostics([batch.numpy() for batch in batches])
+
+
+# --- the command ------------------------------------------------------------------------------------
+
+
+def run_train_command(args):
+    """``tfvae train``: trains (or resumes, or continues) the run in ``args.out`` from the parsed flags, and prints its
+    test numbers; a finished run is left as it is."""
+    model_config = options.text_model_config(args) if args.dataset == "text" else options.image_model_config(args)
+    settings = TrainSettings(**options.settings_arguments(vars(args)))
+    state = "new" if args.overwrite else run_state(args.out, model_config, settings)
+    if state == "finished":
+        print(
+            f"{args.out} holds a finished run; its results are in {Path(args.out) / 'metrics.json'} "
+            "(a larger --epochs continues it, --overwrite starts afresh)"
+        )
+        metrics = read_metrics(args.out)
+    else:
+        if state in ("resume", "continue"):
+            print(f"{state[:-1]}ing the run in {args.out}")
+        _, metrics = train(args.out, model_config, settings, verbose=args.verbose, overwrite=args.overwrite)
+        print(json.dumps({split: metrics[split] for split in ("test", "train", "valid") if split in metrics}, indent=2))
+    _print_objective(metrics)
+    print(f"run directory: {args.out}")
+
+
+def _print_objective(metrics):
+    """The test numbers by name: the training objective, and the plain negative ELBO beside it."""
+    test = metrics["test"]
+    objective = metrics.get("objective", {"key": "negative_elbo", "name": "negative ELBO"})
+    print(f"test {objective['name']}: {test['loss']:.2f} nats")
+    if objective["key"] != "negative_elbo":
+        print(f"test negative ELBO: {-test['elbo']:.2f} nats")
