@@ -10,11 +10,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
+from tfvae.keras_choice import keras_choice
+
 REPO = Path(__file__).resolve().parents[1]
 
 # tfvae runs on Keras 3 unless TFVAE_KERAS=2 (tfvae.backend): Keras 3 saves weights only as ``.weights.h5``
 # (tf_keras: a TF checkpoint), and a few tests check Keras 2-only behaviour.
-KERAS3 = (os.environ.get("TFVAE_KERAS", "3").strip() or "3") != "2"
+KERAS3 = keras_choice() == 3
 WEIGHTS = "checkpoint.weights.h5" if KERAS3 else "checkpoint"
 keras2_only = pytest.mark.skipif(KERAS3, reason="Keras 2 behaviour that Keras 3 drops by design")
 

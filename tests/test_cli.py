@@ -1,6 +1,7 @@
 """The command line: clear errors with exit status 2, and a full train run on small data."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,17 @@ def test_mnist_two_epochs_below_145_nats(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     print("MNIST 2-epoch test negative ELBO:", metrics["test"]["loss"])
     assert metrics["test"]["loss"] < 145.0
+
+
+def test_a_tfvae_keras_that_names_no_keras_is_one_line_before_tensorflow_loads(tmp_path):
+    """``TFVAE_KERAS`` is read in one place (``tfvae.keras_choice``): a value that names no Keras is one error line,
+    exit 2, from the command line as from ``import tfvae.backend``."""
+    env = {**os.environ, "TFVAE_KERAS": "4"}
+    command = [sys.executable, "-m", "tfvae", "evaluate", str(tmp_path)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    expected = "TFVAE_KERAS='4': tfvae runs on Keras 3 (TFVAE_KERAS=3, the default) or tf_keras (2)"
+    assert result.stderr.strip() == f"tfvae: error: {expected}"
+    script = "import tfvae.backend"
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and result.stderr.strip().endswith(f"ImportError: {expected}")

@@ -51,7 +51,7 @@ _SUBMODULES = (
     "warm_start",
     "weights_conversion",
 )
-_INTERNAL = ("__main__", "quiet")  # submodules that are not public API (still importable by name)
+_INTERNAL = ("__main__", "quiet", "keras_choice")  # submodules that are not public API (still importable by name)
 _ATTRIBUTES = {"VAE": "model", "SentenceVAE": "sentence"}  # name -> submodule that defines it
 
 __all__ = ["VAE", "SentenceVAE", "__version__", *_SUBMODULES]

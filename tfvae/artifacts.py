@@ -20,9 +20,10 @@ import dataclasses
 import json
 from pathlib import Path
 
+from tfvae.options import TEXT_DATASET
+
 RUN, EXPORT = "run", "export"
 IMAGE, TEXT = "image", "text"
-TEXT_DATASET = "text"  # a sentence VAE's dataset (``tfvae.runs.TEXT_DATASET``)
 UNRECORDED_IMAGE_DATASET = "mnist"  # what an image export of tfvae < 0.3 was trained on
 
 

@@ -9,16 +9,13 @@ model code is the same on both. Importing this module changes no global Keras
 setting; it adds one AutoGraph rule (below).
 """
 
-import os
-
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfvae.keras_choice import keras_choice
+
 # Issue 37: Keras 3 by default; TFVAE_KERAS=2 keeps a tf_keras user's code and run directories working.
-_CHOICE = os.environ.get("TFVAE_KERAS", "3").strip() or "3"
-if _CHOICE not in ("2", "3"):
-    raise ImportError(f"TFVAE_KERAS={_CHOICE!r}: tfvae runs on Keras 3 (TFVAE_KERAS=3, the default) or tf_keras (2)")
-KERAS_VERSION = int(_CHOICE)
+KERAS_VERSION = keras_choice()
 if KERAS_VERSION == 3:
     import keras
 

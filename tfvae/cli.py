@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from tfvae import image_commands, options, scoring
+from tfvae.keras_choice import keras_choice
 
 # Flag types, shared with the train options.
 _positive_int, _likelihood_scale = options.positive_int, options.likelihood_scale
@@ -378,7 +379,8 @@ def main(argv=None):
     args.command_line = shlex.join(["tfvae", *map(str, sys.argv[1:] if argv is None else argv)])  # for results files
     try:
         check_flags(args)  # before TensorFlow loads: bad flags fail at once
-    except ValueError as error:
+        keras_choice()  # and a TFVAE_KERAS that names no Keras
+    except (ValueError, ImportError) as error:
         print(f"tfvae: error: {error}", file=sys.stderr)
         return 2
     from tfvae.quiet import import_tensorflow, show_logs

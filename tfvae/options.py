@@ -61,6 +61,7 @@ OWN_DATASETS = {
 }
 ARRAY_SUFFIXES = (".npy", ".npz")
 TABLE_SUFFIXES = (".csv",)
+TEXT_DATASET = "text"  # --dataset of a sentence VAE
 TABLE = "table"  # real-valued features, standardised: any finite value, a Normal likelihood
 # What a table's run takes instead of the image defaults, where the flags are left at those defaults.
 TABLE_DEFAULTS = {"binarize": "none", "likelihood": "normal", "likelihood_scale": "global"}

@@ -32,6 +32,8 @@ import re
 import sys
 import tempfile
 
+from tfvae.keras_choice import keras_choice
+
 SHOW_ENV = "TFVAE_TF_LOGS"
 
 # Lines TensorFlow prints at every start on machines without a GPU (or with
@@ -68,7 +70,7 @@ def import_tensorflow(show=False):
     ``tf_keras`` only, and without it ``import tensorflow`` also imports Keras 3
     for ``tf.keras``, a quarter of the import time here (``python -X importtime``).
     """
-    if "tensorflow" not in sys.modules and os.environ.get("TFVAE_KERAS", "").strip() == "2":
+    if "tensorflow" not in sys.modules and keras_choice() == 2:
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     if show or "tensorflow" in sys.modules:
         import tfvae.backend  # noqa: F401

@@ -46,7 +46,6 @@ RUN_FILES = (
     "eval.json",
     text.VOCABULARY_FILE,
 )
-TEXT_DATASET = "text"  # settings.dataset of a sentence VAE
 MODEL_CLASSES = {"VAE": VAE, "SentenceVAE": SentenceVAE}
 
 

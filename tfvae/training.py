@@ -46,7 +46,7 @@ from tfvae.data import (
 from tfvae.model import VAE
 from tfvae.objectives import objective_key, objective_name
 from tfvae.optimization import check_optimizer_settings, make_optimizer
-from tfvae.options import STRATEGIES, check_rules  # defined once, with the options
+from tfvae.options import STRATEGIES, TEXT_DATASET, check_rules  # defined once, with the options
 from tfvae.own_data import load_images
 from tfvae.ownership import owned
 from tfvae.run_weights import (
@@ -60,7 +60,6 @@ from tfvae.run_weights import (
 )
 from tfvae.runs import (
     RUN_FORMAT,
-    TEXT_DATASET,
     TrainSettings,
     best_so_far,
     check_settings,
