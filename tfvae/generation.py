@@ -36,6 +36,7 @@ EXTRA = 'pip install "tfvae[generation]"'
 SELF_BLEU_HYPOTHESES = 100  # samples scored against all the others: each costs one pass over N references
 DECODE_BATCH = 500  # sentences decoded per call (memory: [batch * beam, vocabulary] logits per word)
 SCORE_BATCH = 100  # sentences scored per language-model call
+SEED = tf.TensorSpec([2], tf.int32)  # a stateless seed: the traced decoders take any batch's without retracing
 
 
 def require_sacrebleu():
@@ -87,7 +88,10 @@ def _strings(vocabulary, ids):
 def sample_sentences(model, vocabulary, num_samples, decoding, seed=0, max_length=None):
     """``num_samples`` sentences (strings) from the prior of ``model`` decoded with ``decoding``; batch b of
     ``DECODE_BATCH`` draws with the seed ``(seed, b)``."""
-    sample = tf.function(lambda n, seed: model.sample(n, seed=seed, decoding=decoding, max_length=max_length))
+    sample = tf.function(
+        lambda n, seed: model.sample(n, seed=seed, decoding=decoding, max_length=max_length),
+        input_signature=[tf.TensorSpec([], tf.int32), SEED],
+    )
     out = []
     for b, start in enumerate(range(0, num_samples, DECODE_BATCH)):
         count = min(DECODE_BATCH, num_samples - start)
@@ -103,7 +107,7 @@ def reconstruct_sentences(model, vocabulary, sentences, decoding, seed=0, max_le
     def decode(ids, seed):
         return model.decode(model.encode(ids).mean(), seed=seed, max_length=max_length, decoding=decoding)
 
-    decode = tf.function(decode)
+    decode = tf.function(decode, input_signature=[tf.TensorSpec([None, None], tf.int32), SEED])
     out = []
     for b, start in enumerate(range(0, len(sentences), DECODE_BATCH)):
         ids, _ = vocabulary.ids(list(sentences[start : start + DECODE_BATCH]))
