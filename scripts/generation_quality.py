@@ -17,7 +17,7 @@ self-BLEU), so the numbers have a scale.
 
 Run, after training the language model (about 10 minutes for its 2 epochs on 2 CPU cores):
 
-    tfvae train --config configs/ptb/lm.json --out runs/ptb/lm --epochs 2
+    tfvae train --config configs/ptb/lm.json --out runs/ptb_lm --epochs 2
     python scripts/generation_quality.py
 
 (about 20 minutes on 2 shared CPU cores); writes ``scripts/results/generation-quality-2026-12-06.json``.
@@ -67,7 +67,7 @@ def reference(lm, lm_vocabulary, train, test, n):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vae", default=str(REPO / "saved_models/ptb_sentence_vae/5"))
-    parser.add_argument("--lm", default=str(REPO / "runs/ptb/lm"), help="the language model: a run or an export")
+    parser.add_argument("--lm", default=str(REPO / "runs/ptb_lm"), help="the language model: a run or an export")
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared/data/ptb"))
     parser.add_argument("--n", type=int, default=500, help="prior samples per model and strategy")
     parser.add_argument("--test", type=int, default=1000, help="test sentences reconstructed and scored")
