@@ -20,7 +20,7 @@ Run, after training the language model (about 10 minutes for its 2 epochs on 2 C
     tfvae train --config configs/ptb/lm.json --out runs/ptb_lm --epochs 2
     python scripts/generation_quality.py
 
-(about 20 minutes on 2 shared CPU cores); writes ``scripts/results/generation-quality-2026-12-06.json``.
+(11 minutes on 2 shared CPU cores); writes ``scripts/results/generation-quality-2026-12-06.json``.
 """
 
 import argparse
