@@ -167,6 +167,12 @@ QUICK_SHELL = [
         "10 sentences run the same K = 10, 100 and 500 estimates as 100",
     ),
     (
+        rf"^{TFVAE} evaluate\b.*--generation",
+        r"--(n|limit) \d+",
+        r"--\1 20",
+        "20 samples and 20 test sentences run the same decoding, BLEU and perplexities as 200",
+    ),
+    (
         rf"^{TFVAE} export\b",
         r" --tflite\b",
         "",
@@ -202,6 +208,14 @@ ADDED_FLAGS = [
     (rf"^{TFVAE} train\b.*--dataset text", "--rnn-units", "32", "a 32-unit LSTM runs the same code as 256 units"),
     (rf"^{TFVAE} train\b.*--dataset text", "--embedding-dim", "32", "so do 32-dimensional word embeddings"),
     (r"^python scripts/compare_text_vaes\.py\b", "--units", "32", "the same decoder code with 32-unit LSTMs"),
+    (r"^python scripts/generation_quality\.py\b", "--n", "20", "20 prior samples: the same measures as 500"),
+    (r"^python scripts/generation_quality\.py\b", "--test", "20", "20 test sentences reconstructed and scored"),
+    (
+        r"^python scripts/generation_quality\.py\b",
+        "--strategies",
+        "'top_p 0.9, guards'",
+        "the default strategy only: the same sampling, reconstruction and scoring code as all five",
+    ),
     (
         r"^python scripts/compare_text_vaes\.py\b",
         "--only",

@@ -25,6 +25,7 @@ _SUBMODULES = (
     "decoding",
     "distributions",
     "evaluation",
+    "generation",
     "inference",
     "latents",
     "export",

@@ -92,6 +92,7 @@ def _add_evaluate(subparsers):
         default=None,
         help="with --gaps: Adam's first step size (default 0.01; text 0.05)",
     )
+    options.add_generation_arguments(p)
     p.set_defaults(run=_run_evaluate)
 
 
@@ -119,6 +120,10 @@ def _run_evaluate(args):
         raise ValueError("--data is for a run on your own images or arrays; a text run's data is --data-dir")
     if args.gaps:
         return write_gaps(args, _commands(args).gaps(args))
+    if args.generation:
+        from tfvae.text_commands import generation
+
+        return generation(args)
     _commands(args).evaluate(args)
 
 
@@ -325,6 +330,7 @@ def check_flags(args):
     svi_flags = getattr(args, "svi_steps", None) is not None or getattr(args, "svi_learning_rate", None) is not None
     if args.command == "evaluate" and not args.gaps and svi_flags:
         raise ValueError("--svi-steps and --svi-learning-rate are for --gaps")
+    options.check_generation_flags(args)
     init_from = getattr(args, "init_from", None)
     resuming = out and (Path(out) / "backup").is_dir()  # the run's own backup, not the source, is read then
     if args.command == "train" and init_from and not Path(init_from).is_dir() and not resuming:

@@ -1265,6 +1265,44 @@ def add_decoding_arguments(p):
     )
 
 
+def add_generation_arguments(p):
+    """``tfvae evaluate --generation``'s flags (``tfvae.generation``), with the decoding flags of ``tfvae sample``."""
+    group = p.add_argument_group(
+        "generation (text)", "measures of decoded sentences (docs/sentences.md#quality-of-generated-sentences)"
+    )
+    group.add_argument(
+        "--generation",
+        action="store_true",
+        help="text: reconstruction BLEU, forward and reverse perplexity, distinct-1/2 and self-BLEU of the "
+        "sentences decoded with the decoding flags (on the first 1000 sentences unless --limit says otherwise)",
+    )
+    group.add_argument(
+        "--n", type=positive_int, default=None, help="with --generation: sentences drawn from the prior (default 500)"
+    )
+    group.add_argument(
+        "--language-model",
+        default=None,
+        metavar="PATH",
+        help="with --generation: a language model (run or export, latent dim 0) that scores the samples (forward "
+        "perplexity; not measured without it)",
+    )
+    add_decoding_arguments(p)
+
+
+GENERATION_ONLY = ("n", "language_model", *DEFAULT_DECODING._fields, "max_length")
+
+
+def check_generation_flags(args):
+    """Refuses ``tfvae evaluate``'s generation and decoding flags without ``--generation``, and with ``--gaps``."""
+    if getattr(args, "command", None) != "evaluate":
+        return
+    given = [name for name in GENERATION_ONLY if getattr(args, name, None) is not None]
+    if given and not args.generation:
+        raise ValueError(f"--{given[0].replace('_', '-')} is for --generation")
+    if args.generation and args.gaps:
+        raise ValueError("--generation and --gaps are two measurements: run them one at a time")
+
+
 def decoding_of(args):
     """The ``tfvae.decoding.Decoding`` of ``tfvae sample``'s flags: each flag not given takes ``DEFAULT``'s value."""
     given = {

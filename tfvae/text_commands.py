@@ -5,6 +5,7 @@
 models here.
 """
 
+import json
 from pathlib import Path
 
 from tfvae import text
@@ -100,6 +101,74 @@ def gaps(args):
         chunk_size=args.chunk_size,
     )
     return results
+
+
+GENERATION_SENTENCES = 1000  # test sentences reconstructed and scored by --generation unless --limit
+GENERATION_SAMPLES = 500  # sentences drawn from the prior by --generation unless --n
+
+
+def generation(args):
+    """``tfvae evaluate --generation``: the measures of ``tfvae.generation`` for the decoding flags' strategy.
+
+    They are added to the eval JSON (RUN_DIR/eval.json, or eval.json beside an
+    export) under ``generation``, one entry per strategy, keeping what it held.
+    """
+    from tfvae.generation import format_generation_table, generation_quality, require_sacrebleu
+    from tfvae.options import decoding_of
+
+    try:
+        require_sacrebleu()  # before any model loads
+    except ImportError as error:
+        raise ValueError(str(error)) from None
+    artifact = args.artifact
+    if not artifact.is_text:
+        raise ValueError("--generation is for text models (a sentence VAE or a language model); this is an image model")
+    if artifact.is_export and not args.data_dir:
+        raise ValueError("--generation on an exported text model needs --data-dir (a directory of sentences)")
+    language_model, lm_vocabulary = _language_model(args.language_model)
+    decoding = decoding_of(args)
+    limit = args.limit or GENERATION_SENTENCES
+    if artifact.is_export:
+        data = text.load_text_dir(args.data_dir)
+        sentences = {"test": data.test, "train": data.train, "validation": data.valid}[args.split][:limit]
+    else:
+        sentences = _sentences(args.run_dir, args.split, args.data_dir, limit)
+    print(f"generation measures: {decoding.describe()}; {len(sentences)} {args.split} sentences (--limit to change)")
+    results = generation_quality(
+        artifact.model(),
+        artifact.vocabulary(),
+        sentences,
+        decoding,
+        num_samples=args.n or GENERATION_SAMPLES,
+        seed=args.seed,
+        language_model=language_model,
+        lm_vocabulary=lm_vocabulary,
+        max_length=args.max_length,
+    )
+    results.update(split=args.split, language_model=args.language_model, command=args.command_line)
+    out = Path(args.out or ("eval.json" if artifact.is_export else Path(args.run_dir) / "eval.json"))
+    held = json.loads(out.read_text()) if out.is_file() else {}
+    if not isinstance(held, dict):
+        raise ValueError(f"--out {out} holds no JSON object to add the measures to: name another file")
+    held.setdefault("generation", {})[decoding.describe()] = results
+    out.write_text(json.dumps(held, indent=2))
+    print(format_generation_table(results))
+    if language_model is None:
+        print("(forward perplexity: give --language-model PATH, a language model's run or export)")
+    print(f"wrote {out}")
+    return results
+
+
+def _language_model(path):
+    """The model and vocabulary of ``--language-model``: a text run or export with latent dim 0; None if no path."""
+    from tfvae.artifacts import open_artifact
+
+    if path is None:
+        return None, None
+    artifact = open_artifact(path)
+    if not artifact.is_text or artifact.model_config["latent_dim"] != 0:
+        raise ValueError(f"--language-model {path}: not a language model (a text model trained with --latent-dim 0)")
+    return artifact.model(), artifact.vocabulary()
 
 
 def _evaluate_export(args):
