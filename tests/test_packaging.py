@@ -229,3 +229,18 @@ def test_the_package_has_no_import_cycle():
 
     cycles = sorted(name for name in graph if reaches(name, name, {name}))
     assert not cycles, f"modules on an import cycle: {cycles}"
+
+
+# The command line's modules: they may import the library; the library never imports them (no upward arrow).
+COMMAND_MODULES = {"__main__", "cli", "image_commands", "text_commands"}
+
+
+def test_no_library_module_imports_the_command_line():
+    graph = _tfvae_imports()
+    upward = sorted(
+        f"{name} -> {target}"
+        for name, targets in graph.items()
+        if name not in COMMAND_MODULES
+        for target in targets & COMMAND_MODULES
+    )
+    assert not upward, f"library modules that import the command line's: {upward}"
