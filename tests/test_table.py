@@ -181,6 +181,7 @@ def test_explicit_image_settings_for_a_csv_are_refused(tmp_path, capsys):
     assert status == 2 and "--binarize none" in err, err
 
 
+@pytest.mark.long  # real data end to end: four commands and 30 epochs (18 s); the CSV paths are the fast tier's above
 def test_real_tabular_data_trains_evaluates_scores_and_exports(tmp_path, capsys):
     """scikit-learn's bundled breast-cancer table (30 features, installs offline) from the command line: trained on
     benign rows, the malignant ones score as anomalies (scripts/anomaly_tabular.py measures it against baselines),
