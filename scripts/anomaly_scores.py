@@ -63,7 +63,7 @@ def pca_errors(train, test, components):
     return np.sum((centred - centred @ basis.T @ basis) ** 2, axis=1)
 
 
-def _tfvae(argv):
+def run_tfvae(argv):
     """Runs one ``tfvae`` command in this process; returns its command line and seconds."""
     start = time.perf_counter()
     if cli.main([str(a) for a in argv]) != 0:
@@ -80,10 +80,10 @@ def one_class_out(digit, data, args, work):
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "normal.npy", train_images[..., 0])
     np.save(folder / "test.npy", test_images[..., 0])
-    train_command, train_seconds = _tfvae(
+    train_command, train_seconds = run_tfvae(
         ["train", "--data", folder / "normal.npy", "--epochs", args.epochs, "--out", folder / "run", "--verbose", 0]
     )
-    score_command, score_seconds = _tfvae(
+    score_command, score_seconds = run_tfvae(
         ["score", folder / "run", folder / "test.npy", "--out", folder / "scores.csv", "-k", args.num_samples]
     )
     with open(folder / "scores.csv", newline="") as file:

@@ -41,13 +41,13 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from anomaly_scores import run_tfvae  # noqa: E402 - the sibling script's, as a user runs tfvae
 from sklearn.datasets import load_breast_cancer  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.ensemble import IsolationForest  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from tfvae import cli  # noqa: E402
 from tfvae.backend import keras  # noqa: E402
 
 TFVAE_SCORES = ("log_px", "elbo", "reconstruction")  # CSV columns: higher is more likely, so -value is the score
@@ -74,14 +74,6 @@ def write_csv(path, columns, rows):
         writer.writerows(rows.tolist())
 
 
-def _tfvae(argv):
-    """Runs one ``tfvae`` command in this process; returns its command line and seconds."""
-    start = time.perf_counter()
-    if cli.main([str(a) for a in argv]) != 0:
-        sys.exit(f"failed: tfvae {shlex.join(map(str, argv))}")
-    return "tfvae " + shlex.join(map(str, argv)), time.perf_counter() - start
-
-
 def autoencoder_errors(normal, test, latent_dim, epochs, seed):
     """Squared reconstruction errors of ``test`` by a dense autoencoder (512-256-latent-256-512, ReLU, as tfvae's
     default MLP) trained with mean squared error on ``normal`` (both already standardised)."""
@@ -106,11 +98,11 @@ def one_seed(seed, args, work):
     folder.mkdir(parents=True, exist_ok=True)
     write_csv(folder / "benign.csv", columns, normal)
     write_csv(folder / "test.csv", columns, test)
-    train_command, train_seconds = _tfvae(
+    train_command, train_seconds = run_tfvae(
         ["train", "--data", folder / "benign.csv", "--epochs", args.epochs, "--latent-dim", args.latent_dim]
         + ["--batch-size", 64, "--seed", seed, "--out", folder / "run", "--verbose", 0]
     )
-    score_command, score_seconds = _tfvae(
+    score_command, score_seconds = run_tfvae(
         ["score", folder / "run", folder / "test.csv", "--out", folder / "scores.csv", "-k", args.num_samples]
     )
     with open(folder / "scores.csv", newline="") as file:

@@ -154,7 +154,7 @@ class BaseVAE(validation.CheckedEntryPoints, keras.Model):
         names = _defaults(constructor or cls)
         if constructor is None:
             names = {name: default for name, default in names.items() if name not in _defaults(BaseVAE)}
-        return tuple(name for name in names if name not in ("latent_dim", "latent_dims") and _is_model_row(name))
+        return tuple(name for name in names if name not in ("latent_dim", "latent_dims") and name in options.MODEL_ROWS)
 
     @classmethod
     def row_arguments(cls, arguments: dict, constructor=None) -> dict:
@@ -535,15 +535,6 @@ def _log_densities(start, distributions, samples):
     for distribution, z in zip(distributions, samples):
         start = start + distribution.log_prob(z)
     return start
-
-
-def _is_model_row(name) -> bool:
-    """Whether ``name`` is a model argument with a row in the option table."""
-    try:
-        options.model_row(name)
-    except KeyError:
-        return False
-    return True
 
 
 def _defaults(cls) -> dict:

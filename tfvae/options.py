@@ -655,17 +655,19 @@ def options(family: str | tuple[str, ...]) -> tuple[Option, ...]:
     return tuple(option for option in OPTIONS if set(option.families) & set(families))
 
 
+# The model rows by their argument's name in ``VAE`` or ``SentenceVAE`` (``rnn`` is ``architecture``'s).
+MODEL_ROWS = {option.name_in(family): option for family in ("image", "text") for option in options(family)}
+
+
 def model_row(name: str) -> Option:
-    """The row of a ``VAE`` or ``SentenceVAE`` argument, by its name in either (``rnn`` is ``architecture``'s).
+    """The row of a ``VAE`` or ``SentenceVAE`` argument (``MODEL_ROWS``).
 
     Raises:
         KeyError: no model row has that name.
     """
-    for family in ("image", "text"):
-        for option in options(family):
-            if option.name_in(family) == name:
-                return option
-    raise KeyError(f"{name} is no model argument of the option table")
+    if name not in MODEL_ROWS:
+        raise KeyError(f"{name} is no model argument of the option table")
+    return MODEL_ROWS[name]
 
 
 def python_value(option: Option, value):
@@ -686,8 +688,7 @@ def runtime_settings() -> tuple[str, ...]:
 
 def fine_tuning_arguments() -> tuple[str, ...]:
     """The model arguments with a ``fine_tuning`` row (either model's names): a warm start may change them."""
-    names = (option.name_in(family) for family in ("image", "text") for option in options(family) if option.fine_tuning)
-    return tuple(dict.fromkeys(names))
+    return tuple(name for name, option in MODEL_ROWS.items() if option.fine_tuning)
 
 
 def add_arguments(parser, family: str | tuple[str, ...] = FAMILIES) -> None:

@@ -11,16 +11,22 @@ from pathlib import Path
 from tfvae import text
 
 
-def _sentences(run_dir, split, data_dir, limit):
-    """The split's sentences of a text run, as the run read them."""
+def _sentences(args, limit, without_data_dir):
+    """The first ``limit`` (None: all) sentences of ``--split``: a run's as the run read them (``--data-dir``
+    overrides its directory), an export's from ``--data-dir``, without which ``without_data_dir`` is the error."""
     from tfvae.runs import load_run_settings
     from tfvae.text import load_text
 
-    settings = load_run_settings(run_dir)
-    if data_dir:
-        settings.data_dir = data_dir
-    data = load_text(settings)
-    sentences = {"test": data.test, "train": data.train, "validation": data.valid}[split]
+    if args.artifact.is_export:
+        if not args.data_dir:
+            raise ValueError(f"{without_data_dir} --data-dir (a directory of sentences)")
+        data = text.load_text_dir(args.data_dir)
+    else:
+        settings = load_run_settings(args.run_dir)
+        if args.data_dir:
+            settings.data_dir = args.data_dir
+        data = load_text(settings)
+    sentences = {"test": data.test, "train": data.train, "validation": data.valid}[args.split]
     return sentences[:limit] if limit else sentences
 
 
@@ -31,7 +37,7 @@ def evaluate(args):
     if args.artifact.is_export:
         return _evaluate_export(args)
     model, vocabulary = args.artifact.model(), args.artifact.vocabulary()
-    sentences = _sentences(args.run_dir, args.split, args.data_dir, args.limit)
+    sentences = _sentences(args, args.limit, "evaluating an exported text model needs")
     cut = vocabulary.count_cut(sentences)
     if cut:
         print(
@@ -74,13 +80,7 @@ def gaps(args):
     """
     from tfvae.inference import inference_gaps
 
-    if args.artifact.is_export:
-        if not args.data_dir:
-            raise ValueError("the gaps of an exported text model need --data-dir (a directory of sentences)")
-        data = text.load_text_dir(args.data_dir)
-        sentences = {"test": data.test, "train": data.train, "validation": data.valid}[args.split]
-    else:
-        sentences = _sentences(args.run_dir, args.split, args.data_dir, None)
+    sentences = _sentences(args, None, "the gaps of an exported text model need")
     model, vocabulary = args.artifact.model(), args.artifact.vocabulary()
     if model.latent_dim == 0:
         raise ValueError("a language model has no latent variable, so no inference gaps (its ELBO is log p(x))")
@@ -123,16 +123,9 @@ def generation(args):
     artifact = args.artifact
     if not artifact.is_text:
         raise ValueError("--generation is for text models (a sentence VAE or a language model); this is an image model")
-    if artifact.is_export and not args.data_dir:
-        raise ValueError("--generation on an exported text model needs --data-dir (a directory of sentences)")
+    sentences = _sentences(args, args.limit or GENERATION_SENTENCES, "--generation on an exported text model needs")
     language_model, lm_vocabulary = _language_model(args.language_model)
     decoding = decoding_of(args)
-    limit = args.limit or GENERATION_SENTENCES
-    if artifact.is_export:
-        data = text.load_text_dir(args.data_dir)
-        sentences = {"test": data.test, "train": data.train, "validation": data.valid}[args.split][:limit]
-    else:
-        sentences = _sentences(args.run_dir, args.split, args.data_dir, limit)
     print(f"generation measures: {decoding.describe()}; {len(sentences)} {args.split} sentences (--limit to change)")
     results = generation_quality(
         artifact.model(),
@@ -175,10 +168,7 @@ def _evaluate_export(args):
     """NLL and perplexity of an exported sentence VAE through its ``log_likelihood`` signature."""
     from tfvae.evaluation import evaluate_saved_model, write_results
 
-    if not args.data_dir:
-        raise ValueError("evaluating an exported text model needs --data-dir (a directory of sentences)")
-    data = text.load_text_dir(args.data_dir)
-    sentences = {"test": data.test, "train": data.train, "validation": data.valid}[args.split][: args.limit]
+    sentences = _sentences(args, args.limit, "evaluating an exported text model needs")
     if args.artifact.model_config["latent_dim"] == 0:
         args.num_samples = 1  # a language model's bound is exact
     results = evaluate_saved_model(
