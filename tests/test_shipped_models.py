@@ -26,6 +26,7 @@ def by_version(versions):
         for v in versions
     ]
 
+
 SCORE = r"""
 import sys, numpy as np, tensorflow as tf
 path, images = sys.argv[1], np.load(sys.argv[2])
