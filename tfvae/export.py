@@ -457,13 +457,15 @@ def export_saved_model(model, base_dir, version=1, preprocessing=None):
     return export(model, base_dir, version, preprocessing=preprocessing)
 
 
-def export_tflite(model, directory, preprocessing=None):
-    """Writes ``vae.tflite`` (float32) and ``vae_fp16.tflite`` (float16 weights) to ``directory``.
+def export_tflite(model, directory, preprocessing=None, float16=True):
+    """Writes ``vae.tflite`` (float32) and, with ``float16`` (the default), ``vae_fp16.tflite`` (float16
+    weights, half the size) to ``directory``.
 
     Each holds the signatures ``encode``, ``decode`` and, for the
     standard-Normal prior, ``sample`` (unseeded, input ``num_samples``;
     outputs ``x`` and ``valid``, see the module docstring), with builtin ops
-    only. Returns the two paths.
+    only. Returns the paths written. Each file is a conversion of its own
+    (seconds to tens of seconds for a hierarchy on a CPU).
     """
     module = _signatures(model, preprocessing)
     signatures = {"encode": module.encode, "decode": module.decode}
@@ -478,7 +480,7 @@ def export_tflite(model, directory, preprocessing=None):
         loaded = tf.saved_model.load(first)
         tf.saved_model.save(loaded, staging, signatures={key: loaded.signatures[key] for key in signatures})
         paths = []
-        for name, half in (("vae.tflite", False), ("vae_fp16.tflite", True)):
+        for name, half in (("vae.tflite", False), ("vae_fp16.tflite", True))[: 2 if float16 else 1]:
             converter = tf.lite.TFLiteConverter.from_saved_model(staging, signature_keys=list(signatures))
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
             if half:
@@ -498,9 +500,12 @@ def export(
     preprocessing: dict | None = None,
     metrics: dict | None = None,
     dataset: str | None = None,
+    tflite_float16: bool = True,
 ) -> Path:
     """SavedModel (+ ``tfvae.json``), optionally TFLite files and ``metrics`` (as ``metrics.json``) in
     ``base_dir/version``, which appears only once all of them are written (``new_version``); returns that path.
+
+    ``tflite`` adds ``vae.tflite`` and, unless ``tflite_float16=False``, ``vae_fp16.tflite`` (``export_tflite``).
 
     ``dataset`` (what the model was trained on, e.g. ``"mnist"``) is recorded in ``tfvae.json``, so that
     ``tfvae evaluate`` scores the export on that dataset's test split.
@@ -511,5 +516,5 @@ def export(
     with new_version(base_dir, version, metrics) as staging:
         save(_signatures(model, description["preprocessing"]), staging, description)
         if tflite:
-            export_tflite(model, staging, description["preprocessing"])
+            export_tflite(model, staging, description["preprocessing"], float16=tflite_float16)
     return Path(base_dir) / str(int(version))
