@@ -125,6 +125,28 @@ def run_cli(argv, capsys):
     return status, captured.out, captured.err
 
 
+def tfvae_in_process(*args):
+    """``tfvae ARGS`` run in this process, as a ``subprocess.CompletedProcess`` (exit status, stdout, stderr).
+
+    TensorFlow loads once per test worker instead of once per command (5-7 s each on a 2-core CPU). A test keeps a
+    subprocess for what only a process of its own shows: TensorFlow's start-up and C++ log lines, an exit before
+    TensorFlow loads, signals; ``.ci/run``'s wheel job runs every command as a user does.
+    """
+    import contextlib
+    import io
+    import subprocess
+
+    from tfvae import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = cli.main([str(a) for a in args])
+        except SystemExit as exit:  # argparse's own errors (an unknown flag or choice)
+            status = exit.code
+    return subprocess.CompletedProcess(["tfvae", *map(str, args)], status, out.getvalue(), err.getvalue())
+
+
 def read_csv_rows(path):
     """The rows of a CSV file with a header, as dicts."""
     import csv

@@ -6,11 +6,9 @@ exception type or exit status expected, and a pattern the message must
 contain: the message has to name the problem, not just fail.
 """
 
-import contextlib
 import errno
 import gzip
 import hashlib
-import io
 import json
 import os
 import re
@@ -22,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, blob_images
+from conftest import REPO, blob_images, tfvae_in_process
 from tfvae import VAE
 from tfvae.backend import keras, tf
 from tfvae.data import (
@@ -650,21 +648,6 @@ def run_cli(*args, env=None, timeout=600):
     )
 
 
-def run_cli_here(*args):
-    """``tfvae ARGS`` in this process, as a ``CompletedProcess`` (exit status, what it printed).
-
-    TensorFlow loads once per test worker instead of once per command (5-7 s each here). ``run_cli`` (a
-    subprocess) stays for what only a process of its own shows: TensorFlow's start-up lines and an exit
-    before TensorFlow loads.
-    """
-    from tfvae import cli
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = cli.main([str(a) for a in args])
-    return subprocess.CompletedProcess(args, status, out.getvalue(), err.getvalue())
-
-
 def _errors(result):
     return [line for line in result.stderr.splitlines() if "error:" in line]
 
@@ -769,7 +752,7 @@ TEXT_SAMPLE_CASES = [
 @pytest.mark.parametrize("case", TEXT_SAMPLE_CASES, ids=[c[0] for c in TEXT_SAMPLE_CASES])
 def test_cli_text_sampling_settings(case):
     _, args, pattern = case
-    result = run_cli_here("sample", SHIPPED_TEXT, "--n", "2", *args)
+    result = tfvae_in_process("sample", SHIPPED_TEXT, "--n", "2", *args)
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("tfvae: error:")]
     assert len(errors) == 1, result.stderr
@@ -824,7 +807,7 @@ def tiny_run(tmp_path_factory, tiny_idx_dir):
         "--verbose",
         "0",
     ]
-    result = run_cli_here(*command)
+    result = tfvae_in_process(*command)
     assert result.returncode == 0, result.stderr
     return out, command
 
@@ -839,12 +822,12 @@ def _snapshot(directory):
 def test_a_finished_run_is_left_alone_and_other_settings_are_refused(tiny_run, tmp_path):
     out, command = tiny_run
     before = _snapshot(out)
-    result = run_cli_here(*command)  # the same command again: nothing to do
+    result = tfvae_in_process(*command)  # the same command again: nothing to do
     assert result.returncode == 0, result.stderr
     assert "finished" in result.stdout
     assert _snapshot(out) == before  # byte-identical
 
-    result = run_cli_here(
+    result = tfvae_in_process(
         *[("3" if a == "2" and command[i - 1] == "--latent-dim" else a) for i, a in enumerate(command)]
     )
     assert result.returncode == 2 and "latent_dim" in _errors(result)[0], result.stderr
@@ -852,7 +835,7 @@ def test_a_finished_run_is_left_alone_and_other_settings_are_refused(tiny_run, t
 
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    result = run_cli_here(*[copy if a == out else a for a in command], "--latent-dim", "3", "--overwrite")
+    result = tfvae_in_process(*[copy if a == out else a for a in command], "--latent-dim", "3", "--overwrite")
     assert result.returncode == 0, result.stderr
     assert json.loads((copy / "config.json").read_text())["model"]["latent_dim"] == 3
 
@@ -869,7 +852,7 @@ def test_cli_runtime_errors_on_a_run(tiny_run, tmp_path):
         (["train", "--data-dir", tmp_path, "--out", file], 2, "is a file"),  # before any data is read
     ]
     for args, status, pattern in cases:
-        result = run_cli_here(*args)
+        result = tfvae_in_process(*args)
         errors = _errors(result)
         assert result.returncode == status and len(errors) == 1 and pattern in errors[0], (args, result.stderr)
 
@@ -877,7 +860,7 @@ def test_cli_runtime_errors_on_a_run(tiny_run, tmp_path):
 def test_a_run_that_diverges_from_its_first_step_keeps_no_weights(tmp_path, tiny_idx_dir):
     out = tmp_path / "diverged"
     # sigma = 1e-30: the reconstruction term overflows to inf at the first step.
-    result = run_cli_here(
+    result = tfvae_in_process(
         "train",
         "--data-dir",
         tiny_idx_dir,
@@ -908,7 +891,7 @@ def test_a_run_that_diverges_from_its_first_step_keeps_no_weights(tmp_path, tiny
     assert "last good weights" not in result.stderr
     assert not (out / "checkpoints").exists() and not (out / "backup").exists()
     assert not (out / "metrics.json").exists()
-    result = run_cli_here("sample", out, "--n", "4", "--out", tmp_path / "s.png")  # nothing to sample from
+    result = tfvae_in_process("sample", out, "--n", "4", "--out", tmp_path / "s.png")  # nothing to sample from
     assert result.returncode == 2 and "holds no trained weights" in _errors(result)[0], result.stderr
 
 
@@ -924,7 +907,7 @@ def _unwritable(tmp_path):
 
 def test_an_unwritable_out_directory(tmp_path, tiny_idx_dir):
     out = _unwritable(tmp_path)
-    result = run_cli_here(
+    result = tfvae_in_process(
         "train",
         "--data-dir",
         tiny_idx_dir,
@@ -963,7 +946,7 @@ def full_directory(tmp_path):
 
 
 def test_a_full_out_directory(full_directory, tiny_idx_dir):
-    result = run_cli_here(
+    result = tfvae_in_process(
         "train",
         "--data-dir",
         tiny_idx_dir,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, mnist_dir
+from conftest import REPO, mnist_dir, tfvae_in_process
 
 
 def run_cli(*args, env=None):
@@ -46,7 +46,7 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
     from tfvae.runs import load_run
 
     out = tmp_path / "run"
-    result = run_cli(
+    result = tfvae_in_process(
         "train",
         "--data-dir",
         str(tiny_idx_dir),
@@ -76,7 +76,7 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
     assert model.latent_dim == 2 and model.hidden_units == (32,)
     assert list((out / "logs" / "images").glob("events.out.tfevents.*"))  # image grids for TensorBoard
 
-    result = run_cli("evaluate", str(out), "-k", "20", "--limit", "40", "--batch-size", "16")
+    result = tfvae_in_process("evaluate", str(out), "-k", "20", "--limit", "40", "--batch-size", "16")
     assert result.returncode == 0, result.stderr
     evaluation = json.loads((out / "eval.json").read_text())
     assert evaluation["num_samples"] == 20 and evaluation["num_examples"] == 40
@@ -91,12 +91,12 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
         ["plot", str(out), "--kind", "manifold", "--out", str(tmp_path / "m.png")],
         ["plot", str(out), "--kind", "latent", "--num-points", "50", "--out", str(tmp_path / "l.png")],
     ):
-        result = run_cli(*args)
+        result = tfvae_in_process(*args)
         assert result.returncode == 0, result.stderr
         assert (tmp_path / Path(args[-1]).name).stat().st_size > 1000
 
     for expected_version in (1, 2):  # the next free version number each time
-        result = run_cli("export", str(out), "--out", str(tmp_path / "served"))
+        result = tfvae_in_process("export", str(out), "--out", str(tmp_path / "served"))
         assert result.returncode == 0, result.stderr
         exported = tmp_path / "served" / str(expected_version)
         assert (exported / "saved_model.pb").exists()
@@ -104,11 +104,11 @@ def test_train_writes_a_complete_run_directory(tmp_path, tiny_idx_dir):
         assert shipped["eval"]["num_samples"] == 20
         assert shipped["evaluations"] == [{k: evaluation[k] for k in shipped["evaluations"][0]}]  # with its command
         assert {"nll", "num_samples", "num_examples", "split", "date", "command"} <= set(shipped["evaluations"][0])
-    result = run_cli("export", str(out), "--out", str(tmp_path / "served"), "--version", "1")
+    result = tfvae_in_process("export", str(out), "--out", str(tmp_path / "served"), "--version", "1")
     assert result.returncode == 2 and "new version" in result.stderr
 
     # The exported model evaluates like the run (same data; the signature's own seed).
-    result = run_cli(
+    result = tfvae_in_process(
         "evaluate",
         str(tmp_path / "served" / "1"),
         "--data-dir",

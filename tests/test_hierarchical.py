@@ -2,8 +2,6 @@
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 import scipy.special
 import scipy.stats
 
+from conftest import tfvae_in_process
 from tfvae import VAE, latents
 from tfvae.backend import input_layer, keras, tf
 from tfvae.callbacks import LayerDiagnostics
@@ -237,11 +236,8 @@ def test_bad_hierarchies_are_refused():
 @pytest.mark.long
 def test_cli_trains_evaluates_and_exports_a_two_layer_model(tmp_path, tiny_idx_dir):
     run = tmp_path / "run"
-    tfvae = [sys.executable, "-m", "tfvae"]
-    common = {"cwd": REPO, "capture_output": True, "text": True, "timeout": 600}
-    result = subprocess.run(
-        [
-            *tfvae,
+    result = tfvae_in_process(
+        *[
             "train",
             "--data-dir",
             str(tiny_idx_dir),
@@ -260,8 +256,7 @@ def test_cli_trains_evaluates_and_exports_a_two_layer_model(tmp_path, tiny_idx_d
             str(run),
             "--verbose",
             "0",
-        ],
-        **common,
+        ]
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((run / "config.json").read_text())["model"]["latent_dims"] == [8, 4]
@@ -274,21 +269,20 @@ def test_cli_trains_evaluates_and_exports_a_two_layer_model(tmp_path, tiny_idx_d
         )
     assert int(row["active_units_1"]) + int(row["active_units_2"]) == int(row["active_units"])
     assert 0 <= int(row["active_units_1"]) <= 8 and 0 <= int(row["active_units_2"]) <= 4
-    result = subprocess.run([*tfvae, "evaluate", str(run), "-k", "20", "--out", str(tmp_path / "eval.json")], **common)
+    result = tfvae_in_process("evaluate", str(run), "-k", "20", "--out", str(tmp_path / "eval.json"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "KL of layer 2" in result.stdout
     results = json.loads((tmp_path / "eval.json").read_text())
     assert len(results["kl_layers"]) == 2 and len(results["active_units_layers"]) == 2
-    result = subprocess.run([*tfvae, "export", str(run), "--out", str(tmp_path / "served")], **common)
+    result = tfvae_in_process("export", str(run), "--out", str(tmp_path / "served"))
     assert result.returncode == 0, result.stderr[-3000:]
     signature = tf.saved_model.load(str(tmp_path / "served" / "1")).signatures["encode"]
     outputs = signature(x=tf.zeros([2, 28, 28, 1]))
     assert outputs["mean"].shape == (2, 8) and outputs["mean_2"].shape == (2, 4)
     # tfvae evaluate on the export reports each layer's KL and active units as on the run: the top layer's KL is a
     # closed form, the lower one's is taken at sampled z_2 (one sample here, 20 on the run).
-    result = subprocess.run(
-        [
-            *tfvae,
+    result = tfvae_in_process(
+        *[
             "evaluate",
             str(tmp_path / "served" / "1"),
             "-k",
@@ -297,8 +291,7 @@ def test_cli_trains_evaluates_and_exports_a_two_layer_model(tmp_path, tiny_idx_d
             str(tiny_idx_dir),
             "--out",
             str(tmp_path / "served_eval.json"),
-        ],
-        **common,
+        ]
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "KL of layer 2" in result.stdout and "of layer 2" in result.stdout

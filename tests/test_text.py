@@ -6,14 +6,12 @@ tests/test_harness.py, whose ``VARIANTS`` hold the text variants beside the imag
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from scipy.special import log_softmax, logsumexp
 
-from conftest import REPO, SENTENCES, small
+from conftest import REPO, SENTENCES, small, tfvae_in_process
 from tfvae import text
 from tfvae.backend import keras, tf
 from tfvae.evaluation import importance_weighted_log_likelihood, mutual_information
@@ -310,16 +308,10 @@ def ptb_slice(tmp_path_factory):
     return directory
 
 
-def tfvae(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "tfvae", *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=600
-    )
-
-
 @pytest.mark.long
 def test_cli_trains_evaluates_samples_and_exports_a_sentence_vae(ptb_slice, tmp_path):
     run = tmp_path / "text"
-    result = tfvae(
+    result = tfvae_in_process(
         "train",
         "--dataset",
         "text",
@@ -357,28 +349,28 @@ def test_cli_trains_evaluates_samples_and_exports_a_sentence_vae(ptb_slice, tmp_
     # and the active units of the validation sentences.
     assert all(-0.5 <= float(row["mi"]) <= math.log(100) + 0.5 and 0 <= int(row["active_units"]) <= 8 for row in rows)
     assert json.loads((run / "config.json").read_text())["class"] == "SentenceVAE"
-    result = tfvae("evaluate", run, "-k", "5")
+    result = tfvae_in_process("evaluate", run, "-k", "5")
     assert result.returncode == 0, result.stderr
     for name in ("perplexity", "mutual information", "KL", "active units"):
         assert name in result.stdout
     scores = json.loads((run / "eval.json").read_text())
     assert scores["tokens"] == sum(len(s.split()) + 1 for s in (ptb_slice / "ptb.test.txt").read_text().splitlines())
     assert scores["ppl"] == pytest.approx(math.exp(scores["nll"] * 100 / scores["tokens"]), rel=1e-6)
-    result = tfvae("sample", run, "--n", "3", "--homotopy", "the company said", "the market fell")
+    result = tfvae_in_process("sample", run, "--n", "3", "--homotopy", "the company said", "the market fell")
     assert result.returncode == 0, result.stderr
     assert "sentences from the prior (top_p" in result.stdout and "homotopy" in result.stdout
     assert "tf.Tensor" not in result.stdout  # sentences, not tensors
-    result = tfvae("export", run, "--out", tmp_path / "served")
+    result = tfvae_in_process("export", run, "--out", tmp_path / "served")
     assert result.returncode == 0, result.stderr
     served = tf.saved_model.load(str(tmp_path / "served" / "1")).signatures
     out = served["reconstruct"](sentences=tf.constant(["the company said it would buy the unit"]))
     assert out["sentences"].dtype == tf.string and out["sentences"].shape == (1,)
-    result = tfvae("sample", tmp_path / "served" / "1", "--n", "2")
+    result = tfvae_in_process("sample", tmp_path / "served" / "1", "--n", "2")
     # The export's sample_with signature decodes with the same default strategy as the run.
     assert result.returncode == 0 and "sentences from the prior (top_p" in result.stdout, result.stderr
     # The inference gaps of the run and of its export: the same model, so the same numbers for the same seed.
     gaps = ["--gaps", "--limit", "12", "--svi-steps", "5", "-k", "20", "--batch-size", "5"]
-    result = tfvae("evaluate", run, *gaps)
+    result = tfvae_in_process("evaluate", run, *gaps)
     assert result.returncode == 0 and "amortization gap" in result.stdout, result.stderr
     found = json.loads((run / "gaps.json").read_text())
     per_example = found["per_example"]
@@ -387,15 +379,17 @@ def test_cli_trains_evaluates_samples_and_exports_a_sentence_vae(ptb_slice, tmp_
         assert per_example["approximation_gap"][i] == pytest.approx(
             per_example["log_px"][i] - per_example["elbo_optimized"][i], abs=1e-4
         )
-    result = tfvae("evaluate", tmp_path / "served" / "1", *gaps, "--data-dir", ptb_slice, "--out", tmp_path / "g.json")
+    result = tfvae_in_process(
+        "evaluate", tmp_path / "served" / "1", *gaps, "--data-dir", ptb_slice, "--out", tmp_path / "g.json"
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "g.json").read_text())["log_px"] == pytest.approx(found["log_px"], abs=1e-3)
     # Image flags on text (and text flags on images) are refused in one line.
-    result = tfvae(
+    result = tfvae_in_process(
         "train", "--dataset", "text", "--data-dir", ptb_slice, "--latent-dims", "4", "2", "--out", tmp_path / "x"
     )
     assert result.returncode == 2 and "image flags" in result.stderr
-    result = tfvae("train", "--word-dropout", "0.3", "--out", tmp_path / "y")
+    result = tfvae_in_process("train", "--word-dropout", "0.3", "--out", tmp_path / "y")
     assert result.returncode == 2 and "text flags" in result.stderr
 
 
