@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -267,15 +268,20 @@ def _fill_run(run_dir, model_config, settings, dataset, verbose, extra_callbacks
     if state == "continue":
         # No longer finished: an interrupted continuation must resume, not report the old metrics.
         (run_dir / "metrics.json").unlink()
-    history = model.fit(
-        data.train_data,
-        validation_data=data.valid_data,
-        epochs=settings.epochs,
-        steps_per_epoch=data.fit_steps_per_epoch,
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,  # the tf.data pipelines shuffle; Keras 3 warns about shuffle=True on a dataset
-    )
+    with warnings.catch_warnings():
+        if data.fit_steps_per_epoch is None:
+            # A pipeline of unknown length (bucketed sentences) ends its first epoch when its data ends, as
+            # meant; Keras 3 says "Your input ran out of data; interrupting training" there all the same.
+            warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+        history = model.fit(
+            data.train_data,
+            validation_data=data.valid_data,
+            epochs=settings.epochs,
+            steps_per_epoch=data.fit_steps_per_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,  # the tf.data pipelines shuffle; Keras 3 warns about shuffle=True on a dataset
+        )
     _check_finite(history, run_dir, best, monitor)
     load_best_weights(model, run_dir)
     # Every invocation's epochs: this one's fit may have had none left to train (a run killed after its
