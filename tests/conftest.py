@@ -116,13 +116,10 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: 0 if "test_readme_block[" in item.nodeid else 1)
 
 
-def run_cli(argv, capsys):
-    """``tfvae ARGV`` in this process: (exit status, stdout, stderr)."""
-    from tfvae import cli
-
-    status = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+def run_cli(argv):
+    """``tfvae ARGV`` in this process: (exit status, stdout, stderr), by ``tfvae_in_process``."""
+    result = tfvae_in_process(*argv)
+    return result.returncode, result.stdout, result.stderr
 
 
 def tfvae_in_process(*args):

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import REPO, SENTENCES, run_cli, small
+from conftest import REPO, SENTENCES, run_cli, small, tfvae_in_process
 
 pytest.importorskip("sacrebleu")
 
@@ -102,19 +102,17 @@ def text_runs(tmp_path_factory):
 
 
 def run_cli_quiet(argv):
-    from tfvae import cli
-
-    return cli.main([str(a) for a in argv])
+    return tfvae_in_process(*argv).returncode
 
 
-def test_evaluate_generation_adds_the_measures_to_the_eval_json(text_runs, capsys):
+def test_evaluate_generation_adds_the_measures_to_the_eval_json(text_runs):
     vae, lm = text_runs["vae"], text_runs["lm"]
     (vae / "eval.json").write_text(json.dumps({"nll": 1.0}))
     args = ["evaluate", vae, "--generation", "--n", "6", "--limit", "4", "--max-length", "8"]
-    status, out, err = run_cli([*args, "--language-model", lm], capsys)
+    status, out, err = run_cli([*args, "--language-model", lm])
     assert status == 0, err
     assert "reconstruction BLEU" in out and "forward perplexity" in out and "self-BLEU" in out
-    status, out, err = run_cli([*args, "--strategy", "greedy"], capsys)
+    status, out, err = run_cli([*args, "--strategy", "greedy"])
     assert status == 0, err
     assert "give --language-model" in out
     held = json.loads((vae / "eval.json").read_text())
@@ -125,7 +123,7 @@ def test_evaluate_generation_adds_the_measures_to_the_eval_json(text_runs, capsy
     assert held["generation"][DEFAULT._replace(strategy="greedy").describe()]["forward_ppl"] is None
     # A language model: no reconstruction, the rest as for the VAE.
     argv = ["evaluate", lm, "--generation", "--n", "4", "--limit", "2", "--out", vae / "x.json"]
-    status, out, err = run_cli(argv, capsys)
+    status, out, err = run_cli(argv)
     assert status == 0, err
     assert json.loads((vae / "x.json").read_text())["generation"][DEFAULT.describe()]["reconstruction_bleu"] is None
 
@@ -141,26 +139,26 @@ def test_evaluate_generation_adds_the_measures_to_the_eval_json(text_runs, capsy
         (["--generation", "--language-model", "MISSING"], "MISSING"),
     ],
 )
-def test_bad_generation_flags_are_refused_in_one_line(text_runs, capsys, argv, message):
+def test_bad_generation_flags_are_refused_in_one_line(text_runs, argv, message):
     argv = [{"VAE": text_runs["vae"], "MISSING": text_runs["vae"] / "MISSING"}.get(a, a) for a in argv]
-    status, _, err = run_cli(["evaluate", text_runs["vae"], *argv], capsys)
+    status, _, err = run_cli(["evaluate", text_runs["vae"], *argv])
     assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_generation_on_an_image_model_is_refused(capsys):
+def test_generation_on_an_image_model_is_refused():
     shipped = REPO / "saved_models" / "mnist_mlp_vamp" / "1"
-    status, _, err = run_cli(["evaluate", shipped, "--generation"], capsys)
+    status, _, err = run_cli(["evaluate", shipped, "--generation"])
     assert status == 2 and "--generation is for text models" in err, err
 
 
-def test_generation_on_an_export_needs_data(capsys):
-    status, _, err = run_cli(["evaluate", REPO / "saved_models" / "ptb_sentence_vae" / "5", "--generation"], capsys)
+def test_generation_on_an_export_needs_data():
+    status, _, err = run_cli(["evaluate", REPO / "saved_models" / "ptb_sentence_vae" / "5", "--generation"])
     assert status == 2 and "needs --data-dir" in err, err
 
 
-def test_without_sacrebleu_the_command_names_the_extra(text_runs, capsys, monkeypatch):
+def test_without_sacrebleu_the_command_names_the_extra(text_runs, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "sacrebleu.metrics", None)  # import fails as if not installed
     with pytest.raises(ImportError, match=r'pip install "tfvae\[generation\]"'):
         generation.corpus_bleu(["a"], ["a"])
-    status, _, err = run_cli(["evaluate", text_runs["vae"], "--generation"], capsys)
+    status, _, err = run_cli(["evaluate", text_runs["vae"], "--generation"])
     assert status == 2 and 'pip install "tfvae[generation]"' in err and len(err.strip().splitlines()) == 1, err

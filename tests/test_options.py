@@ -18,13 +18,12 @@ import inspect
 import json
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from test_bad_inputs import _errors
 
-from conftest import REPO
+from conftest import REPO, tfvae_in_process
 from tfvae import cli, options
 from tfvae.options import OPTIONS
 
@@ -156,15 +155,11 @@ CASES = [
 ]
 
 
-def _refused(argv, capsys):
-    """The exit status and error lines of ``tfvae`` on ``argv``."""
-    try:
-        status = cli.main([str(a) for a in argv])
-    except SystemExit as exit:  # argparse's own refusals (choices, unparsable values)
-        status = exit.code
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return status, _errors(SimpleNamespace(stderr=err))
+def _refused(argv):
+    """The exit status and error lines of ``tfvae`` on ``argv`` (argparse's own refusals included)."""
+    result = tfvae_in_process(*argv)
+    assert "Traceback" not in result.stderr
+    return result.returncode, _errors(result)
 
 
 @pytest.fixture
@@ -178,14 +173,14 @@ def no_training(monkeypatch):
 
 
 @pytest.mark.parametrize("option,value", CASES)
-def test_a_refused_value_is_refused_everywhere(option, value, tmp_path, capsys, no_training):
+def test_a_refused_value_is_refused_everywhere(option, value, tmp_path, no_training):
     flag = "--" + option.flag_name
-    status, errors = _refused(["train", "--out", tmp_path / "run", flag, value], capsys)
+    status, errors = _refused(["train", "--out", tmp_path / "run", flag, value])
     assert status == 2 and len(errors) == 1 and flag in errors[0], errors
 
     config = tmp_path / "config.json"
     config.write_text(json.dumps({option.flag_name: value}))
-    status, errors = _refused(["train", "--config", config, "--out", tmp_path / "run"], capsys)
+    status, errors = _refused(["train", "--config", config, "--out", tmp_path / "run"])
     assert status == 2 and len(errors) == 1 and flag in errors[0], errors
 
     python_value = value if option.choices is not None else options.PYTHON_TYPES.get(option.type, option.type)(value)
@@ -232,9 +227,9 @@ def _model_arguments(example, kind):
 
 
 @pytest.mark.parametrize("rule,kind", RULE_CASES)
-def test_a_broken_rule_is_refused_everywhere(rule, kind, tmp_path, capsys, no_training):
+def test_a_broken_rule_is_refused_everywhere(rule, kind, tmp_path, no_training):
     dataset = ["--dataset", "text"] if kind == "text" else []
-    status, errors = _refused(["train", "--out", tmp_path / "run", *dataset, *_flags(rule.example)], capsys)
+    status, errors = _refused(["train", "--out", tmp_path / "run", *dataset, *_flags(rule.example)])
     flag_values = {**rule.example, **({"dataset": "text"} if kind == "text" else {})}
     with pytest.raises(ValueError) as expected:
         options.check_rules(flag_values, "train", style="flag")

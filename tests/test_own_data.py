@@ -44,9 +44,9 @@ def split_folder(digits, tmp_path_factory):
     return root
 
 
-def test_a_folder_of_pngs_trains_evaluates_plots_and_exports(split_folder, digits, tmp_path, capsys):
+def test_a_folder_of_pngs_trains_evaluates_plots_and_exports(split_folder, digits, tmp_path):
     run = tmp_path / "run"
-    status, out, err = run_cli(["train", "--data", split_folder, "--out", run, *FAST], capsys)
+    status, out, err = run_cli(["train", "--data", split_folder, "--out", run, *FAST])
     assert status == 0, err
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["dataset"] == "images" and config["train"]["data"] == str(split_folder)
@@ -54,7 +54,7 @@ def test_a_folder_of_pngs_trains_evaluates_plots_and_exports(split_folder, digit
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["dataset"] == split_folder.name and 50 < metrics["test"]["loss"] < 800
 
-    status, out, err = run_cli(["evaluate", run, "-k", "5", "--limit", "20"], capsys)
+    status, out, err = run_cli(["evaluate", run, "-k", "5", "--limit", "20"])
     assert status == 0, err
     results = json.loads((run / "eval.json").read_text())
     assert results["num_examples"] == 20 and results["dataset"] == split_folder.name  # as metrics.json names it
@@ -69,21 +69,21 @@ def test_a_folder_of_pngs_trains_evaluates_plots_and_exports(split_folder, digit
     assert np.array_equal(found.test_images[0, ..., 0], test_x[test_y == 0][0])
     assert np.array_equal(np.bincount(found.test_labels), np.bincount(test_y))
 
-    status, _, err = run_cli(["plot", run, "--kind", "reconstructions", "--out", tmp_path / "r.png"], capsys)
+    status, _, err = run_cli(["plot", run, "--kind", "reconstructions", "--out", tmp_path / "r.png"])
     assert status == 0 and (tmp_path / "r.png").stat().st_size > 0, err
 
-    status, _, err = run_cli(["export", run, "--out", tmp_path / "export"], capsys)
+    status, _, err = run_cli(["export", run, "--out", tmp_path / "export"])
     assert status == 0, err
     description = json.loads((tmp_path / "export" / "1" / "tfvae.json").read_text())
     assert description["preprocessing"]["data"]["dataset"] == "images"
     status, _, err = run_cli(
-        ["evaluate", tmp_path / "export" / "1", "-k", "5", "--limit", "10", "--out", tmp_path / "e.json"], capsys
+        ["evaluate", tmp_path / "export" / "1", "-k", "5", "--limit", "10", "--out", tmp_path / "e.json"]
     )
     assert status == 0, err
     assert json.loads((tmp_path / "e.json").read_text())["num_examples"] == 10
 
 
-def test_a_flat_colour_folder_is_split_with_the_seed_and_resized(digits, tmp_path, capsys):
+def test_a_flat_colour_folder_is_split_with_the_seed_and_resized(digits, tmp_path):
     """Flat RGB PNGs of two sizes: --image-size makes them one; the test split is a stated 10% by the seed."""
     from PIL import Image
 
@@ -103,30 +103,28 @@ def test_a_flat_colour_folder_is_split_with_the_seed_and_resized(digits, tmp_pat
 
     run = tmp_path / "run"
     argv = ["train", "--data", folder, "--image-size", "16", "--out", run, *FAST]
-    status, _, err = run_cli([*argv, "--likelihood", "discretized_logistic", "--binarize", "none"], capsys)
+    status, _, err = run_cli([*argv, "--likelihood", "discretized_logistic", "--binarize", "none"])
     assert status == 0, err
     assert json.loads((run / "config.json").read_text())["model"]["data_shape"] == [16, 16, 3]
-    status, _, err = run_cli(["sample", run, "--n", "4", "--out", tmp_path / "s.png"], capsys)
+    status, _, err = run_cli(["sample", run, "--n", "4", "--out", tmp_path / "s.png"])
     assert status == 0, err
 
 
-def test_an_npy_array_trains_and_evaluates(digits, tmp_path, capsys):
+def test_an_npy_array_trains_and_evaluates(digits, tmp_path):
     (train_x, _), _ = digits
     array = tmp_path / "digits.npy"
     np.save(array, train_x)  # uint8 [N, 28, 28]: grey images
     run = tmp_path / "run"
-    status, _, err = run_cli(
-        ["train", "--data", array, "--out", run, *FAST, "--arch", "conv", "--filters", "4", "8"], capsys
-    )
+    status, _, err = run_cli(["train", "--data", array, "--out", run, *FAST, "--arch", "conv", "--filters", "4", "8"])
     assert status == 0, err
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["dataset"] == "array" and config["model"]["data_shape"] == [28, 28, 1]
-    status, _, err = run_cli(["evaluate", run, "-k", "3", "--limit", "10"], capsys)
+    status, _, err = run_cli(["evaluate", run, "-k", "3", "--limit", "10"])
     assert status == 0, err
     assert json.loads((run / "eval.json").read_text())["num_examples"] == 10
 
 
-def test_an_npz_of_vectors_with_named_splits_trains_an_mlp(tmp_path, capsys):
+def test_an_npz_of_vectors_with_named_splits_trains_an_mlp(tmp_path):
     from tfvae.own_data import load_own_data
 
     rng = np.random.default_rng(0)
@@ -137,12 +135,12 @@ def test_an_npz_of_vectors_with_named_splits_trains_an_mlp(tmp_path, capsys):
 
     run = tmp_path / "run"
     normal = ["--likelihood", "normal", "--likelihood-scale", "global", "--binarize", "none"]
-    status, _, err = run_cli(["train", "--data", path, "--out", run, *FAST, *normal], capsys)
+    status, _, err = run_cli(["train", "--data", path, "--out", run, *FAST, *normal])
     assert status == 0, err
     assert json.loads((run / "config.json").read_text())["model"]["data_shape"] == [6]
-    status, _, err = run_cli(["evaluate", run, "-k", "3"], capsys)
+    status, _, err = run_cli(["evaluate", run, "-k", "3"])
     assert status == 0 and json.loads((run / "eval.json").read_text())["num_examples"] == 7, err
-    status, _, err = run_cli(["sample", run, "--out", tmp_path / "s.png"], capsys)
+    status, _, err = run_cli(["sample", run, "--out", tmp_path / "s.png"])
     assert status == 2 and "vectors of 6 values" in err and not (tmp_path / "s.png").exists()
 
 
@@ -208,10 +206,10 @@ BAD = [
 
 
 @pytest.mark.parametrize("case", BAD)
-def test_bad_data_is_one_line_and_writes_nothing(case, digits, tmp_path, capsys):
+def test_bad_data_is_one_line_and_writes_nothing(case, digits, tmp_path):
     path, extra, words = _bad_cases(tmp_path, digits)[case]
     run = tmp_path / "run"
-    status, _, err = run_cli(["train", "--data", path, "--out", run, *extra, *FAST], capsys)
+    status, _, err = run_cli(["train", "--data", path, "--out", run, *extra, *FAST])
     lines = err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and lines[0].startswith("tfvae: error: "), err
     for word in words:
@@ -219,8 +217,8 @@ def test_bad_data_is_one_line_and_writes_nothing(case, digits, tmp_path, capsys)
     assert not run.exists()
 
 
-def test_a_folder_of_images_given_as_data_dir_points_to_data(split_folder, tmp_path, capsys):
+def test_a_folder_of_images_given_as_data_dir_points_to_data(split_folder, tmp_path):
     run = tmp_path / "run"
-    status, _, err = run_cli(["train", "--data-dir", split_folder, "--out", run, *FAST], capsys)
+    status, _, err = run_cli(["train", "--data-dir", split_folder, "--out", run, *FAST])
     assert status == 2 and err.count("\n") == 1 and f"use --data {split_folder}" in err, err
     assert not run.exists() or not any(run.iterdir())

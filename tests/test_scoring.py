@@ -33,7 +33,7 @@ def trained(tmp_path_factory):
     return root
 
 
-def test_a_run_scores_what_evaluation_computes_per_example(trained, tmp_path, capsys):
+def test_a_run_scores_what_evaluation_computes_per_example(trained, tmp_path):
     from tfvae import scoring
     from tfvae.artifacts import open_artifact
     from tfvae.backend import tf
@@ -41,7 +41,7 @@ def test_a_run_scores_what_evaluation_computes_per_example(trained, tmp_path, ca
 
     out = tmp_path / "scores.csv"
     args = ["score", trained / "run", trained / "test.npy", "--out", out, "-k", K, "--batch-size", BATCH]
-    status, printed, err = run_cli(args, capsys)
+    status, printed, err = run_cli(args)
     assert status == 0, err
     assert f"scored {N} examples (K={K}" in printed
     rows = read_csv_rows(out)
@@ -70,7 +70,7 @@ def test_a_run_scores_what_evaluation_computes_per_example(trained, tmp_path, ca
     assert np.array_equal(scoring.prepare(raw[7:9], 7, "dynamic"), x[7:9])
 
 
-def test_an_export_scores_through_its_signature_as_its_run_does(trained, tmp_path, capsys):
+def test_an_export_scores_through_its_signature_as_its_run_does(trained, tmp_path):
     from tfvae import scoring
     from tfvae.backend import tf
 
@@ -78,7 +78,7 @@ def test_an_export_scores_through_its_signature_as_its_run_does(trained, tmp_pat
     run_out, export_out = tmp_path / "run.csv", tmp_path / "export.csv"
     for model, out in ((trained / "run", run_out), (export, export_out)):
         args = ["score", model, trained / "test.npy", "--out", out, "-k", K, "--batch-size", BATCH]
-        status, _, err = run_cli(args, capsys)
+        status, _, err = run_cli(args)
         assert status == 0, err
     run_rows, export_rows = read_csv_rows(run_out), read_csv_rows(export_out)
     for column in ("log_px", "elbo", "reconstruction"):
@@ -92,19 +92,19 @@ def test_an_export_scores_through_its_signature_as_its_run_does(trained, tmp_pat
     np.testing.assert_allclose([float(r["elbo"]) for r in export_rows[:BATCH]], served["elbo"].numpy(), rtol=1e-6)
 
 
-def test_a_folder_is_scored_by_file_name_and_no_data_is_the_test_split(trained, tmp_path, capsys):
+def test_a_folder_is_scored_by_file_name_and_no_data_is_the_test_split(trained, tmp_path):
     out = tmp_path / "pngs.csv"
-    status, _, err = run_cli(["score", trained / "run", trained / "pngs", "--out", out, "-k", 5], capsys)
+    status, _, err = run_cli(["score", trained / "run", trained / "pngs", "--out", out, "-k", 5])
     assert status == 0, err
     assert [r["id"] for r in read_csv_rows(out)] == [f"a/{i}.png" for i in range(5)]
     # The PNGs are the first test digits: the same inputs, so the same numbers in a batch of the same examples.
     array = tmp_path / "five.csv"
     np.save(tmp_path / "five.npy", np.load(trained / "test.npy")[:5])
-    assert run_cli(["score", trained / "run", tmp_path / "five.npy", "--out", array, "-k", 5], capsys)[0] == 0
+    assert run_cli(["score", trained / "run", tmp_path / "five.npy", "--out", array, "-k", 5])[0] == 0
     assert [r["log_px"] for r in read_csv_rows(out)] == [r["log_px"] for r in read_csv_rows(array)]
 
     own = tmp_path / "own.csv"
-    status, printed, err = run_cli(["score", trained / "run", "--out", own, "-k", 2], capsys)
+    status, printed, err = run_cli(["score", trained / "run", "--out", own, "-k", 2])
     assert status == 0, err
     assert len(read_csv_rows(own)) == 30  # the run's own test split: 10% of its 300 digits
 
@@ -119,7 +119,7 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_input_is_one_line_and_leaves_no_csv(case, trained, tmp_path, capsys):
+def test_bad_input_is_one_line_and_leaves_no_csv(case, trained, tmp_path):
     name, message = BAD[case]
     digits = np.load(trained / "test.npy").astype(np.float32) / 255
     model, extra = trained / "run", []
@@ -134,6 +134,6 @@ def test_bad_input_is_one_line_and_leaves_no_csv(case, trained, tmp_path, capsys
         model, extra = trained / "exported" / "1", ["--seed", "3"]
     data = trained / "test.npy" if name in ("text", "seed") else tmp_path / name
     out = tmp_path / "scores.csv"
-    status, _, err = run_cli(["score", model, data, "--out", out, "-k", 2, "--batch-size", BATCH, *extra], capsys)
+    status, _, err = run_cli(["score", model, data, "--out", out, "-k", 2, "--batch-size", BATCH, *extra])
     assert status == 2 and message in err and err.count("\n") == 1, err
     assert not any(p.suffix == ".csv" or ".tmp-" in p.name for p in tmp_path.iterdir())

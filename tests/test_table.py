@@ -53,7 +53,7 @@ def table_run(tmp_path_factory):
     return root
 
 
-def test_a_csv_trains_with_its_training_split_standardisation_recorded(table_run, capsys):
+def test_a_csv_trains_with_its_training_split_standardisation_recorded(table_run):
     from tfvae.own_data import _with_splits, read_csv_file
 
     config = json.loads((table_run / "run" / "config.json").read_text())
@@ -73,18 +73,18 @@ def test_a_csv_trains_with_its_training_split_standardisation_recorded(table_run
     # Below independent standard Normals (1.42 nats a feature): it learned how the features go together.
     assert np.isfinite(metrics["test"]["loss"]) and metrics["test"]["loss"] < 4 * 1.42
 
-    status, out, err = run_cli(["evaluate", table_run / "run", "-k", "10"], capsys)
+    status, out, err = run_cli(["evaluate", table_run / "run", "-k", "10"])
     assert status == 0, err
     evaluated = json.loads((table_run / "run" / "eval.json").read_text())
     assert evaluated["num_examples"] == 30
     # The export finds the same test split, takes it raw, and (one batch, seed (0, 0)) gives the same NLL.
     exported = table_run / "exported.json"
-    status, out, err = run_cli(["evaluate", table_run / "exported" / "1", "-k", "10", "--out", exported], capsys)
+    status, out, err = run_cli(["evaluate", table_run / "exported" / "1", "-k", "10", "--out", exported])
     assert status == 0, err
     assert json.loads(exported.read_text())["nll"] == pytest.approx(evaluated["nll"], rel=1e-5)
 
 
-def test_the_export_takes_raw_values_and_scores_as_the_run(table_run, tmp_path, capsys):
+def test_the_export_takes_raw_values_and_scores_as_the_run(table_run, tmp_path):
     from tfvae.backend import tf
 
     export = table_run / "exported" / "1"
@@ -98,7 +98,7 @@ def test_the_export_takes_raw_values_and_scores_as_the_run(table_run, tmp_path, 
     outs = {}
     for name, model in (("run", table_run / "run"), ("export", export)):
         outs[name] = tmp_path / f"{name}.csv"
-        status, printed, err = run_cli(["score", model, table_run / "new.csv", "--out", outs[name], "-k", 50], capsys)
+        status, printed, err = run_cli(["score", model, table_run / "new.csv", "--out", outs[name], "-k", 50])
         assert status == 0, err
     run_rows, export_rows = read_csv_rows(outs["run"]), read_csv_rows(outs["export"])
     assert list(run_rows[0]) == ["id", "log_px", "elbo", "reconstruction", "num_samples"]  # no bits/dim: not images
@@ -121,7 +121,7 @@ def test_the_export_takes_raw_values_and_scores_as_the_run(table_run, tmp_path, 
 
     # Without DATA: the run's own test split, its raw values standardised again.
     own = tmp_path / "own.csv"
-    assert run_cli(["score", table_run / "run", "--out", own, "-k", 5], capsys)[0] == 0
+    assert run_cli(["score", table_run / "run", "--out", own, "-k", 5])[0] == 0
     assert len(read_csv_rows(own)) == 30
 
 
@@ -154,14 +154,14 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_a_bad_csv_is_one_line_naming_the_line_and_column(case, tmp_path, capsys):
+def test_a_bad_csv_is_one_line_naming_the_line_and_column(case, tmp_path):
     data = _bad_csv(tmp_path / "bad.csv", case)
-    status, _, err = run_cli(["train", "--data", data, "--out", tmp_path / "run", *FAST], capsys)
+    status, _, err = run_cli(["train", "--data", data, "--out", tmp_path / "run", *FAST])
     assert status == 2 and BAD[case] in err and err.count("\n") == 1, err
     assert not (tmp_path / "run").exists()
 
 
-def test_scoring_a_csv_checks_its_columns_and_values(table_run, tmp_path, capsys):
+def test_scoring_a_csv_checks_its_columns_and_values(table_run, tmp_path):
     rows = _features(5)
     cases = {
         "swapped.csv": (_write_csv(tmp_path / "swapped.csv", rows, ["age", "amount", "hour", "items"]), "columns"),
@@ -170,19 +170,19 @@ def test_scoring_a_csv_checks_its_columns_and_values(table_run, tmp_path, capsys
     }
     np.save(tmp_path / "array.npy", rows.astype(np.float32))
     for data, message in cases.values():
-        status, _, err = run_cli(["score", table_run / "run", data, "--out", tmp_path / "s.csv"], capsys)
+        status, _, err = run_cli(["score", table_run / "run", data, "--out", tmp_path / "s.csv"])
         assert status == 2 and message in err and err.count("\n") == 1, err
         assert not (tmp_path / "s.csv").exists()
 
 
-def test_explicit_image_settings_for_a_csv_are_refused(tmp_path, capsys):
+def test_explicit_image_settings_for_a_csv_are_refused(tmp_path):
     data = _write_csv(tmp_path / "f.csv", _features(20))
-    status, _, err = run_cli(["train", "--data", data, "--out", tmp_path / "run", "--binarize", "fixed"], capsys)
+    status, _, err = run_cli(["train", "--data", data, "--out", tmp_path / "run", "--binarize", "fixed"])
     assert status == 2 and "--binarize none" in err, err
 
 
 @pytest.mark.long  # real data end to end: four commands and 30 epochs (18 s); the CSV paths are the fast tier's above
-def test_real_tabular_data_trains_evaluates_scores_and_exports(tmp_path, capsys):
+def test_real_tabular_data_trains_evaluates_scores_and_exports(tmp_path):
     """scikit-learn's bundled breast-cancer table (30 features, installs offline) from the command line: trained on
     benign rows, the malignant ones score as anomalies (scripts/anomaly_tabular.py measures it against baselines),
     and the export scores as the run."""
@@ -198,16 +198,16 @@ def test_real_tabular_data_trains_evaluates_scores_and_exports(tmp_path, capsys)
     _write_csv(tmp_path / "test.csv", data.data[test], columns)
     run = tmp_path / "run"
     argv = ["train", "--data", tmp_path / "benign.csv", "--out", run, "--epochs", 30, "--batch-size", 64]
-    assert run_cli([*argv, "--latent-dim", 4, "--verbose", 0], capsys)[0] == 0
+    assert run_cli([*argv, "--latent-dim", 4, "--verbose", 0])[0] == 0
     assert json.loads((run / "config.json").read_text())["features"]["columns"] == columns
-    status, _, err = run_cli(["evaluate", run, "-k", 10], capsys)
+    status, _, err = run_cli(["evaluate", run, "-k", 10])
     assert status == 0, err
     assert np.isfinite(json.loads((run / "eval.json").read_text())["nll"])
-    assert run_cli(["export", run, "--out", tmp_path / "exported"], capsys)[0] == 0
+    assert run_cli(["export", run, "--out", tmp_path / "exported"])[0] == 0
 
     rows = {}
     for name, model in (("run", run), ("export", tmp_path / "exported" / "1")):
-        status, _, err = run_cli(["score", model, tmp_path / "test.csv", "--out", tmp_path / f"{name}.csv"], capsys)
+        status, _, err = run_cli(["score", model, tmp_path / "test.csv", "--out", tmp_path / f"{name}.csv"])
         assert status == 0, err
         rows[name] = np.array([float(r["log_px"]) for r in read_csv_rows(tmp_path / f"{name}.csv")])
     np.testing.assert_allclose(rows["export"], rows["run"], rtol=1e-4, atol=1e-3)

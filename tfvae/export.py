@@ -480,7 +480,8 @@ def export_tflite(model, directory, preprocessing=None, float16=True):
         loaded = tf.saved_model.load(first)
         tf.saved_model.save(loaded, staging, signatures={key: loaded.signatures[key] for key in signatures})
         paths = []
-        for name, half in (("vae.tflite", False), ("vae_fp16.tflite", True))[: 2 if float16 else 1]:
+        files = [("vae.tflite", False)] + ([("vae_fp16.tflite", True)] if float16 else [])  # (name, half)
+        for name, half in files:
             converter = tf.lite.TFLiteConverter.from_saved_model(staging, signature_keys=list(signatures))
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
             if half:
