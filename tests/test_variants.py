@@ -84,6 +84,11 @@ def _encoder_and_decoder_gradients(model, x, seed):
 @pytest.mark.long
 def test_dreg_has_the_iwae_value_and_decoder_gradient_and_an_unbiased_lower_variance_encoder_gradient(binary_batch):
     iwae = _small(objective="iwae", num_samples=8)
+    # DReG's gain comes as q nears the posterior ("sticking the landing"); at random initial weights it is
+    # a coin toss (total-variance ratios 0.1 to 2.0 over 8 initial seeds), after 120 IWAE steps 0.31 to 0.60
+    # over 6 seeds. Training first makes the comparison a property of DReG, not of the test's seed.
+    iwae.compile(optimizer=keras.optimizers.Adam(3e-3))
+    iwae.fit(binary_batch, batch_size=16, epochs=30, verbose=0)
     dreg = _small(objective="iwae_dreg", num_samples=8)
     dreg.set_weights(iwae.get_weights())
     x = binary_batch[:4]
@@ -100,7 +105,7 @@ def test_dreg_has_the_iwae_value_and_decoder_gradient_and_an_unbiased_lower_vari
     standard_error = np.sqrt((iwae_grads.var(0) + dreg_grads.var(0)) / len(iwae_grads)) + 1e-6
     z = np.abs(iwae_grads.mean(0) - dreg_grads.mean(0)) / standard_error
     assert np.mean(z) < 1.2 and np.mean(z > 4) < 0.01, (np.mean(z), np.mean(z > 4))
-    # The point of DReG (measured: 33 % less total variance for this untrained model at K = 8).
+    # The point of DReG: less total variance in the encoder's gradient.
     assert dreg_grads.var(0).sum() < 0.8 * iwae_grads.var(0).sum()
     with pytest.raises(ValueError, match="one latent layer"):
         VAE(latent_dims=(3, 2), objective="iwae_dreg")
