@@ -27,7 +27,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 VARIANTS = ("default", "spe1", "spe429", "nojit", "nometrics", "ownstep", "plainadam", "cached_input", "unroll4")
@@ -38,7 +37,7 @@ def measure(variant, data_dir, epochs):
     from tfvae import quiet
 
     quiet.import_tensorflow()
-    from benchmark import forward_flops, matmul_peak_gflops
+    from benchmark import epoch_timer, forward_flops, matmul_peak_gflops
 
     from tfvae.backend import KERAS_VERSION, keras, tf
     from tfvae.data import load_dataset, split_validation
@@ -86,16 +85,9 @@ def measure(variant, data_dir, epochs):
         data = model_inputs(
             train_x, batch_size=settings.batch_size, binarize="dynamic", shuffle=True, drop_remainder=True
         ).repeat()
-    seconds = []
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(time.perf_counter() - self.start)
-
-    history = model.fit(data, epochs=epochs, steps_per_epoch=steps, callbacks=[EpochTimer()], verbose=0)
+    timer = epoch_timer(keras)
+    history = model.fit(data, epochs=epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    seconds = timer.seconds
     later = statistics.median(seconds[1:])
     flops = forward_flops(
         lambda x: model.decode(model.encode(x).sample(seed=(0, 0))).distribution.logits,
