@@ -125,6 +125,25 @@ def test_log_likelihood_signature_bound(bernoulli_export):
     assert abs(log_px[1].mean() - elbo.mean()) < 3 * standard_error + 1e-3
 
 
+def test_export_tflite_on_its_own_writes_what_export_writes(bernoulli_export, tmp_path):
+    """``export_tflite`` without a SavedModel (it traces and saves the model itself) gives the same TFLite outputs
+    as ``export``'s file, which is converted from the export's own SavedModel."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tfvae.export import export_tflite
+
+    model, path, x = bernoulli_export
+    assert export_tflite(model, tmp_path, float16=False) == [tmp_path / "vae.tflite"]
+    z = np.random.default_rng(3).normal(size=(4, 3)).astype(np.float32)
+    ours, theirs = (Interpreter(model_path=str(p / "vae.tflite")) for p in (tmp_path, path))
+    assert set(ours.get_signature_list()) == set(theirs.get_signature_list()) == {"encode", "decode", "sample"}
+    for name, inputs in (("encode", {"x": x}), ("decode", {"z": z})):
+        mine, expected = ours.get_signature_runner(name)(**inputs), theirs.get_signature_runner(name)(**inputs)
+        assert set(mine) == set(expected)
+        for key in expected:
+            np.testing.assert_allclose(mine[key], expected[key], rtol=1e-6, atol=1e-6, err_msg=f"{name}/{key}")
+
+
 @pytest.mark.parametrize("which", ["bernoulli_export", "normal_full_export"])
 def test_tflite_matches_saved_model(which, request):
     from ai_edge_litert.interpreter import Interpreter

@@ -96,6 +96,11 @@ SKIPPED = [
         "first block, with two other configs (tests/test_runs.py parses every config); about 110 s of the suite",
     ),
     (
+        r"^python scripts/export_cost\.py\b",
+        "four models exported seven times each, two ways (minutes); tests/test_harness.py checks the files both "
+        "ways write (export() with TFLite, and tests/test_bad_inputs.py's export_tflite without a SavedModel)",
+    ),
+    (
         r"^docker run\b",
         "no Docker engine here; tests/test_export.py checks TF Serving's request contract without a server",
     ),
@@ -133,6 +138,15 @@ QUICK_SHELL = [
         r"--epochs \d+",
         "--epochs 2",
         "the benchmark's minimum: one warm-up and one timed epoch",
+    ),
+    (
+        r"^python scripts/benchmark\.py\b",
+        r" --levers\b",
+        "",
+        "the baseline and tfvae rows of both networks without the five lever rows of each (4 runs instead of 14): a "
+        "lever row is the same run() with one TrainSettings field changed (XLA, steps per call, batch size), and "
+        "the suite trains with each value (tests/test_runs.py with XLA off and one step a call, the main job with "
+        "the defaults, tests/test_training.py with batches of 64 and 128)",
     ),
     (
         rf"^({TFVAE} (evaluate|score)|python scripts/(train_mnist|compare_objectives)\.py)\b",
