@@ -10,13 +10,15 @@ serving functions traced and saved once more for the converter. Both write the s
 
 Models: the test harness's small image variants with TFLite files (an MLP, a conditional MLP and a three-layer
 ladder; ``tests/test_harness.py``) and the README's network (784-512-256-16). Each (model, way) is timed
-``--repeats`` times in one process, the two ways alternating, after one untimed export of each model (the first
-export in a process also pays for TensorFlow's own start). Writes ``scripts/results/export-cost-<date>.json``.
+``--repeats`` times in one process, the two ways alternating (the new way first in each round), after one untimed
+export of each model (the first export in a process also pays for TensorFlow's own start). Writes
+``scripts/results/export-cost-<date>.json`` with the host's processor and float32 matmul peak.
 """
 
 import argparse
 import datetime
 import json
+import platform
 import statistics
 import sys
 import tempfile
@@ -42,15 +44,15 @@ def export_once(model, way):
     """Seconds for one SavedModel + float32 TFLite export of ``model``, the ``way`` ("one_trace" or "retrace")."""
     from tfvae.export import export, export_tflite
 
-    directory = tempfile.mkdtemp(prefix="export_cost")
-    start = time.perf_counter()
-    if way == "one_trace":
-        path = export(model, directory, tflite=True, tflite_float16=False)
-    else:
-        path = export(model, directory)
-        export_tflite(model, path, float16=False)
-    seconds = time.perf_counter() - start
-    assert (path / "vae.tflite").stat().st_size > 0
+    with tempfile.TemporaryDirectory(prefix="export_cost") as directory:
+        start = time.perf_counter()
+        if way == "one_trace":
+            path = export(model, directory, tflite=True, tflite_float16=False)
+        else:
+            path = export(model, directory)
+            export_tflite(model, path, float16=False)
+        seconds = time.perf_counter() - start
+        assert (path / "vae.tflite").stat().st_size > 0
     return seconds
 
 
@@ -63,6 +65,8 @@ def main():
     quiet.import_tensorflow()
     sys.path.insert(0, str(REPO / "scripts"))
     from benchmark import matmul_peak_gflops
+
+    from tfvae.backend import tf
 
     results = {}
     for name, model in models().items():
@@ -82,6 +86,8 @@ def main():
         json.dumps(
             {
                 "command": "python scripts/export_cost.py " + " ".join(sys.argv[1:]),
+                "processor": platform.processor() or platform.machine(),
+                "tensorflow": tf.__version__,
                 "matmul_peak_gflops": round(matmul_peak_gflops(), 1),
                 "results": results,
             },

@@ -3,6 +3,10 @@
     python scripts/train_ptb.py                      # all four, two at a time, one thread each
     python scripts/train_ptb.py --only lm bn_vae     # some of them
     python scripts/train_ptb.py --epochs 1           # a trial: each config's run, one epoch
+    python scripts/train_ptb.py --epochs 1 --rnn-units 32 --embedding-dim 32   # a smaller trial
+
+Flags this script does not know are passed to every run's ``tfvae train`` after the config, so they override it
+(``tfvae train`` refuses one it does not know either; the run's log says which).
 
 On a 2-core CPU the sentence VAE's training step is a chain of small LSTM
 matmuls that two threads share poorly: one process with two threads trains
@@ -34,7 +38,9 @@ def main():
     parser.add_argument(
         "--epochs", type=int, help="passed to every run's tfvae train (default: each config's own, then early stopping)"
     )
-    args = parser.parse_args()
+    args, passed = parser.parse_known_args()
+    if passed and not passed[0].startswith("--"):
+        parser.error(f"unrecognized arguments: {' '.join(passed)}")
     env = {**os.environ, "TF_NUM_INTRAOP_THREADS": str(args.threads), "TF_NUM_INTEROP_THREADS": str(args.threads)}
     (ROOT / "runs" / "ptb").mkdir(parents=True, exist_ok=True)
     queue, running, failed = list(args.only), [], []
@@ -46,6 +52,7 @@ def main():
             command = [sys.executable, "-m", "tfvae", "train", "--config", str(config)]
             if args.epochs is not None:
                 command += ["--epochs", str(args.epochs)]
+            command += passed
             process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             running.append((name, process))
             print(f"{time.strftime('%H:%M:%S')} started {name}", flush=True)

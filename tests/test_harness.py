@@ -303,13 +303,9 @@ def test_per_example_inference_runs_on_every_variant(image_variant):
 DECODINGS = [Decoding(strategy, top_k=5, top_p=0.8, no_unk=True, no_repeat_ngram=2) for strategy in STRATEGIES]
 
 
-@pytest.mark.parametrize("name", [name for name in TEXT_VARIANTS if not VARIANTS[name].exports])
+@pytest.mark.parametrize("name", TEXT_VARIANTS)
 def test_decoding_traces_like_eager_on_every_text_variant(name):
-    """Each strategy gives the same sentences eagerly and inside a tf.function (what a signature runs).
-
-    The exported text variants are checked by their export test instead: its signatures ``sample_with`` and
-    ``decode_with`` are these traced functions, compared with the eager model strategy by strategy.
-    """
+    """Each strategy gives the same sentences eagerly and inside a tf.function (what a signature runs)."""
     _, model, _, _ = _case(name)
     for decoding in DECODINGS:
         eager = model.sample(4, seed=[2, 0], decoding=decoding, max_length=10)

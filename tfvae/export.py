@@ -461,9 +461,10 @@ def export_tflite(model, directory, preprocessing=None, float16=True, saved_mode
     """Writes ``vae.tflite`` (float32) and, with ``float16`` (the default), ``vae_fp16.tflite`` (float16
     weights, half the size) to ``directory``.
 
-    ``saved_model``: the path of this model's SavedModel written by ``save`` with the same ``preprocessing``
-    (``export`` passes its own), converted from instead of tracing and saving the model again (about a third
-    of a TFLite export's time).
+    ``saved_model``: the path of this model's SavedModel as ``save`` wrote it (``export`` passes its own).
+    The files are then converted from it, and ``preprocessing`` is not read (the SavedModel's functions already
+    hold it); without it, the model's serving functions are traced and saved here first, about a third of a
+    TFLite export's time (``docs/performance.md``).
 
     Each holds the signatures ``encode``, ``decode`` and, for the
     standard-Normal prior, ``sample`` (unseeded, input ``num_samples``;
@@ -523,5 +524,5 @@ def export(
     with new_version(base_dir, version, metrics) as staging:
         save(_signatures(model, description["preprocessing"]), staging, description)
         if tflite:
-            export_tflite(model, staging, description["preprocessing"], tflite_float16, saved_model=staging)
+            export_tflite(model, staging, float16=tflite_float16, saved_model=staging)
     return Path(base_dir) / str(int(version))
