@@ -7,9 +7,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Under pytest-xdist each worker (and every tfvae process it starts) gets its share of the cores for TensorFlow's
-# thread pools, instead of every worker sizing its pools to the whole machine: two workers on 2 cores ran 6-14 %
-# faster with one thread each (2026-12-07, AMD EPYC host; docs/development.md#the-tests). Set either variable to
-# override.
+# thread pools, instead of every worker sizing its pools to the whole machine: two subsets of the tests ran 6-14 %
+# faster with one thread each (2026-12-07, AMD EPYC host), though the whole fast tier in a fresh clone did not
+# (docs/development.md#continuous-integration). Set either variable to override.
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _threads)

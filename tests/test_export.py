@@ -135,13 +135,13 @@ def test_export_tflite_on_its_own_writes_what_export_writes(bernoulli_export, tm
     model, path, x = bernoulli_export
     assert export_tflite(model, tmp_path, float16=False) == [tmp_path / "vae.tflite"]
     z = np.random.default_rng(3).normal(size=(4, 3)).astype(np.float32)
-    ours, theirs = (Interpreter(model_path=str(p / "vae.tflite")) for p in (tmp_path, path))
-    assert set(ours.get_signature_list()) == set(theirs.get_signature_list()) == {"encode", "decode", "sample"}
+    alone, exported = (Interpreter(model_path=str(p / "vae.tflite")) for p in (tmp_path, path))
+    assert set(alone.get_signature_list()) == set(exported.get_signature_list()) == {"encode", "decode", "sample"}
     for name, inputs in (("encode", {"x": x}), ("decode", {"z": z})):
-        mine, expected = ours.get_signature_runner(name)(**inputs), theirs.get_signature_runner(name)(**inputs)
-        assert set(mine) == set(expected)
+        got, expected = alone.get_signature_runner(name)(**inputs), exported.get_signature_runner(name)(**inputs)
+        assert set(got) == set(expected)
         for key in expected:
-            np.testing.assert_allclose(mine[key], expected[key], rtol=1e-6, atol=1e-6, err_msg=f"{name}/{key}")
+            np.testing.assert_allclose(got[key], expected[key], rtol=1e-6, atol=1e-6, err_msg=f"{name}/{key}")
 
 
 @pytest.mark.parametrize("which", ["bernoulli_export", "normal_full_export"])
