@@ -16,103 +16,99 @@ TEXT_VERSIONS = [p for p in ALL_VERSIONS if json.loads((p / "tfvae.json").read_t
 VERSIONS = [p for p in ALL_VERSIONS if p not in TEXT_VERSIONS]  # the image models
 
 
-def by_version(versions):
-    """``versions`` as test parameters: the newest version of each model on the fast tier, the versions it
-    superseded on the long tier (CI runs both; an export does not change once shipped, and the fast tier still
-    loads and scores one export of every model through the same signatures)."""
-    newest = {max((p for p in versions if p.parent == v.parent), key=lambda p: int(p.name)) for v in versions}
-    return [
-        pytest.param(v, id=f"{v.parent.name}/{v.name}", marks=[] if v in newest else [pytest.mark.long])
-        for v in versions
-    ]
-
-
-# Every count-taking signature of an export fed every kind of int32 count, in a process of its own: TensorFlow
-# and LiteRT only. Prints one JSON line: what each call gave.
+# Every count-taking signature of each export fed every kind of int32 count, in a process of its own: TensorFlow
+# and LiteRT only. Takes a JSON list of [export path, test images (.npy) or null]; prints one JSON line: for each
+# export, what each call gave, its peak memory and (given images) its scores. One process for several exports:
+# one TensorFlow start (5-9 s) instead of one each.
 BAD_COUNTS = (-5, 0, 10**9, -(2**31), 2**31 - 1, 100_001)
 COUNTS = r"""
-import json, os, sys, numpy as np, tensorflow as tf
+import gc, json, os, sys, numpy as np, tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
-path, counts = sys.argv[1], json.loads(sys.argv[2])
-results = {}
-for name in ("vae.tflite", "vae_fp16.tflite"):
-    if not os.path.exists(f"{path}/{name}"):
-        continue
-    interpreter = Interpreter(model_path=f"{path}/{name}")
-    if "sample" in interpreter.get_signature_list():
-        runner = interpreter.get_signature_runner("sample")
-        inputs = runner.get_input_details()
-        one = {}
-        if "condition" in inputs:  # one class for every image
-            one["condition"] = np.eye(inputs["condition"]["shape"][-1], dtype=np.float32)[:1]
-        for n in counts + [3]:
-            out = runner(num_samples=np.array(n, np.int32), **one)
-            results[f"{name} sample {n}"] = [list(out["x"].shape), bool(out["valid"])]
-for name, signature in tf.saved_model.load(path).signatures.items():
-    inputs = signature.structured_input_signature[1]
-    if "num_samples" not in inputs:
-        continue
-    feeds = {"seed": tf.constant(0)} if "seed" in inputs else {}
-    if "x" in inputs:
-        feeds["x"] = tf.zeros([2, *inputs["x"].shape[1:]])
-    if "condition" in inputs:  # two rows: the sample signature broadcasts one row, or one per image
-        feeds["condition"] = tf.one_hot([0, 0] if "x" in inputs else [0], inputs["condition"].shape[-1])
-    if "sentences" in inputs:
-        feeds["sentences"] = tf.constant(["the cat sat", "a dog"])
-    if "ids" in inputs:
-        feeds["ids"] = tf.constant([[5, 2], [6, 2]])
-    if "strategy" in inputs:  # sample_with: greedy, short, so that only the count is in question
-        feeds.update(strategy=tf.constant("greedy"), temperature=tf.constant(1.0), top_k=tf.constant(1),
-                     top_p=tf.constant(0.9), beam_width=tf.constant(1), no_unk=tf.constant(False),
-                     no_repeat_ngram=tf.constant(0), max_length=tf.constant(5))
-    for n in counts:
-        try:
-            signature(num_samples=tf.constant(n, tf.int32), **feeds)
-            results[f"{name} {n}"] = "ran"
-        except tf.errors.InvalidArgumentError as error:
-            results[f"{name} {n}"] = "refused: " + ("num_samples" if "num_samples must be" in error.message else "?")
-# VmHWM, not getrusage's ru_maxrss: that survives fork and exec, so it reported the pytest worker's own peak.
-with open("/proc/self/status") as status:
-    results["peak_memory_mb"] = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
-if len(sys.argv) > 3:  # test images (.npy): their IW bound at K=200 and ELBO, after the counts' peak is read
-    images = np.load(sys.argv[3])
-    s = tf.saved_model.load(path).signatures
-    x = s["sample"](num_samples=tf.constant(8), seed=tf.constant(0))["x"].numpy()
-    assert x.shape == (8, 28, 28, 1) and 0 <= x.min() and x.max() <= 1
-    r = s["log_likelihood"](x=tf.constant(images), num_samples=tf.constant(200))
-    results["scores"] = [float(-r["log_px"].numpy().mean()), float(-r["elbo"].numpy().mean())]
+jobs, counts = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+
+def counted(path, images):
+    results = {}
+    for name in ("vae.tflite", "vae_fp16.tflite"):
+        if not os.path.exists(f"{path}/{name}"):
+            continue
+        interpreter = Interpreter(model_path=f"{path}/{name}")
+        if "sample" in interpreter.get_signature_list():
+            runner = interpreter.get_signature_runner("sample")
+            inputs = runner.get_input_details()
+            one = {}
+            if "condition" in inputs:  # one class for every image
+                one["condition"] = np.eye(inputs["condition"]["shape"][-1], dtype=np.float32)[:1]
+            for n in counts + [3]:
+                out = runner(num_samples=np.array(n, np.int32), **one)
+                results[f"{name} sample {n}"] = [list(out["x"].shape), bool(out["valid"])]
+    for name, signature in tf.saved_model.load(path).signatures.items():
+        inputs = signature.structured_input_signature[1]
+        if "num_samples" not in inputs:
+            continue
+        feeds = {"seed": tf.constant(0)} if "seed" in inputs else {}
+        if "x" in inputs:
+            feeds["x"] = tf.zeros([2, *inputs["x"].shape[1:]])
+        if "condition" in inputs:  # two rows: the sample signature broadcasts one row, or one per image
+            feeds["condition"] = tf.one_hot([0, 0] if "x" in inputs else [0], inputs["condition"].shape[-1])
+        if "sentences" in inputs:
+            feeds["sentences"] = tf.constant(["the cat sat", "a dog"])
+        if "ids" in inputs:
+            feeds["ids"] = tf.constant([[5, 2], [6, 2]])
+        if "strategy" in inputs:  # sample_with: greedy, short, so that only the count is in question
+            feeds.update(strategy=tf.constant("greedy"), temperature=tf.constant(1.0), top_k=tf.constant(1),
+                         top_p=tf.constant(0.9), beam_width=tf.constant(1), no_unk=tf.constant(False),
+                         no_repeat_ngram=tf.constant(0), max_length=tf.constant(5))
+        for n in counts:
+            try:
+                signature(num_samples=tf.constant(n, tf.int32), **feeds)
+                results[f"{name} {n}"] = "ran"
+            except tf.errors.InvalidArgumentError as error:
+                about = "num_samples" if "num_samples must be" in error.message else "?"
+                results[f"{name} {n}"] = "refused: " + about
+    # VmHWM, not getrusage's ru_maxrss: that survives fork and exec, so it reported the pytest worker's own peak.
+    # The peak since the previous export's was reset (clear_refs 5), so it is this export's.
+    with open("/proc/self/status") as status:
+        results["peak_memory_mb"] = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+    if images:  # test images (.npy): their IW bound at K=200 and ELBO, after the counts' peak is read
+        images = np.load(images)
+        s = tf.saved_model.load(path).signatures
+        x = s["sample"](num_samples=tf.constant(8), seed=tf.constant(0))["x"].numpy()
+        assert x.shape == (8, 28, 28, 1) and 0 <= x.min() and x.max() <= 1
+        r = s["log_likelihood"](x=tf.constant(images), num_samples=tf.constant(200))
+        results["scores"] = [float(-r["log_px"].numpy().mean()), float(-r["elbo"].numpy().mean())]
+    return results
+
+everything = {}
+for path, images in jobs:
+    gc.collect()  # the previous export's objects, before its peak is forgotten
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+    everything[path] = counted(path, images)
 assert "tfvae" not in sys.modules
-print(json.dumps(results))
+print(json.dumps(everything))
 """
 
 
-def run_counts(path, counts=BAD_COUNTS, images=None):
-    """Runs COUNTS on an export in a fresh process (and scores ``images``, a ``.npy`` path, if given); returns
-    (CompletedProcess, its results or None)."""
+def run_counts_together(jobs, counts=BAD_COUNTS):
+    """Runs COUNTS on each ``(export path, test images .npy or None)`` of ``jobs`` in one fresh process; returns
+    (CompletedProcess, ``{str(path): its results}`` or None)."""
+    request = json.dumps([[str(path), str(images) if images else None] for path, images in jobs])
     result = subprocess.run(
-        [sys.executable, "-c", COUNTS, str(path), json.dumps(list(counts)), *([str(images)] if images else [])],
-        capture_output=True,
-        text=True,
-        timeout=600,
+        [sys.executable, "-c", COUNTS, request, json.dumps(list(counts))], capture_output=True, text=True, timeout=600
     )
     lines = result.stdout.strip().splitlines()
     return result, (json.loads(lines[-1]) if result.returncode == 0 and lines else None)
 
 
-@pytest.mark.parametrize("version", by_version(ALL_VERSIONS))
-def test_a_shipped_model_in_a_process_of_its_own(version, tmp_path):
-    """With TensorFlow and LiteRT alone (no tfvae): any int32 count is harmless (TFLite's sample draws nothing and
-    says so, the SavedModel refuses it, no signal kills Python), and an image model scores MNIST as recorded.
+def run_counts(path, counts=BAD_COUNTS, images=None):
+    """Runs COUNTS on one export in a fresh process; returns (CompletedProcess, its results or None)."""
+    result, everything = run_counts_together([(path, images)], counts)
+    return result, (everything[str(path)] if everything else None)
 
-    One process per export does both (one TensorFlow start instead of two: 5-7 s each here)."""
-    images = None
-    if version in VERSIONS:
-        from tfvae.data import binarize_fixed, load_idx_dataset
 
-        images = tmp_path / "x.npy"
-        np.save(images, binarize_fixed(load_idx_dataset(mnist_dir()).test_images, seed=0)[:500])
-    result, results = run_counts(version, images=images)
-    assert result.returncode == 0, (result.returncode, result.stderr[-3000:])  # -11 was LiteRT's segfault
+def check_counts(version, results):
+    """``results`` of COUNTS for the shipped ``version``: every count harmless, an image model's scores as
+    recorded."""
     assert results.pop("peak_memory_mb") < 4000  # nothing was sized by a refused count
     scores = results.pop("scores", None)
     for key, outcome in results.items():
@@ -126,7 +122,7 @@ def test_a_shipped_model_in_a_process_of_its_own(version, tmp_path):
     has_sample = description["model"]["prior"] == "normal" and description.get("class") != "SentenceVAE"
     assert any(key.startswith("vae.tflite sample") for key in results) == has_sample
     assert any(key.startswith("log_likelihood") for key in results)
-    if images is None:  # a text model: test_shipped_text_model_scores_ptb_as_recorded scores it
+    if version not in VERSIONS:  # a text model: test_shipped_text_model_scores_ptb_as_recorded scores it
         return
     recorded = json.loads((version / "metrics.json").read_text())
     nll_200, negative_elbo = scores
@@ -134,6 +130,36 @@ def test_a_shipped_model_in_a_process_of_its_own(version, tmp_path):
     assert abs(nll_200 - recorded["eval"]["nll"]) < 4.0, (nll_200, recorded["eval"]["nll"])
     assert abs(negative_elbo + recorded["eval"]["elbo"]) < 5.0
     assert nll_200 < negative_elbo
+
+
+def newest(versions):
+    """The newest version of each model among ``versions``."""
+    return {max((p for p in versions if p.parent == v.parent), key=lambda p: int(p.name)) for v in versions}
+
+
+@pytest.mark.parametrize(
+    "tier",
+    [pytest.param("newest", id="newest"), pytest.param("superseded", id="superseded", marks=pytest.mark.long)],
+)
+def test_the_shipped_models_in_a_process_of_their_own(tier, tmp_path):
+    """With TensorFlow and LiteRT alone (no tfvae): any int32 count is harmless (TFLite's sample draws nothing and
+    says so, the SavedModel refuses it, no signal kills Python), and each image model scores MNIST as recorded.
+
+    One process does every export of the tier (the newest version of each model on the fast tier, the versions they
+    superseded on the long tier), each export's peak memory measured alone."""
+    from tfvae.data import binarize_fixed, load_idx_dataset
+
+    versions = sorted(newest(ALL_VERSIONS)) if tier == "newest" else sorted(set(ALL_VERSIONS) - newest(ALL_VERSIONS))
+    images = tmp_path / "x.npy"
+    np.save(images, binarize_fixed(load_idx_dataset(mnist_dir()).test_images, seed=0)[:500])
+    result, everything = run_counts_together([(v, images if v in VERSIONS else None) for v in versions])
+    assert result.returncode == 0, (result.returncode, result.stderr[-3000:])  # -11 was LiteRT's segfault
+    assert set(everything) == {str(v) for v in versions}
+    for version in versions:
+        try:
+            check_counts(version, everything[str(version)])
+        except AssertionError as error:
+            raise AssertionError(f"{version.parent.name}/{version.name}: {error}") from error
 
 
 def test_at_least_one_model_is_shipped():
