@@ -41,7 +41,8 @@ def counted(path, images):
             for n in counts + [3]:
                 out = runner(num_samples=np.array(n, np.int32), **one)
                 results[f"{name} sample {n}"] = [list(out["x"].shape), bool(out["valid"])]
-    for name, signature in tf.saved_model.load(path).signatures.items():
+    signatures = tf.saved_model.load(path).signatures  # loaded once: the counts, then the scores
+    for name, signature in signatures.items():
         inputs = signature.structured_input_signature[1]
         if "num_samples" not in inputs:
             continue
@@ -71,10 +72,9 @@ def counted(path, images):
         results["peak_memory_mb"] = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
     if images:  # test images (.npy): their IW bound at K=200 and ELBO, after the counts' peak is read
         images = np.load(images)
-        s = tf.saved_model.load(path).signatures
-        x = s["sample"](num_samples=tf.constant(8), seed=tf.constant(0))["x"].numpy()
+        x = signatures["sample"](num_samples=tf.constant(8), seed=tf.constant(0))["x"].numpy()
         assert x.shape == (8, 28, 28, 1) and 0 <= x.min() and x.max() <= 1
-        r = s["log_likelihood"](x=tf.constant(images), num_samples=tf.constant(200))
+        r = signatures["log_likelihood"](x=tf.constant(images), num_samples=tf.constant(200))
         results["scores"] = [float(-r["log_px"].numpy().mean()), float(-r["elbo"].numpy().mean())]
     return results
 
@@ -137,10 +137,7 @@ def newest(versions):
     return {max((p for p in versions if p.parent == v.parent), key=lambda p: int(p.name)) for v in versions}
 
 
-@pytest.mark.parametrize(
-    "tier",
-    [pytest.param("newest", id="newest"), pytest.param("superseded", id="superseded", marks=pytest.mark.long)],
-)
+@pytest.mark.parametrize("tier", ["newest", pytest.param("superseded", marks=pytest.mark.long)])
 def test_the_shipped_models_in_a_process_of_their_own(tier, tmp_path):
     """With TensorFlow and LiteRT alone (no tfvae): any int32 count is harmless (TFLite's sample draws nothing and
     says so, the SavedModel refuses it, no signal kills Python), and each image model scores MNIST as recorded.
@@ -149,7 +146,8 @@ def test_the_shipped_models_in_a_process_of_their_own(tier, tmp_path):
     superseded on the long tier), each export's peak memory measured alone."""
     from tfvae.data import binarize_fixed, load_idx_dataset
 
-    versions = sorted(newest(ALL_VERSIONS)) if tier == "newest" else sorted(set(ALL_VERSIONS) - newest(ALL_VERSIONS))
+    latest = newest(ALL_VERSIONS)
+    versions = sorted(latest if tier == "newest" else set(ALL_VERSIONS) - latest)
     images = tmp_path / "x.npy"
     np.save(images, binarize_fixed(load_idx_dataset(mnist_dir()).test_images, seed=0)[:500])
     result, everything = run_counts_together([(v, images if v in VERSIONS else None) for v in versions])
