@@ -133,6 +133,42 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: 0 if "test_readme_block[" in item.nodeid else 1)
 
 
+# Modules whose tests share a module fixture that trains or exports (tens of seconds here): under pytest-xdist each
+# module's tests go to one worker together, so the fixture is built once instead of once per worker (in one fast-tier
+# run under xdist's "load" distribution, these fixtures were built twice: about 130 test-seconds; AMD EPYC host).
+# pytest-xdist's own `--dist loadgroup` does nothing under pytest 9 (it renames `item._nodeid`, which pytest 9 no
+# longer reads), hence this scheduler of our own.
+ONE_WORKER_MODULES = (
+    "tests/test_artifacts.py",  # run_and_export
+    "tests/test_bad_inputs.py",  # exported, count_exports, tiny_run
+    "tests/test_export.py",  # bernoulli_export, normal_full_export, fresh_process
+    "tests/test_generation.py",  # text_runs
+    "tests/test_ownership.py",  # exported
+    "tests/test_scoring.py",  # trained
+    "tests/test_table.py",  # table_run
+)
+
+
+def scheduling_unit(nodeid):
+    """What the scheduler hands a worker at once: the module of ``nodeid`` if it is one of ``ONE_WORKER_MODULES``,
+    else the test itself."""
+    module = nodeid.split("::", 1)[0]
+    return module if module in ONE_WORKER_MODULES else nodeid
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's load-scope scheduling with ``scheduling_unit`` as the scope, in the collection order (so the README's
+    blocks still start first): every other test is shared out one at a time, as under ``--dist load``."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return scheduling_unit(nodeid)
+
+    config.option.loadscopereorder = False
+    return ByUnit(config, log)
+
+
 def run_cli(argv):
     """``tfvae ARGV`` in this process: (exit status, stdout, stderr), by ``tfvae_in_process``."""
     result = tfvae_in_process(*argv)

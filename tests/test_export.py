@@ -24,29 +24,41 @@ SIGNATURES = (
     "serving_default",
 )
 
-# Runs in a fresh interpreter: TensorFlow only, no tfvae, no TFP.
+# Runs in a fresh interpreter: TensorFlow only, no tfvae, no TFP. Each (export, inputs, outputs) triple of the
+# arguments is run in turn, one TensorFlow start for all of them (about 10 s each on the 2-core AMD host); then
+# TensorFlow's own `saved_model_cli show --all` lists the first export, as a user runs it, into the last argument.
 FRESH_PROCESS = r"""
-import sys, numpy as np, tensorflow as tf
-path, inputs_file, outputs_file = sys.argv[1:]
-inputs = np.load(inputs_file)
-loaded = tf.saved_model.load(path)
-s = loaded.signatures
-out = {}
-for k, v in s["encode"](x=tf.constant(inputs["x"])).items(): out["encode/" + k] = v.numpy()
-for k, v in s["decode"](z=tf.constant(inputs["z"])).items(): out["decode/" + k] = v.numpy()
-out["reconstruct/mean"] = s["reconstruct"](x=tf.constant(inputs["x"]))["mean"].numpy()
-out["serving_default/mean"] = s["serving_default"](x=tf.constant(inputs["x"]))["mean"].numpy()
-for i in (1, 2):
-    out[f"sample/x{i}"] = s["sample"](num_samples=tf.constant(5), seed=tf.constant(11))["x"].numpy()
-for k, v in s["log_likelihood"](x=tf.constant(inputs["x"]), num_samples=tf.constant(64)).items():
-    out["log_likelihood/" + k] = v.numpy()
-# A user's own estimators: samples of q and their log q, then log p(x, z) at them.
-drawn = s["posterior_sample"](x=tf.constant(inputs["x"]), num_samples=tf.constant(64), seed=tf.constant(0))
-log_w = s["log_joint"](x=tf.constant(inputs["x"]), z_1=drawn["z_1"])["log_joint"] - drawn["log_posterior"]
-out["estimator/iwae"] = (tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(64.0)).numpy()
-out["estimator/elbo"] = tf.reduce_mean(log_w, axis=0).numpy()
-assert "tfvae" not in sys.modules and "tensorflow_probability" not in sys.modules, "needs only TensorFlow"
-np.savez(outputs_file, **out)
+import contextlib, io, runpy, sys, numpy as np, tensorflow as tf
+*triples, listing = sys.argv[1:]
+for path, inputs_file, outputs_file in zip(triples[0::3], triples[1::3], triples[2::3]):
+    inputs = np.load(inputs_file)
+    loaded = tf.saved_model.load(path)
+    s = loaded.signatures
+    out = {}
+    for k, v in s["encode"](x=tf.constant(inputs["x"])).items(): out["encode/" + k] = v.numpy()
+    for k, v in s["decode"](z=tf.constant(inputs["z"])).items(): out["decode/" + k] = v.numpy()
+    out["reconstruct/mean"] = s["reconstruct"](x=tf.constant(inputs["x"]))["mean"].numpy()
+    out["serving_default/mean"] = s["serving_default"](x=tf.constant(inputs["x"]))["mean"].numpy()
+    for i in (1, 2):
+        out[f"sample/x{i}"] = s["sample"](num_samples=tf.constant(5), seed=tf.constant(11))["x"].numpy()
+    for k, v in s["log_likelihood"](x=tf.constant(inputs["x"]), num_samples=tf.constant(64)).items():
+        out["log_likelihood/" + k] = v.numpy()
+    # A user's own estimators: samples of q and their log q, then log p(x, z) at them.
+    drawn = s["posterior_sample"](x=tf.constant(inputs["x"]), num_samples=tf.constant(64), seed=tf.constant(0))
+    log_w = s["log_joint"](x=tf.constant(inputs["x"]), z_1=drawn["z_1"])["log_joint"] - drawn["log_posterior"]
+    out["estimator/iwae"] = (tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(64.0)).numpy()
+    out["estimator/elbo"] = tf.reduce_mean(log_w, axis=0).numpy()
+    assert "tfvae" not in sys.modules and "tensorflow_probability" not in sys.modules, "needs only TensorFlow"
+    np.savez(outputs_file, **out)
+sys.argv = ["saved_model_cli", "show", "--all", "--dir", triples[0]]
+printed = io.StringIO()
+with contextlib.redirect_stdout(printed):
+    try:
+        runpy.run_module("tensorflow.python.tools.saved_model_cli", run_name="__main__")
+    except SystemExit as exit:
+        assert not exit.code, exit.code
+with open(listing, "w") as file:
+    file.write(printed.getvalue())
 """
 
 
@@ -70,19 +82,31 @@ def normal_full_export(tmp_path_factory):
     return _trained(tmp_path_factory, posterior="full", likelihood="normal", likelihood_scale="pixel")
 
 
-@pytest.mark.parametrize("which", ["bernoulli_export", "normal_full_export"])
-def test_signatures_in_a_fresh_process_match_keras(which, request, tmp_path):
-    model, path, x = request.getfixturevalue(which)
+@pytest.fixture(scope="module")
+def fresh_process(bernoulli_export, normal_full_export, tmp_path_factory):
+    """FRESH_PROCESS run once on both exports: ``({fixture name: its outputs}, saved_model_cli's listing)``."""
+    work = tmp_path_factory.mktemp("fresh_process")
     z = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
-    np.savez(tmp_path / "in.npz", x=x, z=z)
+    arguments = []
+    for name, (_, path, x) in (("bernoulli_export", bernoulli_export), ("normal_full_export", normal_full_export)):
+        np.savez(work / f"{name}_in.npz", x=x, z=z)
+        arguments += [str(path), str(work / f"{name}_in.npz"), str(work / f"{name}_out.npz")]
     result = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, str(path), str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+        [sys.executable, "-c", FRESH_PROCESS, *arguments, str(work / "listing.txt")],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    out = np.load(tmp_path / "out.npz")
+    outputs = {name: np.load(work / f"{name}_out.npz") for name in ("bernoulli_export", "normal_full_export")}
+    return outputs, (work / "listing.txt").read_text()
+
+
+@pytest.mark.parametrize("which", ["bernoulli_export", "normal_full_export"])
+def test_signatures_in_a_fresh_process_match_keras(which, request, fresh_process):
+    model, path, x = request.getfixturevalue(which)
+    z = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
+    out = fresh_process[0][which]
 
     q, p = model.encode(x), model.decode(z)
     close = dict(rtol=1e-5, atol=1e-5)
@@ -228,13 +252,10 @@ def test_serving_contract_with_predict_requests(bernoulli_export):
     assert [d.size for d in signature_defs["decode"].outputs["mean"].tensor_shape.dim] == [-1, 28, 28, 1]
 
 
-def test_saved_model_cli_lists_signatures(bernoulli_export):
-    _, path, _ = bernoulli_export
-    cli = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--all", "--dir", str(path)]
-    result = subprocess.run(cli, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+def test_saved_model_cli_lists_signatures(fresh_process):
+    """TensorFlow's saved_model_cli (run in the fresh process, on the Bernoulli export) shows every signature."""
     for name in SIGNATURES:
-        assert f"signature_def['{name}']" in result.stdout
+        assert f"signature_def['{name}']" in fresh_process[1]
 
 
 def test_bad_requests_are_clear_errors(bernoulli_export):

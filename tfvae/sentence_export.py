@@ -127,13 +127,21 @@ class _SentenceSignatures(ServingModule):
         sentences = tf.TensorSpec([None], tf.string, name="sentences")
         ids = tf.TensorSpec([None, None], tf.int32, name="ids")
         signature, count, z = self._signature, COUNT_SPEC, self._latent_spec()
-        self.encode = signature(lambda sentences: self._encode(self._ids(sentences)), sentences)
+        # What several signatures compute, as functions of their own: each is traced once and the signatures call
+        # it, instead of each signature tracing it again (a third of an export's time; docs/performance.md#text-export).
+        self._encoded = tf.function(self._encode, input_signature=[ids])
+        self._greedy = tf.function(lambda z: self._get_model().decode(z), input_signature=[z])
+        self._decoded_with = tf.function(
+            lambda z, seed, *settings: self._decoded(z, seed, settings), input_signature=[z, SEED_SPEC, *DECODING_SPECS]
+        )
+        self._scored = tf.function(self._log_likelihood, input_signature=[ids, count])
+        self.encode = signature(lambda sentences: self._encoded(self._ids(sentences)), sentences)
         self.encode_ids = signature(self._encode_ids, ids)
         self.reconstruct = signature(self._reconstruct, sentences)
         self.sample = signature(self._sample, count, SEED_SPEC)
         self.decode = signature(self._decode, z)
         self.log_likelihood = signature(
-            lambda sentences, num_samples: self._log_likelihood(self._ids(sentences), num_samples), sentences, count
+            lambda sentences, num_samples: self._scored(self._ids(sentences), num_samples), sentences, count
         )
         self.log_likelihood_ids = signature(self._log_likelihood_ids, ids, count)
         self.log_px_given_z = signature(self._log_px_given_z, ids, z)
@@ -178,11 +186,10 @@ class _SentenceSignatures(ServingModule):
         return {"mean": q.mean(), "stddev": model.posterior.serving_stddev(q)}
 
     def _encode_ids(self, ids):
-        return self._encode(self._checked(ids))
+        return self._encoded(self._checked(ids))
 
     def _reconstruct(self, sentences):
-        model = self._get_model()
-        return {"sentences": self._vocabulary.strings(model.decode(self._encode(self._ids(sentences))["mean"]))}
+        return {"sentences": self._vocabulary.strings(self._greedy(self._encoded(self._ids(sentences))["mean"]))}
 
     def _sample(self, num_samples, seed):
         model = self._get_model()
@@ -191,7 +198,7 @@ class _SentenceSignatures(ServingModule):
             return self._strings(model.sample(num_samples, seed=tf.stack([seed, 0]), greedy=model.latent_dim > 0))
 
     def _decode(self, z):
-        return self._strings(self._get_model().decode(self._latent_codes(z)))
+        return self._strings(self._greedy(self._latent_codes(z)))
 
     def _decoded(self, z, seed, settings):
         """``z`` decoded with the settings' strategy (``tfvae.decoding.generate`` asserts them), seed ``(seed, 0)``."""
@@ -212,7 +219,7 @@ class _SentenceSignatures(ServingModule):
         return self._strings(ids)
 
     def _decode_with(self, z, seed, *settings):
-        return self._decoded(self._latent_codes(z), seed, settings)
+        return self._decoded_with(self._latent_codes(z), seed, *settings)
 
     def _homotopy(self, start, end, steps, seed, *settings):
         model = self._get_model()
@@ -225,12 +232,12 @@ class _SentenceSignatures(ServingModule):
             ),
         ]
         ends = [
-            self._encode(check_known_words(self._ids(tf.reshape(sentence, [1])), name))["mean"]
+            self._encoded(check_known_words(self._ids(tf.reshape(sentence, [1])), name))["mean"]
             for sentence, name in ((start, "start"), (end, "end"))
         ]
         with tf.control_dependencies(checks):
             t = tf.linspace(0.0, 1.0, steps)[:, None]
-        return self._decoded((1.0 - t) * ends[0] + t * ends[1], seed, settings)
+        return self._decoded_with((1.0 - t) * ends[0] + t * ends[1], seed, *settings)
 
     def _log_likelihood(self, ids, num_samples):
         """The bounds of ``_bounds``, ``GROUP_SIZE`` sentences at a time: group g (0, 1, ...) with the seed
@@ -257,7 +264,7 @@ class _SentenceSignatures(ServingModule):
         return {"log_px": log_px.concat(), "elbo": elbo.concat(), "tokens": tokens}
 
     def _log_likelihood_ids(self, ids, num_samples):
-        return self._log_likelihood(self._checked(ids), num_samples)
+        return self._scored(self._checked(ids), num_samples)
 
     def _log_px_given_z(self, ids, z):
         """log p(x|z) of each sentence under its own z: with ``encode_ids``, any estimator of log p(x)."""
