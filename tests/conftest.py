@@ -136,8 +136,8 @@ def pytest_collection_modifyitems(items):
 # Modules whose tests share a module fixture that trains or exports (tens of seconds here): under pytest-xdist each
 # module's tests go to one worker together, so the fixture is built once instead of once per worker (in one fast-tier
 # run under xdist's "load" distribution, these fixtures were built twice: about 130 test-seconds; AMD EPYC host).
-# pytest-xdist's own `--dist loadgroup` does nothing under pytest 9 (it renames `item._nodeid`, which pytest 9 no
-# longer reads), hence this scheduler of our own.
+# pytest-xdist's own `--dist loadgroup` does nothing under pytest 9.2 (it renames `item._nodeid`, which pytest no
+# longer reads: pytest-dev/pytest-xdist#1386, open), hence this scheduler of our own.
 ONE_WORKER_MODULES = (
     "tests/test_artifacts.py",  # run_and_export
     "tests/test_bad_inputs.py",  # exported, count_exports, tiny_run

@@ -181,11 +181,7 @@ class ReverseLM:
         return model
 
 
-# The reverse LM of `tfvae evaluate --generation` (read when the command runs, so a test may substitute a smaller one).
-REVERSE_LM = ReverseLM()
-
-
-def reverse_perplexity(vocabulary, samples, test_sentences, reverse_lm=REVERSE_LM):
+def reverse_perplexity(vocabulary, samples, test_sentences, reverse_lm=ReverseLM()):
     """The perplexity of ``test_sentences`` under ``reverse_lm`` trained on ``samples`` (Zhao et al. 2018)."""
     return perplexity(reverse_lm.train(vocabulary, samples), vocabulary, test_sentences)[0]
 
@@ -199,7 +195,7 @@ def generation_quality(
     seed=0,
     language_model=None,
     lm_vocabulary=None,
-    reverse_lm=REVERSE_LM,
+    reverse_lm=ReverseLM(),
     self_bleu_hypotheses=SELF_BLEU_HYPOTHESES,
     max_length=None,
 ):

@@ -113,7 +113,7 @@ def generation(args):
     They are added to the eval JSON (RUN_DIR/eval.json, or eval.json beside an
     export) under ``generation``, one entry per strategy, keeping what it held.
     """
-    from tfvae.generation import REVERSE_LM, format_generation_table, generation_quality, require_sacrebleu
+    from tfvae.generation import format_generation_table, generation_quality, require_sacrebleu
     from tfvae.options import decoding_of
 
     try:
@@ -136,7 +136,6 @@ def generation(args):
         seed=args.seed,
         language_model=language_model,
         lm_vocabulary=lm_vocabulary,
-        reverse_lm=REVERSE_LM,
         max_length=args.max_length,
     )
     results.update(split=args.split, language_model=args.language_model, command=args.command_line)
