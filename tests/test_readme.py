@@ -101,6 +101,15 @@ SKIPPED = [
         "files and tests/test_export.py that export_tflite without a SavedModel gives the same outputs",
     ),
     (
+        r"^git worktree add\b",
+        "a checkout of an older commit for scripts/text_export_cost.py's baseline, which the suite does not run",
+    ),
+    (
+        r"^python scripts/text_export_cost\.py\b",
+        "eight fresh processes of four text exports each (about 7 minutes); tests/test_harness.py checks every "
+        "signature of the four exports against the model",
+    ),
+    (
         r"^docker run\b",
         "no Docker engine here; tests/test_export.py checks TF Serving's request contract without a server",
     ),
