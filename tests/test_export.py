@@ -82,14 +82,17 @@ def normal_full_export(tmp_path_factory):
     return _trained(tmp_path_factory, posterior="full", likelihood="normal", likelihood_scale="pixel")
 
 
+FRESH_Z = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)  # the latents FRESH_PROCESS decodes
+
+
 @pytest.fixture(scope="module")
 def fresh_process(bernoulli_export, normal_full_export, tmp_path_factory):
     """FRESH_PROCESS run once on both exports: ``({fixture name: its outputs}, saved_model_cli's listing)``."""
     work = tmp_path_factory.mktemp("fresh_process")
-    z = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
+    exports = {"bernoulli_export": bernoulli_export, "normal_full_export": normal_full_export}
     arguments = []
-    for name, (_, path, x) in (("bernoulli_export", bernoulli_export), ("normal_full_export", normal_full_export)):
-        np.savez(work / f"{name}_in.npz", x=x, z=z)
+    for name, (_, path, x) in exports.items():
+        np.savez(work / f"{name}_in.npz", x=x, z=FRESH_Z)
         arguments += [str(path), str(work / f"{name}_in.npz"), str(work / f"{name}_out.npz")]
     result = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, *arguments, str(work / "listing.txt")],
@@ -98,14 +101,14 @@ def fresh_process(bernoulli_export, normal_full_export, tmp_path_factory):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    outputs = {name: np.load(work / f"{name}_out.npz") for name in ("bernoulli_export", "normal_full_export")}
+    outputs = {name: np.load(work / f"{name}_out.npz") for name in exports}
     return outputs, (work / "listing.txt").read_text()
 
 
 @pytest.mark.parametrize("which", ["bernoulli_export", "normal_full_export"])
 def test_signatures_in_a_fresh_process_match_keras(which, request, fresh_process):
     model, path, x = request.getfixturevalue(which)
-    z = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
+    z = FRESH_Z
     out = fresh_process[0][which]
 
     q, p = model.encode(x), model.decode(z)

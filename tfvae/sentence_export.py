@@ -131,9 +131,7 @@ class _SentenceSignatures(ServingModule):
         # it, instead of each signature tracing it again (a third of an export's time; docs/performance.md#text-export).
         self._encoded = tf.function(self._encode, input_signature=[ids])
         self._greedy = tf.function(lambda z: self._get_model().decode(z), input_signature=[z])
-        self._decoded_with = tf.function(
-            lambda z, seed, *settings: self._decoded(z, seed, settings), input_signature=[z, SEED_SPEC, *DECODING_SPECS]
-        )
+        self._decoded_with = tf.function(self._decoded, input_signature=[z, SEED_SPEC, *DECODING_SPECS])
         self._scored = tf.function(self._log_likelihood, input_signature=[ids, count])
         self.encode = signature(lambda sentences: self._encoded(self._ids(sentences)), sentences)
         self.encode_ids = signature(self._encode_ids, ids)
@@ -200,7 +198,7 @@ class _SentenceSignatures(ServingModule):
     def _decode(self, z):
         return self._strings(self._greedy(self._latent_codes(z)))
 
-    def _decoded(self, z, seed, settings):
+    def _decoded(self, z, seed, *settings):
         """``z`` decoded with the settings' strategy (``tfvae.decoding.generate`` asserts them), seed ``(seed, 0)``."""
         *fields, max_length = settings
         model = self._get_model()
